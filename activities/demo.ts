@@ -1,0 +1,52 @@
+import { appendFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TaskContext } from '../config/task';
+import { NonRetryableError, RetryableError, ThrottledError } from './errors';
+
+/**
+ * Handlers of the `demo` group, used by the quick start, the tests and the benchmarks.
+ * When TIDEWAY_DEMO_LEDGER names a file, every handler run appends one JSON line to it: a record
+ * kept outside Temporal, so tests can count how often a task really executed.
+ */
+function record(ctx: TaskContext, type: string): void {
+  const file = process.env.TIDEWAY_DEMO_LEDGER;
+  if (!file) return;
+  appendFileSync(file, `${JSON.stringify({ taskId: ctx.taskId, type, attempt: ctx.attempt, pid: process.pid, at: Date.now() })}\n`);
+}
+
+export async function echo<T>(input: T, ctx: TaskContext): Promise<T> {
+  record(ctx, 'demo.echo');
+  return input;
+}
+
+/** Sleeps `ms` in short steps, heartbeating so a lost worker is noticed and cancel is delivered. */
+export async function sleepFor(input: { ms: number }, ctx: TaskContext): Promise<{ sleptMs: number }> {
+  record(ctx, 'demo.sleep');
+  const started = Date.now();
+  const step = Math.min(500, Math.max(10, input.ms));
+  while (Date.now() - started < input.ms) {
+    ctx.heartbeat({ sleptMs: Date.now() - started });
+    await sleep(Math.min(step, input.ms - (Date.now() - started)), undefined, { signal: ctx.signal });
+  }
+  return { sleptMs: Date.now() - started };
+}
+
+export interface FailInput {
+  errorClass: 'retryable' | 'throttled' | 'non_retryable';
+  times: number;
+  retryAfterMs?: number | undefined;
+}
+
+/** Fails the first `times` attempts with the given class, then succeeds. */
+export async function failTimes(input: FailInput, ctx: TaskContext): Promise<{ attempts: number }> {
+  record(ctx, 'demo.fail');
+  if (ctx.attempt <= input.times) {
+    const msg = `demo.fail: attempt ${ctx.attempt} of ${input.times} planned failures`;
+    if (input.errorClass === 'non_retryable') throw new NonRetryableError(msg);
+    if (input.errorClass === 'throttled') {
+      throw new ThrottledError(msg, input.retryAfterMs === undefined ? {} : { retryAfter: input.retryAfterMs });
+    }
+    throw new RetryableError(msg);
+  }
+  return { attempts: ctx.attempt };
+}

@@ -1,0 +1,112 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Catalog } from '../config/catalog-schema';
+import { resolveEnvelope, type ResolvedTask } from '../config/envelope';
+import { MESSAGES, type Lane } from '../config/names';
+import type { TaskContext } from '../config/task';
+import { classifyError, toFailure } from './classify';
+
+/** What `runTask` passes to `executeTask` on the pool's queue. */
+export interface ExecuteRequest {
+  taskId: string;
+  type: string;
+  input: unknown;
+  lane: Lane;
+  tenant: string;
+}
+
+/** Sent to the workflow when an attempt starts, so `state` and `TaskStatus` say `running`. */
+export interface AttemptStarted {
+  attempt: number;
+  at: number;
+}
+
+/** Sent to the workflow when an attempt fails, so `state.lastError` is current while retrying. */
+export interface AttemptFailed {
+  attempt: number;
+  at: number;
+  error: { type: string; class: string; message: string };
+}
+
+/** Signals are progress reports: a lost one must never fail the attempt itself. */
+function notify(ctx: Context, signal: string, payload: unknown): Promise<void> {
+  const wf = ctx.info.workflowExecution;
+  if (!wf) return Promise.resolve();
+  return ctx.client.workflow
+    .getHandle(wf.workflowId, wf.runId)
+    .signal(signal, payload)
+    .catch((err: unknown) => ctx.log.warn('could not report attempt progress', { signal, err: String(err) }));
+}
+
+/**
+ * The activity a pool worker hosts: runs the catalog handler for the task's type. Only types of
+ * `group` are served, so a pool never runs another group's code.
+ */
+export function createPoolActivities(catalog: Catalog, group: string) {
+  return {
+    async executeTask(req: ExecuteRequest): Promise<unknown> {
+      const ctx = Context.current();
+      const task = catalog.get(req.type);
+      if (!task || task.group !== group) {
+        throw ApplicationFailure.create({
+          type: 'UnknownTaskTypeError',
+          nonRetryable: true,
+          message: `pool for group ${group} has no handler for ${req.type}`,
+        });
+      }
+      const attempt = ctx.info.attempt;
+      const started = notify(ctx, MESSAGES.attemptStartedSignal, { attempt, at: Date.now() } satisfies AttemptStarted);
+      const taskCtx: TaskContext = {
+        taskId: req.taskId,
+        attempt,
+        lane: req.lane,
+        tenant: req.tenant,
+        signal: ctx.cancellationSignal,
+        heartbeat: (d) => ctx.heartbeat(d),
+        lastHeartbeat: ctx.info.heartbeatDetails,
+      };
+      try {
+        const result = await task.def.handler(req.input, taskCtx);
+        await started;
+        return result;
+      } catch (err) {
+        // Cancellation (or shutdown) aborted the handler: let the SDK report it as cancelled.
+        if (ctx.cancellationSignal.aborted) throw err;
+        const failure = toFailure(task, err, attempt);
+        const { cls } = classifyError(task, err);
+        await started;
+        await notify(ctx, MESSAGES.attemptFailedSignal, {
+          attempt,
+          at: Date.now(),
+          error: { type: failure.type ?? 'Error', class: cls, message: failure.message },
+        } satisfies AttemptFailed);
+        throw failure;
+      }
+    },
+  };
+}
+
+/**
+ * Local activity on the control worker: validates an envelope (from any client, including a plain
+ * Temporal client) against the catalog and returns what the workflow needs to run it.
+ */
+export function createControlActivities(catalog: Catalog) {
+  return {
+    async resolveTask(envelope: unknown): Promise<ResolvedTask> {
+      try {
+        return resolveEnvelope(catalog, envelope);
+      } catch (err) {
+        const e = err as { type?: string; message?: string; issues?: unknown };
+        throw ApplicationFailure.create({
+          type: e.type ?? 'ValidationError',
+          message: e.message ?? String(err),
+          nonRetryable: true,
+          details: e.issues ? [e.issues] : [],
+        });
+      }
+    },
+  };
+}
+
+export type PoolActivities = ReturnType<typeof createPoolActivities>;
+export type ControlActivities = ReturnType<typeof createControlActivities>;

@@ -1,0 +1,235 @@
+import { randomUUID } from 'node:crypto';
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import { optionalTsToDate, tsToDate } from '@temporalio/common/lib/time';
+import { temporal } from '@temporalio/proto';
+import { catalog as defaultCatalog, type Tasks } from '../config/catalog';
+import type { Catalog } from '../config/catalog-schema';
+import type { Duration } from '../config/duration';
+import { ValidationError, zodIssues } from '../config/errors';
+import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
+import {
+  CONTROL_TASK_QUEUE,
+  MESSAGES,
+  RUN_TASK_WORKFLOW,
+  TERMINAL_STATUSES,
+  type Lane,
+  type TaskStatus,
+} from '../config/names';
+import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
+import type { TaskState } from '../workflows/run-task';
+import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
+import { SA_KEYS, summaryFrom, visibilityQuery, type ListFilter, type TaskSummary } from './search';
+
+export type { TaskState } from '../workflows/run-task';
+export type { TaskSummary, ListFilter } from './search';
+
+export interface SubmitOptions {
+  /** Task ID (= workflow ID): submitting the same ID twice runs the task once. @default a random UUID */
+  taskId?: string;
+  /** Overrides the type's default lane. */
+  lane?: Lane;
+  /** Tenant the task belongs to. @default 'default' */
+  tenant?: string;
+  /** Start no earlier than this from now (status `scheduled` until then). */
+  delay?: Duration;
+  /** A task not started within this time ends `expired`. */
+  ttl?: Duration;
+  callbackUrl?: string;
+  tags?: string[];
+}
+
+export interface SubmitResult {
+  taskId: string;
+  status: TaskStatus;
+  /** True when the ID already belonged to a live or succeeded task: nothing new was started. */
+  duplicate: boolean;
+}
+
+export interface ListResult {
+  tasks: TaskSummary[];
+  nextPageToken: string | undefined;
+}
+
+export interface TaskClientOptions<T extends readonly AnyTaskDefinition[]> {
+  client: Client;
+  catalog: Catalog<T>;
+}
+
+const STATUS_NAMES = temporal.api.enums.v1.WorkflowExecutionStatus;
+
+/**
+ * Submit and manage tasks directly over Temporal, typed by the catalog: `submit('demo.sleep',
+ * { ms: 'x' })` does not compile. Input is validated before anything starts.
+ */
+export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
+  readonly temporal: Client;
+  readonly catalog: Catalog<T>;
+  private ownedConnection: Connection | undefined;
+
+  constructor(opts: TaskClientOptions<T>) {
+    this.temporal = opts.client;
+    this.catalog = opts.catalog;
+  }
+
+  /** Connects to TEMPORAL_ADDRESS (default 127.0.0.1:7233) with the project catalog. */
+  static async connect(
+    opts: { address?: string; namespace?: string } = {},
+  ): Promise<TaskClient<Tasks>> {
+    const connection = await Connection.connect({
+      address: opts.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+    });
+    const client = new Client({ connection, namespace: opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    const tc = new TaskClient({ client, catalog: defaultCatalog });
+    tc.ownedConnection = connection;
+    return tc;
+  }
+
+  async close(): Promise<void> {
+    await this.ownedConnection?.close();
+  }
+
+  /**
+   * Submits a task. A second submit of an ID that is live or succeeded returns that task with
+   * `duplicate: true` and starts nothing; an ID whose last run failed runs again.
+   */
+  async submit<K extends TaskName<T>>(type: K, input: TaskInput<T, K>, opts: SubmitOptions = {}): Promise<SubmitResult> {
+    return this.submitEnvelope({ type, input, ...envelopeFields(opts) }, opts.taskId);
+  }
+
+  /** Untyped submit of a whole envelope (HTTP API, CLI); validated the same way. */
+  async submitEnvelope(envelope: TaskEnvelope, taskId?: string): Promise<SubmitResult> {
+    const resolved = resolveEnvelope(this.catalog, envelope);
+    const id = taskId ?? randomUUID();
+    const idCheck = taskIdSchema.safeParse(id);
+    if (!idCheck.success) throw new ValidationError(zodIssues(idCheck.error.issues, 'taskId'));
+    const status: TaskStatus = resolved.delayMs ? 'scheduled' : 'queued';
+    // The delay is applied by Temporal's start delay, so the workflow must not wait it again.
+    const { delay: _delay, ...rest } = envelope;
+    try {
+      await this.temporal.workflow.start(RUN_TASK_WORKFLOW, {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: id,
+        args: [rest],
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+        ...(resolved.delayMs ? { startDelay: resolved.delayMs } : {}),
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: SA_KEYS.TaskType, value: resolved.type },
+          { key: SA_KEYS.ServiceGroup, value: resolved.group },
+          { key: SA_KEYS.Lane, value: resolved.lane },
+          { key: SA_KEYS.TenantId, value: resolved.tenant },
+          { key: SA_KEYS.TaskStatus, value: status },
+        ]),
+      });
+      return { taskId: id, status, duplicate: false };
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      const existing = await this.describe(id);
+      return { taskId: id, status: existing.status ?? 'queued', duplicate: true };
+    }
+  }
+
+  /** Current state of a task (query `state`; falls back to visibility when no worker answers). */
+  async get(taskId: string): Promise<TaskState> {
+    const summary = await this.describe(taskId);
+    try {
+      return await this.handle(taskId).query<TaskState>(MESSAGES.stateQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
+      // No control worker to answer: report what visibility knows.
+      return {
+        taskId,
+        type: summary.type ?? '',
+        status: summary.status ?? 'queued',
+        attempts: 0,
+        lane: summary.lane ?? null,
+        group: summary.group ?? null,
+        tenant: summary.tenant ?? 'default',
+        timestamps: { submittedAt: summary.startTime, ...(summary.closeTime ? { finishedAt: summary.closeTime } : {}) },
+      };
+    }
+  }
+
+  /** Waits for the task to finish and returns its result; throws `TaskFailedError` if it did not succeed. */
+  async result<K extends TaskName<T>>(taskId: string, _type?: K): Promise<TaskOutput<T, K>> {
+    try {
+      return (await this.handle(taskId).result()) as TaskOutput<T, K>;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
+      if (err instanceof WorkflowFailedError) {
+        const s = await this.describe(taskId).catch(() => undefined);
+        const cause = err.cause?.message ?? err.message;
+        throw new TaskFailedError(taskId, s?.status ?? 'failed', `task ${taskId} ${s?.status ?? 'failed'}: ${cause}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Lists tasks from visibility with filters on Tideway's search attributes, one page at a time. */
+  async list(filter: ListFilter = {}, page: { pageSize?: number; pageToken?: string } = {}): Promise<ListResult> {
+    const res = await this.temporal.workflowService.listWorkflowExecutions({
+      namespace: this.temporal.options.namespace,
+      query: visibilityQuery(filter),
+      pageSize: page.pageSize ?? 100,
+      ...(page.pageToken ? { nextPageToken: Buffer.from(page.pageToken, 'base64url') } : {}),
+    });
+    const tasks = (res.executions ?? []).map((e) =>
+      summaryFrom(
+        e.execution?.workflowId ?? '',
+        e.execution?.runId ?? '',
+        decodeTypedSearchAttributes(e.searchAttributes?.indexedFields),
+        STATUS_NAMES[e.status ?? 0]?.replace('WORKFLOW_EXECUTION_STATUS_', '') ?? 'UNKNOWN',
+        tsToDate(e.startTime!),
+        optionalTsToDate(e.closeTime),
+      ),
+    );
+    const token = res.nextPageToken && res.nextPageToken.length > 0 ? Buffer.from(res.nextPageToken).toString('base64url') : undefined;
+    return { tasks, nextPageToken: token };
+  }
+
+  /** Counts tasks matching a filter. */
+  async count(filter: ListFilter = {}): Promise<number> {
+    const res = await this.temporal.workflow.count(visibilityQuery(filter));
+    return res.count;
+  }
+
+  /** Cancels a task: a queued task never runs; a running handler sees its AbortSignal fire. */
+  async cancel(taskId: string): Promise<void> {
+    const s = await this.describe(taskId);
+    if (s.executionStatus !== 'RUNNING' || (s.status && TERMINAL_STATUSES.includes(s.status))) {
+      throw new TaskConflictError(taskId, s.status ?? s.executionStatus, `task ${taskId} is ${s.status ?? s.executionStatus}; only unfinished tasks can be cancelled`);
+    }
+    await this.handle(taskId).cancel();
+  }
+
+  /** Visibility summary of the latest run of a task. */
+  async describe(taskId: string): Promise<TaskSummary> {
+    try {
+      const d = await this.handle(taskId).describe();
+      if (d.type !== RUN_TASK_WORKFLOW) throw new TaskNotFoundError(taskId);
+      return summaryFrom(d.workflowId, d.runId, d.typedSearchAttributes, d.status.name, d.startTime, d.closeTime);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
+      throw err;
+    }
+  }
+
+  /** The Temporal handle of a task, for anything TaskClient does not wrap. */
+  handle(taskId: string): WorkflowHandle {
+    return this.temporal.workflow.getHandle(taskId);
+  }
+}
+
+function envelopeFields(opts: SubmitOptions): Omit<TaskEnvelope, 'type' | 'input'> {
+  const { taskId: _id, ...rest } = opts;
+  return rest;
+}

@@ -1,0 +1,159 @@
+import { z } from 'zod';
+import { durationMs } from './duration';
+import { CatalogError, zodIssues, type FieldIssue } from './errors';
+import { LANES, type Lane } from './names';
+import { compileRetry, retryPolicySchema, type CompiledRetry, type RetryPolicy } from './retry';
+import type { AnyTaskDefinition } from './task';
+
+/** Defaults for everything a catalog may leave out, kept in one place. */
+export const CATALOG_DEFAULTS = {
+  lane: 'normal' as Lane,
+  timeouts: { startToClose: '5m', heartbeat: '30s' },
+  pool: { concurrency: 10, minReplicas: 1, maxReplicas: 4, startupSeconds: 5 },
+} as const;
+
+const NAME = /^[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9_-]*)+$/;
+const GROUP = /^[a-z][a-z0-9-]{0,39}$/;
+
+const taskEntrySchema = z
+  .object({
+    name: z.string().regex(NAME, "must look like 'group.name' (lowercase, dots between parts)"),
+    group: z.string().regex(GROUP, 'must be lowercase letters, digits and dashes, starting with a letter'),
+    lane: z.enum(LANES).default(CATALOG_DEFAULTS.lane),
+    input: z.custom<z.ZodType>((v) => v instanceof z.ZodType, { message: 'must be a zod schema' }),
+    timeouts: z
+      .object({
+        startToClose: durationMs.prefault(CATALOG_DEFAULTS.timeouts.startToClose),
+        heartbeat: durationMs.prefault(CATALOG_DEFAULTS.timeouts.heartbeat),
+      })
+      .strict()
+      .default(() => ({ startToClose: 300_000, heartbeat: 30_000 })),
+    retry: retryPolicySchema.default(() => retryPolicySchema.parse({})),
+    ttl: durationMs.optional(),
+    description: z.string().optional(),
+    handler: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
+      message: 'must be an async function (input, ctx) => result',
+    }),
+  })
+  .strict()
+  .refine((t) => t.name.startsWith(`${t.group}.`), {
+    message: "name must start with its group, e.g. group 'media' → 'media.thumbnail'",
+    path: ['name'],
+  });
+
+export const poolSettingsSchema = z
+  .object({
+    concurrency: z.number().int().min(1).max(10_000).default(CATALOG_DEFAULTS.pool.concurrency),
+    /** Activities per second across all replicas (server-enforced). */
+    rateLimit: z.number().positive().optional(),
+    minReplicas: z.number().int().min(0).default(CATALOG_DEFAULTS.pool.minReplicas),
+    maxReplicas: z.number().int().min(1).default(CATALOG_DEFAULTS.pool.maxReplicas),
+    startupSeconds: z.number().min(0).default(CATALOG_DEFAULTS.pool.startupSeconds),
+  })
+  .strict()
+  .refine((p) => p.maxReplicas >= p.minReplicas, { message: 'maxReplicas must be >= minReplicas', path: ['maxReplicas'] });
+export type PoolSettingsInput = z.input<typeof poolSettingsSchema>;
+export type PoolSettings = z.output<typeof poolSettingsSchema>;
+
+const poolsSchema = z.record(
+  z.string().regex(GROUP),
+  z.object({ high: z.unknown(), normal: z.unknown(), low: z.unknown(), all: z.unknown() }).partial().strict(),
+);
+
+/** Pool settings per group: one block for every lane (`all`) and/or per lane. */
+export type PoolsInput = Record<string, Partial<Record<Lane | 'all', PoolSettingsInput>>>;
+
+/** A task type after validation: durations in ms, retry compiled. */
+export interface CompiledTask {
+  readonly def: AnyTaskDefinition;
+  readonly name: string;
+  readonly group: string;
+  readonly lane: Lane;
+  readonly retry: RetryPolicy;
+  readonly compiledRetry: CompiledRetry;
+  readonly timeouts: { startToCloseMs: number; heartbeatMs: number };
+  readonly ttlMs?: number;
+}
+
+export interface PoolSpec extends PoolSettings {
+  readonly group: string;
+  readonly lane: Lane;
+}
+
+export interface CatalogInput<T extends readonly AnyTaskDefinition[]> {
+  tasks: T;
+  pools?: PoolsInput;
+}
+
+/** The validated catalog every process loads once. */
+export interface Catalog<T extends readonly AnyTaskDefinition[] = readonly AnyTaskDefinition[]> {
+  readonly tasks: T;
+  readonly byName: ReadonlyMap<string, CompiledTask>;
+  readonly groups: readonly string[];
+  readonly pools: readonly PoolSpec[];
+  get(name: string): CompiledTask | undefined;
+  pool(group: string, lane: Lane): PoolSpec | undefined;
+}
+
+/**
+ * Validates a catalog and compiles it. Throws `CatalogError` naming the path of every bad field
+ * (`tasks.2.retry.maxAttempts: ...`), so a bad entry fails the process at start.
+ */
+export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(input: CatalogInput<T>): Catalog<T> {
+  const issues: FieldIssue[] = [];
+  const byName = new Map<string, CompiledTask>();
+  input.tasks.forEach((raw, i) => {
+    const parsed = taskEntrySchema.safeParse(raw);
+    if (!parsed.success) {
+      issues.push(...zodIssues(parsed.error.issues, `tasks.${i}${nameHint(raw)}`));
+      return;
+    }
+    const t = parsed.data;
+    if (byName.has(t.name)) {
+      issues.push({ path: `tasks.${i}.name`, message: `duplicate task type ${t.name}` });
+      return;
+    }
+    byName.set(t.name, {
+      def: raw,
+      name: t.name,
+      group: t.group,
+      lane: t.lane,
+      retry: t.retry,
+      compiledRetry: compileRetry(t.retry),
+      timeouts: { startToCloseMs: t.timeouts.startToClose, heartbeatMs: t.timeouts.heartbeat },
+      ...(t.ttl !== undefined ? { ttlMs: t.ttl } : {}),
+    });
+  });
+
+  const groups = [...new Set([...byName.values()].map((t) => t.group))].sort();
+  const pools: PoolSpec[] = [];
+  const poolsParsed = poolsSchema.safeParse(input.pools ?? {});
+  if (!poolsParsed.success) issues.push(...zodIssues(poolsParsed.error.issues, 'pools'));
+  const poolsIn = (poolsParsed.success ? poolsParsed.data : {}) as PoolsInput;
+  for (const g of Object.keys(poolsIn)) {
+    if (!groups.includes(g)) issues.push({ path: `pools.${g}`, message: `no task type belongs to group ${g}` });
+  }
+  for (const group of groups) {
+    for (const lane of LANES) {
+      const merged = { ...(poolsIn[group]?.all ?? {}), ...(poolsIn[group]?.[lane] ?? {}) };
+      const p = poolSettingsSchema.safeParse(merged);
+      if (!p.success) issues.push(...zodIssues(p.error.issues, `pools.${group}.${lane}`));
+      else pools.push({ group, lane, ...p.data });
+    }
+  }
+  if (issues.length > 0) throw new CatalogError(issues);
+
+  return {
+    tasks: input.tasks,
+    byName,
+    groups,
+    pools,
+    get: (name) => byName.get(name),
+    pool: (group, lane) => pools.find((p) => p.group === group && p.lane === lane),
+  };
+}
+
+function nameHint(raw: unknown): string {
+  const name = (raw as { name?: unknown } | null)?.name;
+  return typeof name === 'string' ? `(${name})` : '';
+}

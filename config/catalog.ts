@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { echo, failTimes, sleepFor } from '../activities/demo';
+import { defineCatalog } from './catalog-schema';
+import { defineTask } from './task';
+
+/**
+ * Tideway's task catalog: every task type, its schema, lane, retry policy and timeouts, plus pool
+ * settings. Add your own types here; a bad entry fails every process at start naming the field.
+ */
+export const tasks = [
+  defineTask({
+    name: 'demo.echo',
+    group: 'demo',
+    description: 'Returns its input.',
+    input: z.unknown(),
+    timeouts: { startToClose: '30s' },
+    handler: echo,
+  }),
+  defineTask({
+    name: 'demo.sleep',
+    group: 'demo',
+    description: 'Sleeps {ms} milliseconds, heartbeating as it goes.',
+    input: z.object({ ms: z.number().int().min(0).max(3_600_000) }).strict(),
+    timeouts: { startToClose: '2h', heartbeat: '3s' },
+    handler: sleepFor,
+  }),
+  defineTask({
+    name: 'demo.fail',
+    group: 'demo',
+    description: 'Fails {times} attempts with {errorClass}, then succeeds.',
+    input: z
+      .object({
+        errorClass: z.enum(['retryable', 'throttled', 'non_retryable']),
+        times: z.number().int().min(0).max(100),
+        retryAfterMs: z.number().int().min(0).optional(),
+      })
+      .strict(),
+    retry: {
+      maxAttempts: 5,
+      retryable: { initial: '200ms', backoff: 2, max: '2s' },
+      throttled: { initial: '500ms', backoff: 2, max: '5s' },
+    },
+    timeouts: { startToClose: '30s' },
+    handler: failTimes,
+  }),
+] as const;
+
+export const catalog = defineCatalog({
+  tasks,
+  pools: {
+    demo: { all: { concurrency: 20, minReplicas: 1, maxReplicas: 4, startupSeconds: 3 } },
+  },
+});
+
+export type Tasks = typeof tasks;

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { durationMs } from './duration';
+import { UnknownTaskTypeError, ValidationError, zodIssues } from './errors';
+import { DEFAULT_TENANT, LANES, poolTaskQueue, type Lane } from './names';
+import type { CompiledRetry } from './retry';
+import type { Catalog } from './catalog-schema';
+
+/** Largest encoded input Tideway accepts for one task (Temporal's own payload limit is 2 MiB). */
+export const MAX_INPUT_BYTES = 256 * 1024;
+
+/** Task IDs become workflow IDs: printable, no path tricks, bounded. */
+export const taskIdSchema = z
+  .string()
+  .min(1, 'taskId must not be empty')
+  .max(200, 'taskId must be at most 200 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@=+-]*$/, 'taskId may use letters, digits and . _ : @ = + - (starting with a letter or digit)')
+  .refine((s) => !s.includes('..'), 'taskId must not contain ".."');
+
+export const tenantSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'tenant must be 1-64 letters, digits, _ or -');
+
+/** The one argument of workflow `runTask`: the public contract for plain Temporal client starts. */
+export const envelopeSchema = z
+  .object({
+    type: z.string().min(1, 'type is required'),
+    input: z.unknown(),
+    lane: z.enum(LANES).optional(),
+    tenant: tenantSchema.optional(),
+    delay: durationMs.optional(),
+    ttl: durationMs.optional(),
+    callbackUrl: z.url().optional(),
+    tags: z.array(z.string().max(64)).max(20).optional(),
+  })
+  .strict();
+
+export type TaskEnvelope = z.input<typeof envelopeSchema>;
+
+/** Everything workflow code needs to run a task, as plain data (no functions). */
+export interface ResolvedTask {
+  type: string;
+  group: string;
+  lane: Lane;
+  tenant: string;
+  taskQueue: string;
+  input: unknown;
+  delayMs?: number;
+  ttlMs?: number;
+  callbackUrl?: string;
+  tags?: string[];
+  timeouts: { startToCloseMs: number; heartbeatMs: number };
+  retry: CompiledRetry;
+}
+
+/**
+ * Validates an envelope against the catalog. Throws `ValidationError` (with the path of each bad
+ * field, input fields under `input.`) or `UnknownTaskTypeError`.
+ */
+export function resolveEnvelope(catalog: Catalog, raw: unknown): ResolvedTask {
+  const env = envelopeSchema.safeParse(raw);
+  if (!env.success) throw new ValidationError(zodIssues(env.error.issues));
+  const e = env.data;
+  const task = catalog.get(e.type);
+  if (!task) throw new UnknownTaskTypeError(e.type, [...catalog.byName.keys()]);
+  const input = task.def.input.safeParse(e.input);
+  if (!input.success) throw new ValidationError(zodIssues(input.error.issues, 'input'));
+  const size = Buffer.byteLength(JSON.stringify(input.data ?? null));
+  if (size > MAX_INPUT_BYTES) {
+    throw new ValidationError([{ path: 'input', message: `input is ${size} bytes; the limit is ${MAX_INPUT_BYTES}` }]);
+  }
+  const lane = e.lane ?? task.lane;
+  const ttlMs = e.ttl ?? task.ttlMs;
+  return {
+    type: task.name,
+    group: task.group,
+    lane,
+    tenant: e.tenant ?? DEFAULT_TENANT,
+    taskQueue: poolTaskQueue(task.group, lane),
+    input: input.data,
+    ...(e.delay !== undefined ? { delayMs: e.delay } : {}),
+    ...(ttlMs !== undefined ? { ttlMs } : {}),
+    ...(e.callbackUrl !== undefined ? { callbackUrl: e.callbackUrl } : {}),
+    ...(e.tags !== undefined ? { tags: e.tags } : {}),
+    timeouts: task.timeouts,
+    retry: task.compiledRetry,
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * Names that Tideway's processes and other tools agree on: queues, workflow and message names,
+ * search attributes, statuses and lanes. Defined once here and imported by every side.
+ *
+ * This module is imported by workflow code, so it must stay free of Node built-ins and side effects.
+ */
+
+/** Task queue that runs only workflow code (and the envelope-resolving local activity). */
+export const CONTROL_TASK_QUEUE = 'tideway.control';
+
+/** Workflow type every task runs as. */
+export const RUN_TASK_WORKFLOW = 'runTask';
+
+/** Activity that runs a task's handler on its pool's queue. */
+export const EXECUTE_TASK_ACTIVITY = 'executeTask';
+
+/** Local activity on the control worker that validates an envelope against the catalog. */
+export const RESOLVE_TASK_ACTIVITY = 'resolveTask';
+
+export const LANES = ['high', 'normal', 'low'] as const;
+export type Lane = (typeof LANES)[number];
+
+/** The activity task queue of the pool serving (group, lane). */
+export function poolTaskQueue(group: string, lane: Lane): string {
+  return `tideway.${group}.${lane}`;
+}
+
+export const TASK_STATUSES = [
+  'scheduled',
+  'queued',
+  'running',
+  'retrying',
+  'paused',
+  'succeeded',
+  'dead_lettered',
+  'failed',
+  'expired',
+  'cancelled',
+] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** Statuses after which a task does nothing more by itself. */
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'expired', 'cancelled'];
+
+/** Keyword search attributes Tideway keeps on every task workflow. */
+export const SEARCH_ATTRIBUTES = ['TaskType', 'ServiceGroup', 'Lane', 'TenantId', 'TaskStatus'] as const;
+export type SearchAttributeName = (typeof SEARCH_ATTRIBUTES)[number];
+
+/** Tenant recorded when a submit names none (plain Temporal client starts, local tools). */
+export const DEFAULT_TENANT = 'default';
+
+/** Query, signal and update names of `runTask`. */
+export const MESSAGES = {
+  stateQuery: 'state',
+  attemptStartedSignal: 'tideway.attemptStarted',
+  attemptFailedSignal: 'tideway.attemptFailed',
+} as const;

@@ -1,0 +1,134 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, mkdirSync, rmSync, statSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TidewayError } from '../config/errors';
+
+/** The Temporal CLI release Tideway builds when none is found. */
+export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+
+/** Thrown by `findOrBuildTemporalCli` when no CLI can be found or built. */
+export class TemporalCliUnavailableError extends TidewayError {
+  readonly type = 'TemporalCliUnavailableError';
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && isExecutable(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+export interface FindCliOptions {
+  /** TEMPORAL_CLI: an explicit binary. */
+  explicit?: string | undefined;
+  /** Cache folder; the built binary lands in `<cacheDir>/bin/temporal`. */
+  cacheDir: string;
+  /** Progress output for people (the build takes minutes the first time). */
+  say?: (line: string) => void;
+}
+
+/**
+ * Finds a Temporal CLI: TEMPORAL_CLI → `temporal` on PATH → the cached build → builds it once
+ * with `go install` into the cache. Concurrent callers (parallel test workers, `npm start` beside
+ * `npm test`) share one build through a lock folder.
+ */
+export async function findOrBuildTemporalCli(opts: FindCliOptions): Promise<string> {
+  const say = opts.say ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (opts.explicit) {
+    if (!isExecutable(opts.explicit)) throw new TemporalCliUnavailableError(`TEMPORAL_CLI=${opts.explicit} is not an executable file`);
+    return opts.explicit;
+  }
+  const fromPath = onPath('temporal');
+  if (fromPath) return fromPath;
+  const binDir = join(opts.cacheDir, 'bin');
+  const cached = join(binDir, 'temporal');
+  if (isExecutable(cached)) return cached;
+
+  const go = onPath('go');
+  if (!go) {
+    throw new TemporalCliUnavailableError(
+      [
+        'No Temporal CLI found and Go is not installed to build one. Either:',
+        '  - install the Temporal CLI (`brew install temporal`, or the archive from the Temporal CLI releases page) and put `temporal` on PATH,',
+        '  - set TEMPORAL_CLI=/path/to/temporal,',
+        '  - install Go 1.24+ so Tideway can build it once, or',
+        '  - set TEMPORAL_ADDRESS=host:7233 to use a Temporal server that is already running.',
+      ].join('\n'),
+    );
+  }
+
+  mkdirSync(binDir, { recursive: true });
+  const lock = join(opts.cacheDir, 'build.lock');
+  const started = Date.now();
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (isExecutable(cached)) return cached;
+      if (Date.now() - started > 20 * 60_000) throw new TemporalCliUnavailableError(`gave up waiting for the build lock ${lock}`);
+      if (Date.now() - started < 1_000) say(`Another process is building the Temporal CLI; waiting (lock ${lock})...`);
+      await sleep(2_000);
+    }
+  }
+  try {
+    if (isExecutable(cached)) return cached;
+    say(`Building the Temporal CLI (${TEMPORAL_CLI_MODULE}) with ${goVersion(go)} into ${binDir}.`);
+    say('This happens once per machine and takes about 4-8 minutes on 2 cores; later starts reuse it.');
+    await runGoInstall(go, binDir, say);
+    if (!isExecutable(cached)) throw new TemporalCliUnavailableError(`go install finished but ${cached} is missing`);
+    say(`Temporal CLI built in ${Math.round((Date.now() - started) / 1000)}s: ${cached}`);
+    return cached;
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function goVersion(go: string): string {
+  const r = spawnSync(go, ['version'], { encoding: 'utf8' });
+  return (r.stdout || 'go').trim();
+}
+
+function runGoInstall(go: string, binDir: string, say: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(go, ['install', TEMPORAL_CLI_MODULE], {
+      env: { ...process.env, GOBIN: binDir, GOFLAGS: [process.env.GOFLAGS, '-buildvcs=false'].filter(Boolean).join(' ') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let tail = '';
+    let downloads = 0;
+    const onData = (b: Buffer) => {
+      const text = b.toString();
+      tail = (tail + text).slice(-4000);
+      downloads += (text.match(/go: downloading/g) ?? []).length;
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const ticker = setInterval(() => say(`  ...still building (${downloads} modules downloaded so far)`), 30_000);
+    child.on('error', (err) => {
+      clearInterval(ticker);
+      reject(new TemporalCliUnavailableError(`could not run go: ${err.message}`));
+    });
+    child.on('exit', (code) => {
+      clearInterval(ticker);
+      if (code === 0) resolve();
+      else
+        reject(
+          new TemporalCliUnavailableError(
+            `go install ${TEMPORAL_CLI_MODULE} failed (exit ${code}). Last output:\n${tail}\n` +
+              'Set TEMPORAL_CLI to a Temporal CLI binary or TEMPORAL_ADDRESS to a running server.',
+          ),
+        );
+    });
+  });
+}

@@ -1,0 +1,15 @@
+import { NativeConnection } from '@temporalio/worker';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Connects a worker to Temporal, retrying while the server starts or restarts. */
+export async function connectWorker(address: string, timeoutMs = 60_000): Promise<NativeConnection> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await NativeConnection.connect({ address });
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`worker could not reach Temporal at ${address}: ${String(err)}`);
+      await sleep(500);
+    }
+  }
+}

@@ -1,0 +1,2 @@
+// Entry point the control worker bundles: deterministic workflow code only.
+export { runTask } from './run-task';
