@@ -3,6 +3,7 @@ import { durationMs } from './duration';
 import { CatalogError, zodIssues, type FieldIssue } from './errors';
 import { LANES, type Lane } from './names';
 import { compileRetry, retryPolicySchema, type CompiledRetry, type RetryPolicy } from './retry';
+import { CATALOG_SCHEDULE_PREFIX, scheduleEntrySchema, type CompiledSchedule } from './schedule';
 import type { AnyTaskDefinition } from './task';
 
 /** Defaults for everything a catalog may leave out, kept in one place. */
@@ -30,6 +31,7 @@ const taskEntrySchema = z
       .default(() => ({ startToClose: 300_000, heartbeat: 30_000 })),
     retry: retryPolicySchema.default(() => retryPolicySchema.parse({})),
     ttl: durationMs.optional(),
+    schedules: z.array(scheduleEntrySchema).default([]),
     description: z.string().optional(),
     handler: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
       message: 'must be an async function (input, ctx) => result',
@@ -91,6 +93,8 @@ export interface Catalog<T extends readonly AnyTaskDefinition[] = readonly AnyTa
   readonly byName: ReadonlyMap<string, CompiledTask>;
   readonly groups: readonly string[];
   readonly pools: readonly PoolSpec[];
+  /** Cron schedules declared on task types. */
+  readonly schedules: readonly CompiledSchedule[];
   get(name: string): CompiledTask | undefined;
   pool(group: string, lane: Lane): PoolSpec | undefined;
 }
@@ -102,6 +106,7 @@ export interface Catalog<T extends readonly AnyTaskDefinition[] = readonly AnyTa
 export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(input: CatalogInput<T>): Catalog<T> {
   const issues: FieldIssue[] = [];
   const byName = new Map<string, CompiledTask>();
+  const schedules: CompiledSchedule[] = [];
   input.tasks.forEach((raw, i) => {
     const parsed = taskEntrySchema.safeParse(raw);
     if (!parsed.success) {
@@ -113,6 +118,24 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
       issues.push({ path: `tasks.${i}.name`, message: `duplicate task type ${t.name}` });
       return;
     }
+    t.schedules.forEach((sc, j) => {
+      const path = `tasks.${i}(${t.name}).schedules.${j}`;
+      if (schedules.some((o) => o.id === sc.id)) issues.push({ path: `${path}.id`, message: `duplicate schedule id ${sc.id}` });
+      const inputCheck = t.input.safeParse(sc.input);
+      if (!inputCheck.success) issues.push(...zodIssues(inputCheck.error.issues, `${path}.input`));
+      schedules.push({
+        id: sc.id,
+        scheduleId: `${CATALOG_SCHEDULE_PREFIX}${sc.id}`,
+        taskType: t.name,
+        group: t.group,
+        lane: sc.lane ?? t.lane,
+        cron: sc.cron,
+        timezone: sc.timezone,
+        input: sc.input,
+        overlap: sc.overlap,
+        expectedTasks: sc.expectedTasks,
+      });
+    });
     byName.set(t.name, {
       def: raw,
       name: t.name,
@@ -148,6 +171,7 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
     byName,
     groups,
     pools,
+    schedules,
     get: (name) => byName.get(name),
     pool: (group, lane) => pools.find((p) => p.group === group && p.lane === lane),
   };

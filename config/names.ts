@@ -54,4 +54,12 @@ export const MESSAGES = {
   stateQuery: 'state',
   attemptStartedSignal: 'tideway.attemptStarted',
   attemptFailedSignal: 'tideway.attemptFailed',
+  /** Operator signals (signals, not updates, so Temporal batch operations can send them). */
+  pauseSignal: 'pause',
+  resumeSignal: 'resume',
+  redriveSignal: 'redrive',
+  discardSignal: 'discard',
 } as const;
+
+/** Task queue of the callback-delivery activity (hosted by the control worker). */
+export const CALLBACK_TASK_QUEUE = 'tideway.callbacks';

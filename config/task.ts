@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Duration } from './duration';
 import type { Lane } from './names';
 import type { RetryPolicyInput } from './retry';
+import type { ScheduleEntryInput } from './schedule';
 
 /** What a handler gets besides its input. */
 export interface TaskContext {
@@ -44,6 +45,8 @@ export interface TaskDefinition<N extends string = string, S extends z.ZodType =
   retry?: RetryPolicyInput;
   /** A task not started by then ends `expired` without running. */
   ttl?: Duration;
+  /** Cron schedules that submit this type (Temporal Schedules underneath; the scaler forecasts them). */
+  schedules?: ScheduleEntryInput[];
   /** One-line description shown by `tideway types`. */
   description?: string;
   handler: TaskHandler<z.output<S>, O>;
