@@ -1,0 +1,20 @@
+import { startApiServer } from './start';
+
+/** `node dist/api/http/main.js`: serve the HTTP API until SIGINT/SIGTERM. */
+async function main(): Promise<void> {
+  const api = await startApiServer({ dev: process.env.TIDEWAY_DEV === '1' });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`${signal}: stopping the HTTP API\n`);
+    void api.close().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`tideway api: ${(err as Error).message ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,129 @@
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { Catalog } from '../../config/catalog-schema';
+import { resolveEnvelope } from '../../config/envelope';
+import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../../config/names';
+import { cronProblem, toTemporalCron } from '../../config/schedule';
+import { SA_KEYS } from '../search';
+import { BadRequestError, ConflictError, NotFoundError } from './errors';
+import { scheduleBodySchema, type ScheduleBody, type ScheduleView } from './schemas';
+
+/**
+ * Tenant-owned cron tasks over Temporal Schedules. The Temporal Schedule ID is
+ * `tw-tenant.<tenant>.<id>`: outside the catalog's `tideway.` prefix (so catalog sync never removes
+ * them) and carrying the tenant (so one tenant cannot see or touch another's).
+ */
+
+const PREFIX = 'tw-tenant.';
+
+/** Temporal Schedule ID of a tenant's schedule. */
+export function tenantScheduleId(tenant: string, id: string): string {
+  return `${PREFIX}${tenant}.${id}`;
+}
+
+interface Memo {
+  tidewayCron?: string;
+  tidewayType?: string;
+  tidewayTimezone?: string;
+}
+
+/** Creates a schedule; a bad cron is a 400 naming the `cron` field, an existing ID a 409. */
+export async function createSchedule(client: Client, catalog: Catalog, tenant: string, body: ScheduleBody): Promise<ScheduleView> {
+  const b = scheduleBodySchema.parse(body);
+  const problem = cronProblem(b.cron, b.timezone);
+  if (problem) throw new BadRequestError([{ path: problem.startsWith('unknown time zone') ? 'timezone' : 'cron', message: problem }]);
+  const envelope = { type: b.type, input: b.input, tenant, ...(b.lane ? { lane: b.lane } : {}) };
+  const resolved = resolveEnvelope(catalog, envelope);
+  const scheduleId = tenantScheduleId(tenant, b.id);
+  const memo: Memo = { tidewayCron: b.cron, tidewayType: b.type, ...(b.timezone ? { tidewayTimezone: b.timezone } : {}) };
+  try {
+    await client.schedule.create({
+      scheduleId,
+      spec: { cronExpressions: [toTemporalCron(b.cron)], ...(b.timezone ? { timezone: b.timezone } : {}) },
+      action: {
+        type: 'startWorkflow',
+        workflowType: RUN_TASK_WORKFLOW,
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: scheduleId,
+        args: [envelope],
+        typedSearchAttributes: new TypedSearchAttributes([
+          { key: SA_KEYS.TaskType, value: resolved.type },
+          { key: SA_KEYS.ServiceGroup, value: resolved.group },
+          { key: SA_KEYS.Lane, value: resolved.lane },
+          { key: SA_KEYS.TenantId, value: tenant },
+          { key: SA_KEYS.TaskStatus, value: 'queued' },
+        ]),
+      },
+      policies: { overlap: b.overlap },
+      memo: memo as Record<string, unknown>,
+      state: { paused: b.paused, ...(b.note ? { note: b.note } : {}) },
+    });
+  } catch (err) {
+    if (err instanceof ScheduleAlreadyRunning) throw new ConflictError(`schedule ${b.id} already exists`);
+    throw err;
+  }
+  return describeSchedule(client, tenant, b.id);
+}
+
+/** One of the tenant's schedules with its next fire times. */
+export async function describeSchedule(client: Client, tenant: string, id: string): Promise<ScheduleView> {
+  try {
+    const d = await client.schedule.getHandle(tenantScheduleId(tenant, id)).describe();
+    const memo = (d.memo ?? {}) as Memo;
+    return {
+      id,
+      scheduleId: d.scheduleId,
+      ...(memo.tidewayType ? { type: memo.tidewayType } : {}),
+      cron: memo.tidewayCron ? [memo.tidewayCron] : [],
+      ...(memo.tidewayTimezone ? { timezone: memo.tidewayTimezone } : {}),
+      paused: d.state.paused,
+      ...(d.state.note ? { note: d.state.note } : {}),
+      nextFires: d.info.nextActionTimes.map((t) => t.toISOString()),
+      recentActions: d.info.recentActions.length,
+    };
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) throw new NotFoundError(`no schedule ${JSON.stringify(id)}`);
+    throw err;
+  }
+}
+
+/** The tenant's schedules (from schedule visibility, so a just-created one may take a moment). */
+export async function listSchedules(client: Client, tenant: string): Promise<ScheduleView[]> {
+  const mine = `${PREFIX}${tenant}.`;
+  const out: ScheduleView[] = [];
+  for await (const s of client.schedule.list({ pageSize: 200 })) {
+    if (!s.scheduleId.startsWith(mine)) continue;
+    const memo = (s.memo ?? {}) as Memo;
+    out.push({
+      id: s.scheduleId.slice(mine.length),
+      scheduleId: s.scheduleId,
+      ...(memo.tidewayType ? { type: memo.tidewayType } : {}),
+      cron: memo.tidewayCron ? [memo.tidewayCron] : [],
+      ...(memo.tidewayTimezone ? { timezone: memo.tidewayTimezone } : {}),
+      paused: s.state.paused,
+      ...(s.state.note ? { note: s.state.note } : {}),
+      nextFires: s.info.nextActionTimes.map((t) => t.toISOString()),
+      recentActions: s.info.recentActions.length,
+    });
+  }
+  return out.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** Pause, resume, trigger now, or delete one of the tenant's schedules. */
+export async function scheduleAction(
+  client: Client,
+  tenant: string,
+  id: string,
+  action: 'pause' | 'resume' | 'trigger' | 'delete',
+): Promise<void> {
+  const h = client.schedule.getHandle(tenantScheduleId(tenant, id));
+  try {
+    if (action === 'pause') await h.pause(`paused by ${tenant} via API`);
+    else if (action === 'resume') await h.unpause(`resumed by ${tenant} via API`);
+    else if (action === 'trigger') await h.trigger();
+    else await h.delete();
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) throw new NotFoundError(`no schedule ${JSON.stringify(id)}`);
+    throw err;
+  }
+}

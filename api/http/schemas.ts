@@ -1,0 +1,216 @@
+import { z } from 'zod';
+import { durationMs } from '../../config/duration';
+import { taskIdSchema } from '../../config/envelope';
+import { LANES, TASK_STATUSES } from '../../config/names';
+import { OVERLAP_POLICIES } from '../../config/schedule';
+
+/**
+ * The zod schemas of every request and answer of the HTTP API. Handlers parse with them and
+ * `/openapi.json` is generated from them, so the document cannot drift from the code.
+ */
+
+/** Largest number of tasks one bulk request may carry. */
+export const MAX_BULK = 1000;
+
+const keyword = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, . _ - only (max 100)');
+/** A duration as the API accepts it: ms as a number, or `'500ms' | '10s' | '5m' | '2h' | '7d'`. */
+const duration = z.union([z.number().min(0), z.string().max(32)]).meta({ description: "ms, or '500ms', '10s', '5m', '2h', '7d'" });
+
+/** Path parameter naming a task; the same rules as task IDs everywhere else. */
+export const taskIdParam = taskIdSchema;
+
+/** Body of `POST /v1/tasks`; the tenant is never taken from here (it comes from the API key). */
+export const submitBodySchema = z
+  .object({
+    type: z.string().min(1).max(200),
+    input: z.unknown().optional(),
+    taskId: taskIdSchema.optional(),
+    lane: z.enum(LANES).optional(),
+    delay: duration.optional(),
+    ttl: duration.optional(),
+    callbackUrl: z
+      .url({ protocol: /^https?$/, message: 'callbackUrl must be an http(s) URL' })
+      .max(2048)
+      .optional(),
+    tags: z.array(z.string().max(64)).max(20).optional(),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    for (const k of ['delay', 'ttl'] as const) {
+      if (b[k] !== undefined && !durationMs.safeParse(b[k]).success) {
+        ctx.addIssue({ code: 'custom', path: [k], message: `invalid duration ${JSON.stringify(b[k])}` });
+      }
+    }
+  });
+export type SubmitBody = z.input<typeof submitBodySchema>;
+
+export const submitResultSchema = z.object({
+  taskId: z.string(),
+  status: z.enum(TASK_STATUSES),
+  duplicate: z.boolean().optional(),
+});
+
+/** Body of `POST /v1/tasks:bulk`: items are validated one by one so one bad item sinks nothing else. */
+export const bulkBodySchema = z
+  .object({ tasks: z.array(z.unknown()).min(1).max(MAX_BULK, `at most ${MAX_BULK} tasks per bulk request`) })
+  .strict();
+
+export const errorSchema = z.object({
+  error: z.object({ type: z.string(), message: z.string(), details: z.unknown().optional() }),
+});
+
+export const bulkItemResultSchema = z.object({
+  index: z.number().int(),
+  ok: z.boolean(),
+  taskId: z.string().optional(),
+  status: z.enum(TASK_STATUSES).optional(),
+  duplicate: z.boolean().optional(),
+  httpStatus: z.number().int(),
+  error: errorSchema.shape.error.optional(),
+});
+export const bulkResultSchema = z.object({
+  accepted: z.number().int(),
+  rejected: z.number().int(),
+  results: z.array(bulkItemResultSchema),
+});
+export type BulkItemResult = z.infer<typeof bulkItemResultSchema>;
+export type BulkResult = z.infer<typeof bulkResultSchema>;
+
+/** Query of `GET /v1/tasks`. */
+export const listQuerySchema = z
+  .object({
+    type: keyword.optional(),
+    group: keyword.optional(),
+    lane: z.enum(LANES).optional(),
+    status: z.enum(TASK_STATUSES).optional(),
+    pageSize: z.coerce.number().int().min(1).max(1000).optional(),
+    pageToken: z.string().max(4096).regex(/^[A-Za-z0-9_-]*$/, 'not a page token').optional(),
+  })
+  .strict();
+
+export const taskStateSchema = z.object({
+  taskId: z.string(),
+  type: z.string(),
+  status: z.enum(TASK_STATUSES),
+  attempts: z.number().int(),
+  lane: z.enum(LANES).nullable(),
+  group: z.string().nullable(),
+  tenant: z.string(),
+  lastError: z.object({ type: z.string(), class: z.string(), message: z.string(), attempt: z.number() }).optional(),
+  result: z.unknown().optional(),
+  timestamps: z.object({ submittedAt: z.string(), startedAt: z.string().optional(), finishedAt: z.string().optional() }),
+});
+
+export const taskSummarySchema = z.object({
+  taskId: z.string(),
+  runId: z.string(),
+  type: z.string().optional(),
+  status: z.enum(TASK_STATUSES).optional(),
+  lane: z.enum(LANES).optional(),
+  group: z.string().optional(),
+  tenant: z.string().optional(),
+  executionStatus: z.string(),
+  startTime: z.string(),
+  closeTime: z.string().optional(),
+});
+export const listResultSchema = z.object({ tasks: z.array(taskSummarySchema), nextPageToken: z.string().optional() });
+
+/** Actions of `POST /v1/tasks/{id}:<action>`. */
+export const TASK_ACTIONS = ['cancel', 'pause', 'resume', 'redrive', 'discard'] as const;
+export type TaskAction = (typeof TASK_ACTIONS)[number];
+
+/** Optional body of `POST /v1/tasks/{id}:redrive` (the other actions take none). */
+export const actionBodySchema = z.object({ lane: z.enum(LANES).optional() }).strict();
+export const actionResultSchema = z.object({ taskId: z.string(), action: z.enum(TASK_ACTIONS), accepted: z.literal(true) });
+
+export const BATCH_OPERATIONS = ['pause', 'resume', 'cancel', 'redrive'] as const;
+export type BatchOperation = (typeof BATCH_OPERATIONS)[number];
+
+/** Body of `POST /v1/batches`: an operation over every task of the caller matching a filter. */
+export const batchBodySchema = z
+  .object({
+    operation: z.enum(BATCH_OPERATIONS),
+    filter: z
+      .object({ type: keyword.optional(), group: keyword.optional(), lane: z.enum(LANES).optional(), status: z.enum(TASK_STATUSES).optional() })
+      .strict()
+      .default({}),
+    reason: z.string().max(200).optional(),
+  })
+  .strict();
+export type BatchBody = z.input<typeof batchBodySchema>;
+
+/** Batch IDs are our own (`<tenant>.<uuid>`-shaped) but only their shape is checked here. */
+export const batchIdParam = z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'not a batch ID');
+
+export const batchStartedSchema = z.object({ batchId: z.string(), operation: z.enum(BATCH_OPERATIONS), query: z.string() });
+export const batchStatusSchema = z.object({
+  batchId: z.string(),
+  operation: z.string(),
+  state: z.enum(['running', 'completed', 'failed', 'unknown']),
+  total: z.number().int(),
+  completed: z.number().int(),
+  failed: z.number().int(),
+  startTime: z.string().optional(),
+  closeTime: z.string().optional(),
+  reason: z.string().optional(),
+});
+export type BatchStatus = z.infer<typeof batchStatusSchema>;
+
+/** A tenant's schedule name; the Temporal Schedule ID is derived from it and the tenant. */
+export const scheduleIdParam = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,79}$/, 'lowercase letters, digits, . _ - (max 80)');
+
+/** Body of `POST /v1/schedules`: a cron task owned by the caller's tenant. */
+export const scheduleBodySchema = z
+  .object({
+    id: scheduleIdParam,
+    cron: z.string().min(1).max(200),
+    timezone: z.string().max(64).optional(),
+    type: z.string().min(1).max(200),
+    input: z.unknown().optional(),
+    lane: z.enum(LANES).optional(),
+    overlap: z.enum(OVERLAP_POLICIES).default('SKIP'),
+    paused: z.boolean().default(false),
+    note: z.string().max(200).optional(),
+  })
+  .strict();
+export type ScheduleBody = z.input<typeof scheduleBodySchema>;
+
+export const scheduleSchema = z.object({
+  id: z.string(),
+  scheduleId: z.string(),
+  type: z.string().optional(),
+  cron: z.array(z.string()),
+  timezone: z.string().optional(),
+  paused: z.boolean(),
+  note: z.string().optional(),
+  nextFires: z.array(z.string()),
+  recentActions: z.number().int().optional(),
+});
+export type ScheduleView = z.infer<typeof scheduleSchema>;
+export const scheduleListSchema = z.object({ schedules: z.array(scheduleSchema) });
+export const scheduleActionSchema = z.object({ id: z.string(), action: z.enum(['pause', 'resume', 'trigger', 'delete']), accepted: z.literal(true) });
+export const SCHEDULE_ACTIONS = ['pause', 'resume', 'trigger'] as const;
+
+export const poolSchema = z.object({
+  group: z.string(),
+  lane: z.enum(LANES),
+  taskQueue: z.string(),
+  backlog: z.number().nullable(),
+  backlogAgeMs: z.number().nullable(),
+  addRate: z.number().nullable(),
+  dispatchRate: z.number().nullable(),
+  replicas: z.number().nullable(),
+  desired: z.number().nullable(),
+  forecast: z.unknown().optional(),
+  maxBacklog: z.number().nullable(),
+  overloaded: z.boolean(),
+});
+export type PoolView = z.infer<typeof poolSchema>;
+export const poolListSchema = z.object({ pools: z.array(poolSchema) });
+
+export const healthSchema = z.object({ ok: z.boolean(), temporal: z.enum(['up', 'down']) });
+
+/** Turns zod issues into `{path, message}` with dotted paths (prefix for nested items). */
+export function issuesOf(error: z.ZodError, prefix = ''): { path: string; message: string }[] {
+  return error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter((p) => p !== '').join('.'), message: i.message }));
+}
