@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TaskContext } from '../config/task';
-import { NonRetryableError, RetryableError, ThrottledError } from './errors';
+import { NonRetryableError, RetryableError, ThrottledError, throwForResponse } from './errors';
 
 /**
  * Handlers of the `demo` group, used by the quick start, the tests and the benchmarks.
@@ -49,4 +49,16 @@ export async function failTimes(input: FailInput, ctx: TaskContext): Promise<{ a
     throw new RetryableError(msg);
   }
   return { attempts: ctx.attempt };
+}
+
+/**
+ * GETs `url` once: a 429/503 answer becomes a ThrottledError (with Retry-After), so it drives the
+ * pool's adaptive concurrency; the AIMD test and bench point it at a local rate-limited server.
+ */
+export async function httpGet(input: { url: string }, ctx: TaskContext): Promise<{ status: number }> {
+  record(ctx, 'demo.http');
+  const res = throwForResponse(await fetch(input.url, { signal: ctx.signal }));
+  // Drain the body so the connection is reused rather than left half-read.
+  await res.arrayBuffer();
+  return { status: res.status };
 }

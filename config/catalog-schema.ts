@@ -10,7 +10,15 @@ import type { AnyTaskDefinition } from './task';
 export const CATALOG_DEFAULTS = {
   lane: 'normal' as Lane,
   timeouts: { startToClose: '5m', heartbeat: '30s' },
-  pool: { concurrency: 10, minReplicas: 1, maxReplicas: 4, startupSeconds: 5 },
+  pool: {
+    concurrency: 10,
+    minReplicas: 1,
+    maxReplicas: 4,
+    startupSeconds: 5,
+    shutdownGrace: '30s',
+    // Adaptive concurrency (workers/aimd.ts): halve on sustained throttling, +1 slot per interval.
+    aimd: { enabled: true, window: '5s', minThrottled: 3, throttledRatio: 0.05, increaseInterval: '1s', minConcurrency: 1 },
+  },
 } as const;
 
 const NAME = /^[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9_-]*)+$/;
@@ -43,6 +51,24 @@ const taskEntrySchema = z
     path: ['name'],
   });
 
+/** Adaptive concurrency of a pool process: when throttled errors pass both thresholds within `window`, halve. */
+export const aimdSettingsSchema = z
+  .object({
+    enabled: z.boolean().default(CATALOG_DEFAULTS.pool.aimd.enabled),
+    /** Outcomes older than this are forgotten. */
+    window: durationMs.prefault(CATALOG_DEFAULTS.pool.aimd.window),
+    /** At least this many throttled attempts in the window… */
+    minThrottled: z.number().int().min(1).default(CATALOG_DEFAULTS.pool.aimd.minThrottled),
+    /** …and at least this share of the window's finished attempts throttled, to halve. */
+    throttledRatio: z.number().gt(0).max(1).default(CATALOG_DEFAULTS.pool.aimd.throttledRatio),
+    /** While below the thresholds, one slot is added back per interval, up to `concurrency`. */
+    increaseInterval: durationMs.prefault(CATALOG_DEFAULTS.pool.aimd.increaseInterval),
+    /** The limit never drops below this. */
+    minConcurrency: z.number().int().min(1).default(CATALOG_DEFAULTS.pool.aimd.minConcurrency),
+  })
+  .strict();
+export type AimdSettings = z.output<typeof aimdSettingsSchema>;
+
 export const poolSettingsSchema = z
   .object({
     concurrency: z.number().int().min(1).max(10_000).default(CATALOG_DEFAULTS.pool.concurrency),
@@ -51,9 +77,16 @@ export const poolSettingsSchema = z
     minReplicas: z.number().int().min(0).default(CATALOG_DEFAULTS.pool.minReplicas),
     maxReplicas: z.number().int().min(1).default(CATALOG_DEFAULTS.pool.maxReplicas),
     startupSeconds: z.number().min(0).default(CATALOG_DEFAULTS.pool.startupSeconds),
+    /** On SIGTERM in-flight tasks get this long to finish; after it they fail and retry elsewhere. */
+    shutdownGrace: durationMs.prefault(CATALOG_DEFAULTS.pool.shutdownGrace),
+    aimd: aimdSettingsSchema.prefault({}),
   })
   .strict()
-  .refine((p) => p.maxReplicas >= p.minReplicas, { message: 'maxReplicas must be >= minReplicas', path: ['maxReplicas'] });
+  .refine((p) => p.maxReplicas >= p.minReplicas, { message: 'maxReplicas must be >= minReplicas', path: ['maxReplicas'] })
+  .refine((p) => p.aimd.minConcurrency <= p.concurrency, {
+    message: 'aimd.minConcurrency must be <= concurrency',
+    path: ['aimd', 'minConcurrency'],
+  });
 export type PoolSettingsInput = z.input<typeof poolSettingsSchema>;
 export type PoolSettings = z.output<typeof poolSettingsSchema>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { echo, failTimes, sleepFor } from '../activities/demo';
+import { echo, failTimes, httpGet, sleepFor } from '../activities/demo';
 import { defineCatalog } from './catalog-schema';
 import { defineTask } from './task';
 
@@ -42,6 +42,19 @@ export const tasks = [
     },
     timeouts: { startToClose: '30s' },
     handler: failTimes,
+  }),
+  defineTask({
+    name: 'demo.http',
+    group: 'demo',
+    description: 'GETs {url}; 429/503 answers are throttled errors (drives adaptive concurrency).',
+    input: z.object({ url: z.url() }).strict(),
+    retry: {
+      maxAttempts: 30,
+      retryable: { initial: '200ms', backoff: 2, max: '2s' },
+      throttled: { initial: '500ms', backoff: 2, max: '4s', honorRetryAfter: true },
+    },
+    timeouts: { startToClose: '30s' },
+    handler: httpGet,
   }),
 ] as const;
 

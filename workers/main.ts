@@ -1,10 +1,11 @@
 import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { z } from 'zod';
 import { catalog } from '../config/catalog';
 import { createLogger } from '../config/log';
 import { LANES, poolTaskQueue, type Lane } from '../config/names';
 import { connectWorker } from './connection';
 import { createControlWorker } from './control';
-import { createPoolWorker } from './pool';
+import { createPool } from './pool';
 
 /**
  * Entry point of one worker process:
@@ -22,27 +23,70 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const connection = await connectWorker(address);
 
-  let worker;
-  let log;
   if (role === 'control') {
-    log = createLogger('tideway-control');
-    worker = await createControlWorker({ connection, namespace, catalog });
+    const log = createLogger('tideway-control');
+    const worker = await createControlWorker({ connection, namespace, catalog });
+    const running = worker.run();
+    announce({ event: 'worker:ready', role, address, namespace });
+    await running;
+    log.info({ event: 'worker:stopped', role }, 'worker stopped');
   } else if (role === 'pool' && group && laneArg && (LANES as readonly string[]).includes(laneArg)) {
     const lane = laneArg as Lane;
-    const pool = catalog.pool(group, lane);
-    if (!pool) throw new Error(`no pool ${group}/${lane} in the catalog; groups: ${catalog.groups.join(', ')}`);
-    log = createLogger('tideway-pool', { group, lane, taskQueue: poolTaskQueue(group, lane) });
-    const grace = Number(process.env.TIDEWAY_SHUTDOWN_GRACE_MS ?? 30_000);
-    worker = await createPoolWorker({ connection, namespace, catalog, pool, shutdownGraceMs: grace });
+    const spec = catalog.pool(group, lane);
+    if (!spec) throw new Error(`no pool ${group}/${lane} in the catalog; groups: ${catalog.groups.join(', ')}`);
+    const env = poolEnvSchema.parse(process.env);
+    const log = createLogger('tideway-pool', { group, lane, taskQueue: poolTaskQueue(group, lane) });
+    const pool = await createPool({
+      connection,
+      namespace,
+      catalog,
+      pool: spec,
+      log,
+      ...(env.TIDEWAY_SHUTDOWN_GRACE_MS !== undefined ? { shutdownGraceMs: env.TIDEWAY_SHUTDOWN_GRACE_MS } : {}),
+      ...(env.TIDEWAY_AIMD !== undefined ? { aimd: env.TIDEWAY_AIMD === '1' || env.TIDEWAY_AIMD === 'true' } : {}),
+    });
+    // The SDK's Runtime already turns SIGTERM/SIGINT into worker.shutdown(); this marks /healthz draining.
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => pool.drain());
+    const { port: metricsPort } = await pool.metrics.listen(env.TIDEWAY_METRICS_PORT, env.TIDEWAY_METRICS_HOST);
+    const running = pool.run();
+    announce({
+      event: 'worker:ready',
+      role,
+      group,
+      lane,
+      address,
+      namespace,
+      metricsPort,
+      concurrency: spec.concurrency,
+      aimd: pool.aimd !== undefined,
+      shutdownGraceMs: pool.shutdownGraceMs,
+    });
+    await running;
+    log.info({ event: 'worker:stopped', role, inFlight: pool.inFlight() }, 'worker stopped');
   } else {
     throw new Error('usage: main.js control | main.js pool <group> <high|normal|low>');
   }
-  const running = worker.run();
-  log.info({ event: 'worker:ready', role, address, namespace }, 'worker ready');
-  await running;
-  log.info({ event: 'worker:stopped', role }, 'worker stopped');
   await connection.close();
 }
+
+/**
+ * Writes a protocol line parents wait for (supervisor.ts parses it); not a log line, so it is
+ * printed whatever TIDEWAY_LOG_LEVEL says.
+ */
+function announce(fields: Record<string, unknown> & { event: string }): void {
+  process.stdout.write(`${JSON.stringify({ ...fields, pid: process.pid, time: Date.now() })}\n`);
+}
+
+/** Per-process settings of a pool process (per process, not per pool: replicas share a host in dev). */
+const poolEnvSchema = z.object({
+  /** Port of /healthz and /metrics; 0 picks a free one (printed in the ready line). */
+  TIDEWAY_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  TIDEWAY_METRICS_HOST: z.string().min(1).default('0.0.0.0'),
+  /** Overrides the pool's `shutdownGrace`. */
+  TIDEWAY_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  /** Overrides the pool's `aimd.enabled`. */
+  TIDEWAY_AIMD: z.enum(['0', '1', 'true', 'false']).optional(),
+});
 
 main().catch((err: unknown) => {
   process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -4,8 +4,13 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-/** Compiled entry of a worker process (see workers/main.ts). */
-export const WORKER_MAIN = join(__dirname, 'main.js');
+/**
+ * Compiled entry of a worker process (see workers/main.ts). Worker processes always run the
+ * compiled code, also when this module is loaded from TypeScript source (jest).
+ */
+export const WORKER_MAIN = __filename.endsWith('.ts')
+  ? join(__dirname, '..', 'dist', 'workers', 'main.js')
+  : join(__dirname, 'main.js');
 
 export type WorkerRole = { role: 'control' } | { role: 'pool'; group: string; lane: string };
 
@@ -25,6 +30,16 @@ export interface SpawnWorkerOptions {
   readyTimeoutMs?: number;
 }
 
+/** Fields of the `worker:ready` line a worker prints (see workers/main.ts). */
+export interface ReadyInfo {
+  event: 'worker:ready';
+  role: string;
+  pid: number;
+  /** Pools only: port serving /healthz and /metrics. */
+  metricsPort?: number;
+  [key: string]: unknown;
+}
+
 /** A worker process this process started. */
 export interface WorkerProcess {
   readonly child: ChildProcess;
@@ -33,6 +48,8 @@ export interface WorkerProcess {
   readonly role: WorkerRole;
   /** Resolves once the worker polls its queue. */
   readonly ready: Promise<void>;
+  /** The parsed ready line: for pools it carries `metricsPort` (its /healthz and /metrics). */
+  readonly readyInfo: Promise<ReadyInfo>;
   /** Resolves with the exit code or signal when the process ends. */
   readonly exited: Promise<number | string>;
   /** SIGTERM (drain), then SIGKILL after `forceAfterMs`. */
@@ -82,7 +99,7 @@ export function spawnWorker(r: WorkerRole, opts: SpawnWorkerOptions): WorkerProc
     log?.end();
     return (signal as string | null) ?? (code as number);
   });
-  const ready = new Promise<void>((resolve, reject) => {
+  const readyInfo = new Promise<ReadyInfo>((resolve, reject) => {
     let stderrTail = '';
     child.stderr!.on('data', (b: Buffer) => (stderrTail = (stderrTail + b.toString()).slice(-2000)));
     const timer = setTimeout(() => reject(new Error(`${label} not ready after ${opts.readyTimeoutMs ?? 60_000}ms`)), opts.readyTimeoutMs ?? 60_000);
@@ -91,7 +108,11 @@ export function spawnWorker(r: WorkerRole, opts: SpawnWorkerOptions): WorkerProc
       log?.write(`${line}\n`);
       if (line.includes('"worker:ready"')) {
         clearTimeout(timer);
-        resolve();
+        try {
+          resolve(JSON.parse(line) as ReadyInfo);
+        } catch {
+          resolve({ event: 'worker:ready', role: r.role, pid: child.pid ?? -1 });
+        }
       }
     });
     void exited.then((how) => {
@@ -99,6 +120,8 @@ export function spawnWorker(r: WorkerRole, opts: SpawnWorkerOptions): WorkerProc
       reject(new Error(`${label} exited (${how}) before it was ready: ${stderrTail.trim()}`));
     });
   });
+  const ready = readyInfo.then(() => undefined);
+  readyInfo.catch(() => undefined);
   ready.catch(() => undefined); // callers that never await `ready` must not crash on it
   const stop = async (forceAfterMs = 40_000) => {
     if (child.exitCode !== null || child.signalCode !== null) return exited;
@@ -112,5 +135,5 @@ export function spawnWorker(r: WorkerRole, opts: SpawnWorkerOptions): WorkerProc
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     return exited;
   };
-  return { child, pid: child.pid ?? -1, label, role: r, ready, exited, stop, kill };
+  return { child, pid: child.pid ?? -1, label, role: r, ready, readyInfo, exited, stop, kill };
 }
