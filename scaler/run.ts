@@ -1,0 +1,135 @@
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { Option, type Command } from 'commander';
+import { catalog } from '../config/catalog';
+import { createLogger } from '../config/log';
+import { loadSettings } from '../config/settings';
+import { ACTUATOR_TYPES, createActuator, ProcessActuator, type ActuatorConfig, type ActuatorType } from './actuators';
+import { ScalerMetrics } from './metrics';
+import { compileScalerOptions, type ScalerOptions } from './options';
+import { Scaler } from './scaler';
+import { defaultSignals } from './signals';
+import { defaultStateFile, readScalerState } from './state';
+
+/** Flags of `tideway scaler` and `node dist/scaler/main.js` (one definition for both). */
+export interface ScalerFlags {
+  actuator: ActuatorType;
+  options?: string;
+  interval?: string;
+  drain?: string;
+  window?: string;
+  idleAfter?: string;
+  forecast: boolean;
+  pools?: string;
+  maxTotal?: string;
+  stateFile?: string;
+  registryFile?: string;
+  metricsPort?: string;
+  logDir?: string;
+  k8sNamespace?: string;
+  k8sDeployment?: string;
+}
+
+/** Adds the scaler's flags to a command. */
+export function addScalerFlags(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--actuator <type>', 'who runs the pools').choices(ACTUATOR_TYPES).default('process').env('TIDEWAY_SCALER_ACTUATOR'))
+    .option('--options <json>', 'scaler options as JSON (see docs/scaler.md); flags below win', process.env.TIDEWAY_SCALER_OPTIONS)
+    .option('--interval <duration>', "decision interval, e.g. '15s'")
+    .option('--drain <duration>', 'target drain time of a backlog')
+    .option('--window <duration>', 'stabilization window before scaling down')
+    .option('--idle-after <duration>', 'idle time before a pool may go to zero')
+    .option('--no-forecast', 'backlog only: ignore cron schedules')
+    .option('--pools <keys>', 'comma-separated pools to scale, e.g. demo.normal,demo.high')
+    .option('--max-total <n>', 'global replica budget')
+    .option('--state-file <file>', 'where to write the state `tideway pools` reads (default <data dir>/scaler-state.json)')
+    .option('--registry-file <file>', 'process actuator: pids of running pools, adopted after a restart (default <data dir>/scaler-pools.json)')
+    .option('--metrics-port <port>', 'serve /metrics (Prometheus) and /state (JSON) on this port', process.env.TIDEWAY_SCALER_METRICS_PORT)
+    .option('--log-dir <dir>', 'process actuator: folder for pool logs (default <data dir>/logs)')
+    .option('--k8s-namespace <ns>', 'kubernetes actuator: namespace of the pool Deployments', 'default')
+    .option('--k8s-deployment <template>', 'kubernetes actuator: Deployment name template', 'tideway-pool-{group}-{lane}');
+}
+
+/** Turns flags into ScalerOptions (flags override the JSON). */
+export function optionsFromFlags(f: ScalerFlags): ScalerOptions {
+  const base = f.options ? (JSON.parse(f.options) as ScalerOptions) : {};
+  return {
+    ...base,
+    ...(f.interval ? { interval: f.interval as ScalerOptions['interval'] } : {}),
+    ...(f.drain ? { targetDrainTime: f.drain as ScalerOptions['targetDrainTime'] } : {}),
+    ...(f.window ? { stabilizationWindow: f.window as ScalerOptions['stabilizationWindow'] } : {}),
+    ...(f.idleAfter ? { idleAfter: f.idleAfter as ScalerOptions['idleAfter'] } : {}),
+    ...(f.forecast === false ? { forecast: false } : {}),
+    ...(f.pools ? { pools: f.pools.split(',').map((s) => s.trim()) } : {}),
+    ...(f.maxTotal ? { maxTotalReplicas: Number(f.maxTotal) } : {}),
+  };
+}
+
+/**
+ * Runs the scaler as a long-lived process until SIGTERM/SIGINT. With the process actuator, stopping
+ * drains the pools it runs; a crash leaves them running and the next scaler adopts them.
+ */
+export async function runScaler(f: ScalerFlags): Promise<void> {
+  const settings = loadSettings();
+  const log = createLogger('tideway-scaler');
+  const address = settings.temporalAddress ?? `127.0.0.1:${settings.temporalPort}`;
+  const options = compileScalerOptions(optionsFromFlags(f), catalog.pools);
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: settings.namespace });
+  const stateFile = f.stateFile ?? defaultStateFile(settings.dataDir);
+  const cfg: ActuatorConfig =
+    f.actuator === 'process'
+      ? {
+          type: 'process',
+          address,
+          namespace: settings.namespace,
+          logDir: f.logDir ?? join(settings.dataDir, 'logs'),
+          registryFile: f.registryFile ?? join(settings.dataDir, 'scaler-pools.json'),
+        }
+      : f.actuator === 'kubernetes'
+        ? { type: 'kubernetes', namespace: f.k8sNamespace ?? 'default', deploymentName: f.k8sDeployment ?? 'tideway-pool-{group}-{lane}' }
+        : { type: 'dry-run' };
+  const actuator = createActuator(cfg);
+  if (actuator instanceof ProcessActuator) {
+    const n = actuator.adopt(options.pools);
+    if (n > 0) log.info({ event: 'scaler:adopted', replicas: n }, `adopted ${n} running pool processes`);
+  }
+  const metrics = new ScalerMetrics();
+  const scaler = new Scaler({ options, signals: defaultSignals(client, catalog, options), actuator, logger: log, metrics, stateFile });
+
+  let server: Server | undefined;
+  if (f.metricsPort) {
+    server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        void metrics.registry.metrics().then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body));
+      } else if (req.url === '/state') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(readScalerState(stateFile) ?? null));
+      } else res.writeHead(404).end();
+    }).listen(Number(f.metricsPort), '127.0.0.1');
+  }
+
+  // A crash must not run the supervisor's exit hook (which kills child pools): die abruptly so the
+  // pools keep their size and the next scaler adopts them from the registry file.
+  process.on('uncaughtException', (err) => {
+    log.fatal({ event: 'scaler:crash', err: err.message }, 'scaler crashed; pools keep running');
+    process.kill(process.pid, 'SIGKILL');
+  });
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ event: 'scaler:stopping', signal }, 'scaler stopping');
+    await scaler.stop({ stopPools: true });
+    server?.close();
+    await connection.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  log.info(
+    { event: 'scaler:started', actuator: actuator.type, address, pools: options.pools.map((p) => p.key), intervalMs: options.intervalMs, stateFile },
+    'scaler started',
+  );
+  scaler.start();
+}

@@ -1,0 +1,130 @@
+import type { Client } from '@temporalio/client';
+import { msToTs, tsToMs } from '@temporalio/common/lib/time';
+import { z } from 'zod';
+import type { Catalog } from '../../config/catalog-schema';
+import { LANES, RUN_TASK_WORKFLOW, type Lane } from '../../config/names';
+import { cronFires, type CompiledSchedule } from '../../config/schedule';
+import { SignalError } from '../errors';
+import { poolKey, type ForecastFire, type PoolKey, type ScaledPool } from '../types';
+import type { Signal, SignalReading } from './signal';
+
+/** A schedule reduced to what the forecast needs: which pool it feeds and how many tasks a fire brings. */
+export interface ForecastSource {
+  scheduleId: string;
+  taskType: string;
+  group: string;
+  lane: Lane;
+  expectedTasks: number;
+  /** Fire times in [from, to) as epoch ms. */
+  fires(from: number, to: number): Promise<number[]> | number[];
+  source: ForecastFire['source'];
+}
+
+/** A catalog schedule as a forecast source, expanded with cron-parser in its time zone. */
+export function catalogSource(s: CompiledSchedule): ForecastSource {
+  return {
+    scheduleId: s.scheduleId,
+    taskType: s.taskType,
+    group: s.group,
+    lane: s.lane,
+    expectedTasks: s.expectedTasks,
+    source: 'catalog',
+    fires: (from, to) => cronFires(s.cron, new Date(from), new Date(to), s.timezone).map((d) => d.getTime()),
+  };
+}
+
+/** Expands sources over [from, to) and groups the fires by pool, soonest first. */
+export async function expandForecast(sources: readonly ForecastSource[], from: number, to: number): Promise<Map<PoolKey, ForecastFire[]>> {
+  const out = new Map<PoolKey, ForecastFire[]>();
+  for (const s of sources) {
+    const key = poolKey(s);
+    const list = out.get(key) ?? [];
+    for (const at of await s.fires(from, to)) {
+      list.push({ at, scheduleId: s.scheduleId, taskType: s.taskType, expectedTasks: s.expectedTasks, source: s.source });
+    }
+    out.set(key, list);
+  }
+  for (const list of out.values()) list.sort((a, b) => a.at - b.at);
+  return out;
+}
+
+/** The memo Tideway's schedule sync writes on every Temporal Schedule it creates. */
+const tidewayMemoSchema = z.object({
+  taskType: z.string(),
+  group: z.string(),
+  lane: z.enum(LANES),
+  expectedTasks: z.number().int().min(1).default(1),
+});
+
+const envelopeArgSchema = z.object({ type: z.string(), lane: z.enum(LANES).optional() }).loose();
+
+/**
+ * Temporal Schedules on the server that start `runTask`: the pool comes from the schedule's
+ * `tideway` memo when present, otherwise from decoding the action's envelope against the catalog
+ * (expected tasks 1). Fire times come from the server's own ListScheduleMatchingTimes, which
+ * already applies calendars, intervals, skips and time zones exactly as the schedule will fire.
+ * Paused schedules forecast nothing.
+ */
+export async function serverSources(client: Client, catalog: Catalog): Promise<ForecastSource[]> {
+  const namespace = client.options.namespace;
+  const out: ForecastSource[] = [];
+  for await (const sum of client.schedule.list()) {
+    if (sum.state.paused || sum.action?.workflowType !== RUN_TASK_WORKFLOW) continue;
+    let meta: z.infer<typeof tidewayMemoSchema> | undefined;
+    const memo = tidewayMemoSchema.safeParse(sum.memo?.tideway);
+    if (memo.success) meta = memo.data;
+    else {
+      const desc = await client.schedule.getHandle(sum.scheduleId).describe();
+      const env = envelopeArgSchema.safeParse(desc.action.args?.[0]);
+      const task = env.success ? catalog.get(env.data.type) : undefined;
+      if (env.success && task) meta = { taskType: task.name, group: task.group, lane: env.data.lane ?? task.lane, expectedTasks: 1 };
+    }
+    if (!meta) continue;
+    const scheduleId = sum.scheduleId;
+    out.push({
+      scheduleId,
+      ...meta,
+      source: 'server',
+      fires: async (from, to) => {
+        const r = await client.workflowService.listScheduleMatchingTimes({ namespace, scheduleId, startTime: msToTs(from), endTime: msToTs(to) });
+        return (r.startTime ?? []).map((t) => tsToMs(t)).filter((t) => t >= from && t < to);
+      },
+    });
+  }
+  return out;
+}
+
+export interface ForecastSignalOptions {
+  catalog: Catalog;
+  horizonMs: number;
+  /** Read Temporal Schedules from the server too (off in pure tests). */
+  client?: Client;
+  /** Extra sources (tests, the simulator). */
+  extra?: readonly ForecastSource[];
+}
+
+/**
+ * Forecast signal: cron fires over the horizon for every pool, from catalog schedules and Temporal
+ * Schedules on the server. A schedule present in both is taken from the server (it is what fires).
+ */
+export function forecastSignal(opts: ForecastSignalOptions): Signal {
+  return {
+    name: 'forecast',
+    async read(pools: readonly ScaledPool[], now: number): Promise<SignalReading> {
+      let server: ForecastSource[] = [];
+      if (opts.client) {
+        try {
+          server = await serverSources(opts.client, opts.catalog);
+        } catch (err) {
+          throw new SignalError('forecast', `listing schedules failed: ${(err as Error).message}`, { cause: err });
+        }
+      }
+      const onServer = new Set(server.map((s) => s.scheduleId));
+      const sources = [...server, ...opts.catalog.schedules.filter((s) => !onServer.has(s.scheduleId)).map(catalogSource), ...(opts.extra ?? [])];
+      const fires = await expandForecast(sources, now, now + opts.horizonMs);
+      const out: SignalReading = new Map();
+      for (const p of pools) out.set(p.key, { fires: fires.get(p.key) ?? [] });
+      return out;
+    },
+  };
+}
