@@ -1,16 +1,12 @@
 import { compileScalerOptions, type ScalerOptions } from '../../scaler/options';
 import { decideAll, decidePool, desiredConcurrency, replicasFor, shareBudget, type PoolPolicyState } from '../../scaler/policy';
 import { emptyObservation, scaledPool, type PoolObservation } from '../../scaler/types';
-import type { PoolSpec } from '../../config/catalog-schema';
+import { poolSettingsSchema, type PoolSpec } from '../../config/catalog-schema';
 
-const spec = (over: Partial<PoolSpec> = {}): PoolSpec => ({
-  group: 'g',
-  lane: 'normal',
-  concurrency: 10,
-  minReplicas: 1,
-  maxReplicas: 8,
-  startupSeconds: 20,
-  ...over,
+const spec = ({ group = 'g', lane = 'normal', ...over }: Partial<PoolSpec> = {}): PoolSpec => ({
+  group,
+  lane,
+  ...poolSettingsSchema.parse({ concurrency: 10, minReplicas: 1, maxReplicas: 8, startupSeconds: 20, ...over }),
 });
 const T0 = Date.parse('2026-11-26T00:00:00Z');
 const opts = (o: ScalerOptions = {}, pools: PoolSpec[] = [spec()]) =>
