@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { catalog as defaultCatalog } from '../../config/catalog';
@@ -110,7 +111,19 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const tasks = new TenantTasks(opts.client, catalog, backpressure, (tenant, outcome) => metrics.submits.inc({ tenant, outcome }));
   const providers = opts.poolProviders ?? [];
 
-  const app = Fastify({ bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT, logger: false, maxParamLength: 2048 });
+  const app = Fastify({
+    bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    logger: false,
+    maxParamLength: 2048,
+    // Errors Node's HTTP parser raises (e.g. a 20 KB URL → 431) never reach fastify's handlers;
+    // answer them in the same error shape as everything else.
+    clientErrorHandler: (err, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify({ error: { type: status === 431 ? 'HeadersTooLarge' : 'BadRequest', message: status === 431 ? 'request line or headers too large' : 'malformed HTTP request' } });
+      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
+  });
   const params = (req: FastifyRequest) => req.params as Record<string, string>;
 
   const taskActionDocs: Route[] = TASK_ACTIONS.map((a) => ({
