@@ -1,10 +1,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { HttpTaskClient } from '../api/http-client';
 import { TaskClient } from '../api/task-client';
 import { LANES, TASK_STATUSES, type Lane, type TaskStatus } from '../config/names';
 import { catalog } from '../config/catalog';
 import { loadSettings } from '../config/settings';
 import { ensureTemporal } from '../temporal';
 import { runDev } from './dev';
+import { registerApiCommands } from './commands/api';
 import { printJson, table } from './format';
 
 /** `tideway`: run Tideway locally and manage tasks from a terminal. */
@@ -36,7 +38,10 @@ function parseJson(value: string): unknown {
   }
 }
 
-async function withClient<R>(fn: (c: TaskClient) => Promise<R>): Promise<R> {
+async function withClient<R>(fn: (c: TaskClient | HttpTaskClient) => Promise<R>): Promise<R> {
+  // HTTP mode when TIDEWAY_URL is set: the API key decides the tenant.
+  const http = HttpTaskClient.fromEnv();
+  if (http) return fn(http);
   const s = loadSettings();
   const client = await TaskClient.connect({ address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`, namespace: s.namespace });
   try {
@@ -159,6 +164,8 @@ program
     await c.cancel(id);
     process.stdout.write(`${id} cancel requested\n`);
   }));
+
+registerApiCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   const e = err as { type?: string; message?: string; issues?: { path: string; message: string }[] };
