@@ -49,7 +49,7 @@ export const tasks = [
     description: 'GETs {url}; 429/503 answers are throttled errors (drives adaptive concurrency).',
     input: z.object({ url: z.url() }).strict(),
     retry: {
-      maxAttempts: 30,
+      maxAttempts: 100,
       retryable: { initial: '200ms', backoff: 2, max: '2s' },
       throttled: { initial: '500ms', backoff: 2, max: '4s', honorRetryAfter: true },
     },
