@@ -114,7 +114,7 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const app = Fastify({
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     logger: false,
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     // Errors Node's HTTP parser raises (e.g. a 20 KB URL → 431) never reach fastify's handlers;
     // answer them in the same error shape as everything else.
     clientErrorHandler: (err, socket) => {
