@@ -252,8 +252,9 @@ export function registerApiCommands(program: Command): void {
       );
   }
 
-  program
-    .command('pools')
+  // The scaler's commands may already define `pools` (with replicas from its own state); keep theirs then.
+  const poolsTaken = program.commands.some((c) => c.name() === 'pools');
+  (poolsTaken ? new Command('pools') : program.command('pools'))
     .description('per pool: backlog, backlog age, add/dispatch rate, replicas, desired')
     .option('--json')
     .action(async (o: { json?: boolean }) =>
