@@ -1,4 +1,6 @@
-import { mkdirSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { catalog } from '../config/catalog';
 import { loadSettings } from '../config/settings';
@@ -6,13 +8,33 @@ import { ensureTemporal } from '../temporal';
 import { spawnWorker, workerLogName, type WorkerProcess, type WorkerRole } from '../workers/supervisor';
 
 export interface DevOptions {
-  /** Start pool processes (one per (group, lane)); off when a scaler manages them. @default true */
+  /** Run the scaler, which starts and stops pool processes; off runs no pools at all. @default true */
   pools?: boolean;
+}
+
+/** Compiled entry of the scaler process. */
+const SCALER_MAIN = join(__dirname, '..', 'scaler', 'main.js');
+
+/**
+ * Starts the scaler as its own process with the process actuator. Its pool processes are its
+ * children; if it dies they keep running and the restarted scaler adopts them (registry file).
+ */
+function spawnScaler(env: Record<string, string>, logFile: string): ChildProcess {
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(process.execPath, [SCALER_MAIN, '--actuator', 'process', '--interval', process.env.TIDEWAY_SCALER_INTERVAL ?? '5s'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  process.on('exit', () => child.exitCode === null && child.signalCode === null && child.kill('SIGTERM'));
+  return child;
 }
 
 /**
  * `tideway dev` / `npm start`: the Temporal dev server (or TEMPORAL_ADDRESS), the control worker
- * and one process per pool; prints where to look; stops everything on Ctrl-C.
+ * and the scaler, which starts each pool's processes when it has work (or a cron fire is near) and
+ * stops them when idle; prints where to look; stops everything on Ctrl-C.
  */
 export async function runDev(opts: DevOptions = {}): Promise<void> {
   const settings = loadSettings();
@@ -26,25 +48,50 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   const procs: WorkerProcess[] = [];
   const common = { address: target.address, namespace: target.namespace };
   const roles: WorkerRole[] = [{ role: 'control' }];
-  if (opts.pools !== false) for (const p of catalog.pools) roles.push({ role: 'pool', group: p.group, lane: p.lane });
   for (const r of roles) procs.push(spawnWorker(r, { ...common, logFile: join(logDir, workerLogName(r)) }));
   await Promise.all(procs.map((p) => p.ready));
+  const scalerEnv = {
+    TEMPORAL_ADDRESS: target.address,
+    TEMPORAL_NAMESPACE: target.namespace,
+    TIDEWAY_DATA_DIR: settings.dataDir,
+  };
+  let scaler: ChildProcess | undefined;
+  let stopping = false;
+  const startScaler = () => {
+    scaler = spawnScaler(scalerEnv, join(logDir, 'scaler.log'));
+    const me = scaler;
+    void once(me, 'exit').then(([code, signal]) => {
+      if (stopping || me !== scaler) return;
+      // Pools keep running meanwhile; the new scaler adopts them.
+      say(`scaler exited (${String(signal ?? code)}); restarting it`);
+      startScaler();
+    });
+  };
+  if (opts.pools !== false) startScaler();
 
   say('');
   say(`Tideway is up.`);
   say(`  Temporal gRPC   ${target.address}  (namespace ${target.namespace})`);
   if (target.uiUrl) say(`  Temporal Web UI ${target.uiUrl}/namespaces/${target.namespace}/workflows`);
   say(`  Workers         ${procs.map((p) => `${p.label} (pid ${p.pid})`).join(', ')}`);
+  if (scaler) {
+    say(`  Scaler          pid ${scaler.pid}: starts pools (${catalog.pools.map((p) => `${p.group}/${p.lane}`).join(', ')}) on demand`);
+    say('                  see `npx tideway pools`; decisions in logs/scaler.log');
+  }
   say(`  Logs            ${logDir}${target.logFile ? `, ${target.logFile}` : ''}`);
   say('');
   say(`Try:  npx tideway submit demo.echo '{"hello":"world"}' --wait`);
   say('Press Ctrl-C to stop.');
 
-  let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    say(`\n${signal}: stopping workers (in-flight tasks finish first)...`);
+    say(`\n${signal}: stopping the scaler, its pools and the workers (in-flight tasks finish first)...`);
+    const s = scaler;
+    if (s && s.exitCode === null && s.signalCode === null) {
+      s.kill('SIGTERM');
+      await once(s, 'exit');
+    }
     await Promise.all(procs.map((p) => p.stop()));
     if (target.started) say('Stopping the Temporal dev server...');
     await target.stop();

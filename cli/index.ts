@@ -6,6 +6,7 @@ import { catalog } from '../config/catalog';
 import { loadSettings } from '../config/settings';
 import { ensureTemporal } from '../temporal';
 import { runDev } from './dev';
+import { registerScalerCommands } from './commands/scaler';
 import { registerApiCommands } from './commands/api';
 import { printJson, table } from './format';
 
@@ -166,6 +167,8 @@ program
   }));
 
 registerApiCommands(program);
+
+registerScalerCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   const e = err as { type?: string; message?: string; issues?: { path: string; message: string }[] };
