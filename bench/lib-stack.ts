@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import { TaskClient } from '../api/task-client';
 import { catalog } from '../config/catalog';
 import { loadSettings } from '../config/settings';
@@ -24,7 +24,11 @@ export interface BenchStack {
  * Uses TEMPORAL_ADDRESS when set, otherwise starts its own headless dev server (SQLite in a temp
  * folder, free port) with Tideway's dynamic config, so a bench never touches a developer's server.
  */
-export async function startBenchStack(name: string, say: (line: string) => void): Promise<BenchStack> {
+export async function startBenchStack(
+  name: string,
+  say: (line: string) => void,
+  opts: { interceptors?: WorkflowClientInterceptor[] } = {},
+): Promise<BenchStack> {
   const settings = loadSettings();
   const dir = mkdtempSync(join(tmpdir(), `tideway-bench-${name}-`));
   let address = settings.temporalAddress;
@@ -41,7 +45,11 @@ export async function startBenchStack(name: string, say: (line: string) => void)
   const ledger = join(dir, 'ledger.jsonl');
   const workers: WorkerProcess[] = [];
   const connection = await Connection.connect({ address });
-  const temporal = new Client({ connection, namespace: settings.namespace });
+  const temporal = new Client({
+    connection,
+    namespace: settings.namespace,
+    ...(opts.interceptors ? { interceptors: { workflow: opts.interceptors } } : {}),
+  });
   const client = new TaskClient({ client: temporal, catalog });
   const addr = address;
   return {

@@ -1,0 +1,49 @@
+import { tsToMs } from '@temporalio/common/lib/time';
+import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
+
+/**
+ * Lanes under contention with real pools: the low lane's pool is saturated with a backlog, yet
+ * high-lane tasks start at once on their own pool, and the low lane keeps making progress.
+ * (Queue wait before the activity is scheduled, in the shared control queue, is not isolated by
+ * lanes; see docs/pools.md and bench:lanes.)
+ */
+jest.setTimeout(180_000);
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ pools: [['demo', 'high'], ['demo', 'low']] });
+});
+afterAll(async () => {
+  await stack.stop();
+  expectNoLeakedWorkers();
+});
+
+test('a saturated low lane does not delay the high lane, and keeps progressing', async () => {
+  const { client } = stack;
+  // 60 × 2 s on a pool of 20 slots: a backlog lasting ~6 s after the first wave starts.
+  const low = Array.from({ length: 60 }, () => uniqueId('low'));
+  await Promise.all(low.map((id) => client.submit('demo.sleep', { ms: 2_000 }, { taskId: id, lane: 'low', tenant: 'bulk' })));
+  const lowStarted = () => low.filter((id) => stack.ledgerFor(id).length > 0).length;
+  await waitFor(() => lowStarted() >= 20, 60_000, 'low pool saturated');
+  const startedBeforeHigh = lowStarted();
+  expect(startedBeforeHigh).toBeLessThan(60); // a backlog is waiting in the low queue
+
+  const high = Array.from({ length: 5 }, () => uniqueId('high'));
+  await Promise.all(high.map((id) => client.submit('demo.sleep', { ms: 50 }, { taskId: id, lane: 'high', tenant: 'web' })));
+  await Promise.all(high.map((id) => client.result(id)));
+
+  for (const id of high) {
+    const history = await stack.temporal.workflow.getHandle(id).fetchHistory();
+    const scheduled = history.events!.find((e) => e.activityTaskScheduledEventAttributes)!;
+    const startedAt = stack.ledgerFor(id)[0]!.at;
+    // Time in the high pool's own queue: not behind the low lane's backlog (that is seconds long).
+    expect(startedAt - tsToMs(scheduled.eventTime!)).toBeLessThan(1_500);
+  }
+  // The high tasks ran while the low lane still had work queued…
+  const lastHighStart = Math.max(...high.map((id) => stack.ledgerFor(id)[0]!.at));
+  const lowStarts = low.flatMap((id) => stack.ledgerFor(id).map((e) => e.at));
+  expect(lowStarts.filter((at) => at > lastHighStart).length).toBeGreaterThan(0);
+  // …and the low lane kept going: every low task finishes.
+  await Promise.all(low.map((id) => client.result(id)));
+  expect(lowStarted()).toBe(60);
+});
