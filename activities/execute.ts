@@ -13,6 +13,8 @@ export interface ExecuteRequest {
   input: unknown;
   lane: Lane;
   tenant: string;
+  /** Attempts already made by earlier activity schedules of this task (pause/resume, redrive). */
+  attemptOffset?: number;
 }
 
 /** Sent to the workflow when an attempt starts, so `state` and `TaskStatus` say `running`. */
@@ -54,7 +56,8 @@ export function createPoolActivities(catalog: Catalog, group: string) {
           message: `pool for group ${group} has no handler for ${req.type}`,
         });
       }
-      const attempt = ctx.info.attempt;
+      // Attempts count across re-schedules (pause/resume, promotion, redrive), not per activity.
+      const attempt = (req.attemptOffset ?? 0) + ctx.info.attempt;
       const started = notify(ctx, MESSAGES.attemptStartedSignal, { attempt, at: Date.now() } satisfies AttemptStarted);
       const taskCtx: TaskContext = {
         taskId: req.taskId,

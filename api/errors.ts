@@ -10,6 +10,14 @@ export class TaskNotFoundError extends TidewayError {
   }
 }
 
+/** Thrown by TaskSchedules when no schedule has the given ID. */
+export class ScheduleNotFoundError extends TidewayError {
+  readonly type = 'ScheduleNotFound';
+  constructor(readonly scheduleId: string) {
+    super(`no schedule with ID ${JSON.stringify(scheduleId)}`);
+  }
+}
+
 /** Thrown when an operation does not fit the task's state (cancel a finished task, redrive a live one). */
 export class TaskConflictError extends TidewayError {
   readonly type = 'TaskConflict';

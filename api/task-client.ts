@@ -18,6 +18,7 @@ import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
 import {
   CONTROL_TASK_QUEUE,
+  LANES,
   MESSAGES,
   RUN_TASK_WORKFLOW,
   TERMINAL_STATUSES,
@@ -27,6 +28,7 @@ import {
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
 import type { TaskState } from '../workflows/run-task';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
+import { TaskSchedules } from './schedules';
 import { SA_KEYS, summaryFrom, visibilityQuery, type ListFilter, type TaskSummary } from './search';
 
 export type { TaskState } from '../workflows/run-task';
@@ -65,6 +67,7 @@ export interface TaskClientOptions<T extends readonly AnyTaskDefinition[]> {
 }
 
 const STATUS_NAMES = temporal.api.enums.v1.WorkflowExecutionStatus;
+const PAUSABLE: readonly TaskStatus[] = ['scheduled', 'queued', 'running', 'retrying'];
 
 /**
  * Submit and manage tasks directly over Temporal, typed by the catalog: `submit('demo.sleep',
@@ -73,11 +76,14 @@ const STATUS_NAMES = temporal.api.enums.v1.WorkflowExecutionStatus;
 export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
   readonly temporal: Client;
   readonly catalog: Catalog<T>;
+  /** Cron schedules (Temporal Schedules underneath). */
+  readonly schedules: TaskSchedules;
   private ownedConnection: Connection | undefined;
 
   constructor(opts: TaskClientOptions<T>) {
     this.temporal = opts.client;
     this.catalog = opts.catalog;
+    this.schedules = new TaskSchedules(opts.client);
   }
 
   /** Connects to TEMPORAL_ADDRESS (default 127.0.0.1:7233) with the project catalog. */
@@ -154,6 +160,9 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
         lane: summary.lane ?? null,
         group: summary.group ?? null,
         tenant: summary.tenant ?? 'default',
+        paused: summary.status === 'paused',
+        promotions: [],
+        redrives: 0,
         timestamps: { submittedAt: summary.startTime, ...(summary.closeTime ? { finishedAt: summary.closeTime } : {}) },
       };
     }
@@ -209,6 +218,43 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
       throw new TaskConflictError(taskId, s.status ?? s.executionStatus, `task ${taskId} is ${s.status ?? s.executionStatus}; only unfinished tasks can be cancelled`);
     }
     await this.handle(taskId).cancel();
+  }
+
+  /** Holds a task: no new attempt starts until `resume` (a running attempt finishes). */
+  async pause(taskId: string): Promise<void> {
+    const s = await this.get(taskId);
+    if (s.paused || !PAUSABLE.includes(s.status)) {
+      throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.paused ? 'already paused' : s.status}; only scheduled, queued, running or retrying tasks can be paused`);
+    }
+    await this.handle(taskId).signal(MESSAGES.pauseSignal);
+  }
+
+  /** Releases a paused task. */
+  async resume(taskId: string): Promise<void> {
+    const s = await this.get(taskId);
+    if (!s.paused) throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}, not paused`);
+    await this.handle(taskId).signal(MESSAGES.resumeSignal);
+  }
+
+  /** Runs a dead-lettered task again with a fresh attempt budget, optionally on another lane. */
+  async redrive(taskId: string, opts: { lane?: Lane } = {}): Promise<void> {
+    if (opts.lane !== undefined && !(LANES as readonly string[]).includes(opts.lane)) {
+      throw new ValidationError([{ path: 'lane', message: `lane must be one of ${LANES.join(', ')}` }]);
+    }
+    const s = await this.get(taskId);
+    if (s.status !== 'dead_lettered') {
+      throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}; only dead_lettered tasks can be redriven`);
+    }
+    await this.handle(taskId).signal(MESSAGES.redriveSignal, opts.lane ? { lane: opts.lane } : {});
+  }
+
+  /** Closes a dead-lettered task as `failed` now instead of at the end of its retention. */
+  async discard(taskId: string): Promise<void> {
+    const s = await this.get(taskId);
+    if (s.status !== 'dead_lettered') {
+      throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}; only dead_lettered tasks can be discarded`);
+    }
+    await this.handle(taskId).signal(MESSAGES.discardSignal);
   }
 
   /** Visibility summary of the latest run of a task. */

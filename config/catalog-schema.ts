@@ -10,6 +10,7 @@ import type { AnyTaskDefinition } from './task';
 export const CATALOG_DEFAULTS = {
   lane: 'normal' as Lane,
   timeouts: { startToClose: '5m', heartbeat: '30s' },
+  deadLetterRetention: '7d',
   pool: {
     concurrency: 10,
     minReplicas: 1,
@@ -39,6 +40,8 @@ const taskEntrySchema = z
       .default(() => ({ startToClose: 300_000, heartbeat: 30_000 })),
     retry: retryPolicySchema.default(() => retryPolicySchema.parse({})),
     ttl: durationMs.optional(),
+    deadLetterRetention: durationMs.prefault(CATALOG_DEFAULTS.deadLetterRetention),
+    promoteAfter: durationMs.optional(),
     schedules: z.array(scheduleEntrySchema).default([]),
     description: z.string().optional(),
     handler: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
@@ -108,6 +111,8 @@ export interface CompiledTask {
   readonly compiledRetry: CompiledRetry;
   readonly timeouts: { startToCloseMs: number; heartbeatMs: number };
   readonly ttlMs?: number;
+  readonly deadLetterRetentionMs: number;
+  readonly promoteAfterMs?: number;
 }
 
 export interface PoolSpec extends PoolSettings {
@@ -178,6 +183,8 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
       compiledRetry: compileRetry(t.retry),
       timeouts: { startToCloseMs: t.timeouts.startToClose, heartbeatMs: t.timeouts.heartbeat },
       ...(t.ttl !== undefined ? { ttlMs: t.ttl } : {}),
+      deadLetterRetentionMs: t.deadLetterRetention,
+      ...(t.promoteAfter !== undefined ? { promoteAfterMs: t.promoteAfter } : {}),
     });
   });
 

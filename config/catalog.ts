@@ -14,6 +14,8 @@ export const tasks = [
     description: 'Returns its input.',
     input: z.unknown(),
     timeouts: { startToClose: '30s' },
+    // A nightly cron task: a Temporal Schedule (Web UI → Schedules) the scaler also forecasts.
+    schedules: [{ id: 'demo.nightly-echo', cron: '0 2 * * *', timezone: 'UTC', input: { nightly: true }, lane: 'low', expectedTasks: 1 }],
     handler: echo,
   }),
   defineTask({
@@ -55,6 +57,25 @@ export const tasks = [
     },
     timeouts: { startToClose: '30s' },
     handler: httpGet,
+  }),
+  defineTask({
+    name: 'demo.flaky',
+    group: 'demo',
+    description: 'Like demo.fail, with 2 attempts and dead letters kept only 3s (shows retention).',
+    input: z.object({ errorClass: z.enum(['retryable', 'throttled', 'non_retryable']), times: z.number().int().min(0).max(100) }).strict(),
+    retry: { maxAttempts: 2, retryable: { initial: '100ms', backoff: 1, max: '100ms' } },
+    deadLetterRetention: '3s',
+    timeouts: { startToClose: '30s' },
+    handler: failTimes,
+  }),
+  defineTask({
+    name: 'demo.report',
+    group: 'demo',
+    description: 'Returns its input; moves up one lane if it waits more than 2s (aging).',
+    input: z.unknown(),
+    promoteAfter: '2s',
+    timeouts: { startToClose: '30s' },
+    handler: echo,
   }),
 ] as const;
 

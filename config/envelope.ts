@@ -50,6 +50,8 @@ export interface ResolvedTask {
   tags?: string[];
   timeouts: { startToCloseMs: number; heartbeatMs: number };
   retry: CompiledRetry;
+  deadLetterRetentionMs: number;
+  promoteAfterMs?: number;
 }
 
 /**
@@ -83,5 +85,7 @@ export function resolveEnvelope(catalog: Catalog, raw: unknown): ResolvedTask {
     ...(e.tags !== undefined ? { tags: e.tags } : {}),
     timeouts: task.timeouts,
     retry: task.compiledRetry,
+    deadLetterRetentionMs: task.deadLetterRetentionMs,
+    ...(task.promoteAfterMs !== undefined ? { promoteAfterMs: task.promoteAfterMs } : {}),
   };
 }

@@ -45,6 +45,10 @@ export interface TaskDefinition<N extends string = string, S extends z.ZodType =
   retry?: RetryPolicyInput;
   /** A task not started by then ends `expired` without running. */
   ttl?: Duration;
+  /** How long a dead-lettered task waits for `redrive`/`discard` before it closes as `failed`. @default '7d' */
+  deadLetterRetention?: Duration;
+  /** A task still waiting in its lane after this long moves up one lane (low → normal → high). */
+  promoteAfter?: Duration;
   /** Cron schedules that submit this type (Temporal Schedules underneath; the scaler forecasts them). */
   schedules?: ScheduleEntryInput[];
   /** One-line description shown by `tideway types`. */

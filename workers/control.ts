@@ -1,9 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
+import { TaskSchedules } from '../api/schedules';
+import type { Logger } from '../config/log';
+import { createCallbackActivities } from '../activities/callback';
 import { createControlActivities } from '../activities/execute';
+import { catalog } from '../config/catalog';
 import type { Catalog } from '../config/catalog-schema';
-import { CONTROL_TASK_QUEUE } from '../config/names';
+import { CALLBACK_TASK_QUEUE, CONTROL_TASK_QUEUE } from '../config/names';
 
 /** Where `npm run build` writes the pre-bundled workflow code (saves seconds at every start). */
 export const WORKFLOW_BUNDLE_PATH = join(__dirname, '..', 'workflow-bundle.js');
@@ -33,4 +38,35 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     // The control worker never runs remote activities, only local ones.
     enableNonLocalActivities: false,
   });
+}
+
+/**
+ * The callback worker, in the control process: delivers result callbacks (HTTP, so a real
+ * activity on its own queue, retried by Temporal) without touching any pool's capacity.
+ */
+export async function createCallbackWorker(opts: Pick<ControlWorkerOptions, 'connection' | 'namespace'>): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: CALLBACK_TASK_QUEUE,
+    activities: createCallbackActivities(),
+    maxConcurrentActivityTaskExecutions: 50,
+  });
+}
+
+/**
+ * Makes the server's Tideway schedules match the catalog at control-worker start (the catalog is
+ * the source of truth). Idempotent, so several control replicas may run it; a failure is logged,
+ * not fatal: tasks keep flowing even if a schedule could not be synced.
+ */
+export async function syncSchedules(address: string, namespace: string, log: Logger): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const report = await new TaskSchedules(new Client({ connection, namespace })).sync(catalog);
+    log.info({ event: 'schedules:synced', ...report }, 'catalog schedules synced');
+  } catch (err) {
+    log.error({ event: 'schedules:sync-failed', err: String(err) }, 'could not sync catalog schedules');
+  } finally {
+    await connection.close();
+  }
 }

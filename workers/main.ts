@@ -4,7 +4,7 @@ import { catalog } from '../config/catalog';
 import { createLogger } from '../config/log';
 import { LANES, poolTaskQueue, type Lane } from '../config/names';
 import { connectWorker } from './connection';
-import { createControlWorker } from './control';
+import { createCallbackWorker, createControlWorker, syncSchedules } from './control';
 import { createPool } from './pool';
 
 /**
@@ -26,7 +26,9 @@ async function main(): Promise<void> {
   if (role === 'control') {
     const log = createLogger('tideway-control');
     const worker = await createControlWorker({ connection, namespace, catalog });
-    const running = worker.run();
+    const callbacks = await createCallbackWorker({ connection, namespace });
+    await syncSchedules(address, namespace, log);
+    const running = Promise.all([worker.run(), callbacks.run()]);
     announce({ event: 'worker:ready', role, address, namespace });
     await running;
     log.info({ event: 'worker:stopped', role }, 'worker stopped');

@@ -2,42 +2,85 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  TimeoutFailure,
+  condition,
   defineQuery,
   defineSignal,
   isCancellation,
+  log,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, type SearchAttributeUpdatePair } from '@temporalio/common';
 // Types only: workflow code must never load the catalog or handlers (they pull in Node).
+import type { CallbackActivities } from '../activities/callback';
 import type { AttemptFailed, AttemptStarted, ControlActivities, PoolActivities } from '../activities/execute';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
-import { DEFAULT_TENANT, MESSAGES, type Lane, type TaskStatus } from '../config/names';
+import {
+  CALLBACK_TASK_QUEUE,
+  DEFAULT_TENANT,
+  LANES,
+  MESSAGES,
+  poolTaskQueue,
+  type Lane,
+  type TaskStatus,
+} from '../config/names';
 
-/** What query `state` returns: the public shape from the design brief. */
+/** The last failure of a task, as `state` reports it. */
+export interface TaskError {
+  type: string;
+  /** retryable | throttled | non_retryable | timeout | expired */
+  class: string;
+  message: string;
+  attempt: number;
+}
+
+/** What query `state` returns: the public shape from the design brief, plus a few extras. */
 export interface TaskState {
   taskId: string;
   type: string;
   status: TaskStatus;
+  /** Handler attempts so far, across pause/resume, promotion and redrive. */
   attempts: number;
   lane: Lane | null;
   group: string | null;
   tenant: string;
-  lastError?: { type: string; class: string; message: string; attempt: number };
+  /** True while an operator holds the task (status says `paused` once no attempt is running). */
+  paused: boolean;
+  /** Lane moves made by aging (`promoteAfter`), oldest first. */
+  promotions: { from: Lane; to: Lane; at: string }[];
+  redrives: number;
+  lastError?: TaskError;
   result?: unknown;
   timestamps: {
     submittedAt: string;
     startedAt?: string;
     finishedAt?: string;
+    deadLetteredAt?: string;
+    /** When a dead-lettered task closes as failed unless redriven. */
+    deadLetterExpiresAt?: string;
+    /** TTL deadline: not started by then → expired. */
+    expiresAt?: string;
   };
+}
+
+/** Argument of the `redrive` signal. */
+export interface RedriveRequest {
+  /** Run on another lane from now on. */
+  lane?: Lane;
 }
 
 export const stateQuery = defineQuery<TaskState>(MESSAGES.stateQuery);
 export const attemptStartedSignal = defineSignal<[AttemptStarted]>(MESSAGES.attemptStartedSignal);
 export const attemptFailedSignal = defineSignal<[AttemptFailed]>(MESSAGES.attemptFailedSignal);
+export const pauseSignal = defineSignal(MESSAGES.pauseSignal);
+export const resumeSignal = defineSignal(MESSAGES.resumeSignal);
+export const redriveSignal = defineSignal<[RedriveRequest?]>(MESSAGES.redriveSignal);
+export const discardSignal = defineSignal(MESSAGES.discardSignal);
 
 const SA = {
   TaskType: defineSearchAttributeKey('TaskType', 'KEYWORD'),
@@ -53,14 +96,25 @@ const { resolveTask } = proxyLocalActivities<ControlActivities>({
   retry: { maximumAttempts: 5, initialInterval: '200ms' },
 });
 
+const LANE_UP: Record<Lane, Lane | undefined> = { low: 'normal', normal: 'high', high: undefined };
+
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** How one schedule of `executeTask` ended. */
+type Outcome =
+  | { kind: 'succeeded'; result: unknown }
+  | { kind: 'failed'; error: TaskError }
+  | { kind: 'held' } // cancelled by us because the task was paused
+  | { kind: 'not_started'; lane: Lane }; // schedule-to-start timeout: TTL or promotion
+
 /**
- * Runs one task: validates its envelope against the catalog (on the control worker), then runs
- * its handler on the pool queue `tideway.<group>.<lane>` under the type's compiled retry policy,
- * keeping `state` and the search attributes true at every transition.
+ * Runs one task: validates its envelope against the catalog (local activity on the control
+ * worker), then runs its handler on the pool queue `tideway.<group>.<lane>` under the type's
+ * retry policy compiled to Temporal's own (so attempts and delays show in the Web UI). Keeps
+ * `state` and the search attributes true at every transition. A task that fails for good is
+ * dead-lettered: it stays open, waiting for `redrive` or `discard`, until its retention ends.
  */
 export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
   const info = workflowInfo();
@@ -73,39 +127,63 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
     lane: null,
     group: null,
     tenant: typeof raw.tenant === 'string' ? raw.tenant : DEFAULT_TENANT,
+    paused: false,
+    promotions: [],
+    redrives: 0,
     timestamps: { submittedAt: iso(info.runStartTime.getTime()) },
   };
-  setHandler(stateQuery, () => state);
+  let attemptRunning = false;
+  let redriveRequest: RedriveRequest | undefined;
+  let discardRequested = false;
+  let holdCurrent: (() => void) | undefined; // cancels the current schedule when a pause arrives
 
   const setStatus = (status: TaskStatus, extra: SearchAttributeUpdatePair[] = []): void => {
+    if (state.status === status && extra.length === 0) return;
     state.status = status;
     upsertSearchAttributes([{ key: SA.TaskStatus, value: status }, ...extra]);
   };
 
+  setHandler(stateQuery, () => state);
   setHandler(attemptStartedSignal, ({ attempt, at }) => {
     if (attempt < state.attempts) return; // a late report of an older attempt
     state.attempts = attempt;
+    attemptRunning = true;
     state.timestamps.startedAt ??= iso(at);
-    if (state.status === 'queued' || state.status === 'retrying') setStatus('running');
+    if (state.status === 'queued' || state.status === 'retrying' || state.status === 'paused') setStatus('running');
   });
   setHandler(attemptFailedSignal, ({ attempt, error }) => {
     if (attempt < state.attempts) return;
     state.attempts = attempt;
+    attemptRunning = false;
     state.lastError = { ...error, attempt };
     if (state.status === 'running') setStatus('retrying');
+    // Paused while it ran: hold the retry instead of letting it start.
+    if (state.paused) holdCurrent?.();
+  });
+  setHandler(pauseSignal, () => {
+    if (state.paused || !['scheduled', 'queued', 'running', 'retrying'].includes(state.status)) return;
+    state.paused = true;
+    // A running attempt finishes; a waiting one is taken off the queue until `resume`.
+    if (!attemptRunning) holdCurrent?.();
+  });
+  setHandler(resumeSignal, () => {
+    state.paused = false;
+  });
+  setHandler(redriveSignal, (req) => {
+    if (state.status !== 'dead_lettered') return;
+    redriveRequest = req && (LANES as readonly string[]).includes(req.lane ?? '') ? { lane: req.lane } : {};
+  });
+  setHandler(discardSignal, () => {
+    if (state.status === 'dead_lettered') discardRequested = true;
   });
 
+  // 1. Validate against the catalog (also for tasks started by a plain Temporal client).
   let task: ResolvedTask;
   try {
     task = await resolveTask(envelope);
   } catch (err) {
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-    state.lastError = {
-      type: cause?.type ?? 'ValidationError',
-      class: 'non_retryable',
-      message: cause?.message ?? String(err),
-      attempt: 0,
-    };
+    state.lastError = { type: cause?.type ?? 'ValidationError', class: 'non_retryable', message: cause?.message ?? String(err), attempt: 0 };
     state.timestamps.finishedAt = iso(Date.now());
     setStatus('failed', [{ key: SA.TaskType, value: state.type || 'invalid' }]);
     throw ApplicationFailure.create({
@@ -117,66 +195,203 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
   }
 
   state.type = task.type;
-  state.lane = task.lane;
   state.group = task.group;
   state.tenant = task.tenant;
-  setStatus('queued', [
+  let lane = task.lane;
+  state.lane = lane;
+  const saBase = (l: Lane): SearchAttributeUpdatePair[] => [
     { key: SA.TaskType, value: task.type },
     { key: SA.ServiceGroup, value: task.group },
-    { key: SA.Lane, value: task.lane },
+    { key: SA.Lane, value: l },
     { key: SA.TenantId, value: task.tenant },
-  ]);
+  ];
 
-  const { executeTask } = proxyActivities<PoolActivities>({
-    taskQueue: task.taskQueue,
-    startToCloseTimeout: task.timeouts.startToCloseMs,
-    heartbeatTimeout: task.timeouts.heartbeatMs,
-    cancellationType: 'WAIT_CANCELLATION_COMPLETED',
-    retry: {
-      maximumAttempts: task.retry.maxAttempts,
-      initialInterval: task.retry.retryable.initialMs,
-      backoffCoefficient: task.retry.retryable.backoff,
-      maximumInterval: task.retry.retryable.maxMs,
-    },
-  });
-
-  try {
-    const result = await executeTask({
-      taskId: info.workflowId,
-      type: task.type,
-      input: task.input,
-      lane: task.lane,
-      tenant: task.tenant,
-    });
-    // The started signal may still be in flight when the result lands; count the attempt anyway.
-    state.attempts = Math.max(state.attempts, 1);
-    state.result = result;
-    state.timestamps.finishedAt = iso(Date.now());
-    setStatus('succeeded');
-    return result;
-  } catch (err) {
-    state.timestamps.finishedAt = iso(Date.now());
-    if (isCancellation(err)) {
-      await CancellationScope.nonCancellable(async () => setStatus('cancelled'));
-      throw err;
-    }
-    const cause = err instanceof ActivityFailure ? err.cause : undefined;
-    if (cause instanceof ApplicationFailure) {
-      const detail = (cause.details?.[0] ?? {}) as { class?: string };
-      state.lastError = {
-        type: cause.type ?? 'Error',
-        class: detail.class ?? 'retryable',
-        message: cause.message,
-        attempt: Math.max(state.attempts, 1),
-      };
-    } else if (err instanceof Error) {
-      state.lastError = { type: err.name, class: 'retryable', message: err.message, attempt: state.attempts };
-    }
-    setStatus('failed');
-    throw ApplicationFailure.create({
-      type: state.lastError?.type ?? 'TaskFailed',
-      message: `task failed after ${state.attempts} attempt(s): ${state.lastError?.message ?? String(err)}`,
-      nonRetryable: true,
-    });
+  // 2. A delay given in the envelope (plain-client starts; TaskClient uses Temporal's start delay).
+  if (task.delayMs) {
+    setStatus('scheduled', saBase(lane));
+    await sleep(task.delayMs);
   }
+  setStatus('queued', saBase(lane));
+
+  // 3. TTL counts from when the task became eligible to run.
+  const deadline = task.ttlMs !== undefined ? Date.now() + task.ttlMs : undefined;
+  if (deadline !== undefined) state.timestamps.expiresAt = iso(deadline);
+
+  const callback = task.callbackUrl
+    ? proxyActivities<CallbackActivities>({
+        taskQueue: CALLBACK_TASK_QUEUE,
+        startToCloseTimeout: '30s',
+        retry: {
+          maximumAttempts: task.retry.maxAttempts,
+          initialInterval: task.retry.retryable.initialMs,
+          backoffCoefficient: task.retry.retryable.backoff,
+          maximumInterval: task.retry.retryable.maxMs,
+        },
+      }).deliverCallback
+    : undefined;
+  const notify = async (payload: { status: string; result?: unknown; error?: unknown }): Promise<void> => {
+    if (!callback || !task.callbackUrl) return;
+    try {
+      await callback({ taskId: info.workflowId, tenant: task.tenant, url: task.callbackUrl, payload: { taskId: info.workflowId, ...payload } });
+    } catch (err) {
+      // A callback that cannot be delivered must not change the task's own outcome.
+      log.warn('callback delivery failed', { error: String(err) });
+    }
+  };
+
+  const finish = async (status: TaskStatus, failure?: ApplicationFailure): Promise<never | void> => {
+    state.timestamps.finishedAt = iso(Date.now());
+    setStatus(status);
+    if (failure) throw failure;
+  };
+
+  /** Schedules `executeTask` once under the retry policy; resolves with how that schedule ended. */
+  const scheduleOnce = async (maxAttempts: number): Promise<Outcome> => {
+    const timeouts: number[] = [];
+    if (deadline !== undefined && state.attempts === 0) timeouts.push(Math.max(1, deadline - Date.now()));
+    const promoteTo = LANE_UP[lane];
+    if (task.promoteAfterMs !== undefined && promoteTo && state.attempts === 0) timeouts.push(task.promoteAfterMs);
+    const { executeTask } = proxyActivities<PoolActivities>({
+      taskQueue: poolTaskQueue(task.group, lane),
+      startToCloseTimeout: task.timeouts.startToCloseMs,
+      heartbeatTimeout: task.timeouts.heartbeatMs,
+      ...(timeouts.length > 0 ? { scheduleToStartTimeout: Math.min(...timeouts) } : {}),
+      cancellationType: 'WAIT_CANCELLATION_COMPLETED',
+      // Fairness inside a lane: tenants share the queue by key (server flag matching.enableFairness).
+      priority: { fairnessKey: task.tenant },
+      retry: {
+        maximumAttempts: maxAttempts,
+        initialInterval: task.retry.retryable.initialMs,
+        backoffCoefficient: task.retry.retryable.backoff,
+        maximumInterval: task.retry.retryable.maxMs,
+      },
+    });
+    const scope = new CancellationScope();
+    let held = false;
+    holdCurrent = () => {
+      held = true;
+      scope.cancel();
+    };
+    try {
+      const result = await scope.run(() =>
+        executeTask({ taskId: info.workflowId, type: task.type, input: task.input, lane, tenant: task.tenant, attemptOffset: state.attempts }),
+      );
+      return { kind: 'succeeded', result };
+    } catch (err) {
+      if (held && isCancellation(err) && !CancellationScope.current().consideredCancelled) return { kind: 'held' };
+      if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START') {
+        return { kind: 'not_started', lane };
+      }
+      if (isCancellation(err)) throw err;
+      return { kind: 'failed', error: errorOf(err, state.attempts) };
+    } finally {
+      holdCurrent = undefined;
+      attemptRunning = false;
+    }
+  };
+
+  /** Runs attempts until success or failure for good, honouring pause, TTL and aging. */
+  const runAttempts = async (budget: number): Promise<Outcome | { kind: 'expired' }> => {
+    const firstAttempt = state.attempts;
+    for (;;) {
+      if (state.paused) {
+        setStatus('paused');
+        const remaining = deadline !== undefined && state.attempts === 0 ? deadline - Date.now() : undefined;
+        const resumed = remaining === undefined ? (await condition(() => !state.paused), true) : await condition(() => !state.paused, Math.max(1, remaining));
+        if (!resumed) return { kind: 'expired' };
+        setStatus(state.attempts > 0 ? 'retrying' : 'queued');
+      }
+      if (deadline !== undefined && state.attempts === 0 && Date.now() >= deadline) return { kind: 'expired' };
+      const used = state.attempts - firstAttempt;
+      if (used >= budget) return { kind: 'failed', error: state.lastError ?? { type: 'TaskFailed', class: 'retryable', message: 'attempts exhausted', attempt: state.attempts } };
+      const outcome = await scheduleOnce(budget - used);
+      if (outcome.kind === 'held') continue;
+      if (outcome.kind === 'not_started') {
+        if (deadline !== undefined && Date.now() >= deadline - 1) return { kind: 'expired' };
+        const to = LANE_UP[lane];
+        if (!to) return { kind: 'expired' };
+        // Aging: waited longer than promoteAfter in this lane; move up one lane.
+        state.promotions.push({ from: lane, to, at: iso(Date.now()) });
+        log.info('task promoted', { from: lane, to });
+        lane = to;
+        state.lane = lane;
+        setStatus(state.status, [{ key: SA.Lane, value: lane }]);
+        continue;
+      }
+      return outcome;
+    }
+  };
+
+  // 4. Run; on failure for good, dead-letter and wait for an operator.
+  try {
+    for (;;) {
+      const outcome = await runAttempts(task.retry.maxAttempts);
+      if (outcome.kind === 'succeeded') {
+        state.attempts = Math.max(state.attempts, 1); // the started signal may still be in flight
+        state.result = outcome.result;
+        await finish('succeeded');
+        await notify({ status: 'succeeded', result: outcome.result });
+        return outcome.result;
+      }
+      if (outcome.kind === 'expired') {
+        state.lastError = { type: 'TaskExpired', class: 'expired', message: `not started within its TTL (${task.ttlMs}ms)`, attempt: state.attempts };
+        await notify({ status: 'expired', error: state.lastError });
+        return await finish('expired', ApplicationFailure.create({ type: 'TaskExpired', message: state.lastError.message, nonRetryable: true }));
+      }
+      if (outcome.kind !== 'failed') continue;
+
+      state.lastError = outcome.error;
+      state.timestamps.deadLetteredAt = iso(Date.now());
+      state.timestamps.deadLetterExpiresAt = iso(Date.now() + task.deadLetterRetentionMs);
+      redriveRequest = undefined;
+      discardRequested = false;
+      setStatus('dead_lettered');
+      await notify({ status: 'dead_lettered', error: outcome.error });
+      const decided = await condition(() => redriveRequest !== undefined || discardRequested, task.deadLetterRetentionMs);
+      // Set by the signal handlers while we waited (TypeScript cannot see that).
+      const redrive = redriveRequest as RedriveRequest | undefined;
+      if (decided && redrive && !discardRequested) {
+        state.redrives += 1;
+        if (redrive.lane && redrive.lane !== lane) {
+          lane = redrive.lane;
+          state.lane = lane;
+        }
+        delete state.timestamps.deadLetteredAt;
+        delete state.timestamps.deadLetterExpiresAt;
+        setStatus('queued', [{ key: SA.Lane, value: lane }]);
+        redriveRequest = undefined;
+        continue; // fresh attempt budget
+      }
+      const why = discardRequested ? 'discarded' : `dead-letter retention (${task.deadLetterRetentionMs}ms) ended`;
+      return await finish(
+        'failed',
+        ApplicationFailure.create({
+          type: outcome.error.type,
+          message: `task failed after ${state.attempts} attempt(s), ${why}: ${outcome.error.message}`,
+          nonRetryable: true,
+        }),
+      );
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(async () => {
+        state.timestamps.finishedAt = iso(Date.now());
+        setStatus('cancelled');
+      });
+    }
+    throw err;
+  }
+}
+
+/** Reads a handler failure into the shape `state.lastError` reports. */
+function errorOf(err: unknown, attempts: number): TaskError {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) {
+    const detail = (cause.details?.[0] ?? {}) as { class?: string };
+    return { type: cause.type ?? 'Error', class: detail.class ?? 'retryable', message: cause.message, attempt: Math.max(attempts, 1) };
+  }
+  if (cause instanceof TimeoutFailure) {
+    return { type: `Timeout${cause.timeoutType}`, class: 'timeout', message: cause.message || `activity timed out (${cause.timeoutType})`, attempt: attempts };
+  }
+  return { type: (cause as Error)?.name ?? 'Error', class: 'retryable', message: (cause as Error)?.message ?? String(cause), attempt: attempts };
 }
