@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { TaskSchedules } from '../api/schedules';
 import type { Logger } from '../config/log';
@@ -49,7 +50,7 @@ export async function createCallbackWorker(opts: Pick<ControlWorkerOptions, 'con
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: CALLBACK_TASK_QUEUE,
-    activities: createCallbackActivities(),
+    activities: { deliverCallback: withFailureTypes(createCallbackActivities().deliverCallback) },
     maxConcurrentActivityTaskExecutions: 50,
   });
 }
@@ -69,4 +70,22 @@ export async function syncSchedules(address: string, namespace: string, log: Log
   } finally {
     await connection.close();
   }
+}
+
+/**
+ * The SDK turns a plain Error into a retryable failure; map Tideway's `NonRetryableError` (matched
+ * on its stable `type`) to a non-retryable ApplicationFailure so refused URLs are not retried.
+ */
+function withFailureTypes<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args) => {
+    try {
+      return await fn(...args);
+    } catch (err) {
+      const type = (err as { type?: unknown }).type;
+      if (typeof type === 'string') {
+        throw ApplicationFailure.create({ type, message: (err as Error).message, nonRetryable: type === 'NonRetryableError' });
+      }
+      throw err;
+    }
+  };
 }

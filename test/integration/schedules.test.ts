@@ -1,0 +1,100 @@
+import { RUN_TASK_WORKFLOW } from '../../config/names';
+import { catalogScheduleOptions } from '../../api/schedules';
+import { catalog } from '../../config/catalog';
+import type { CompiledSchedule } from '../../config/schedule';
+import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
+
+jest.setTimeout(90_000);
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack({ pools: [['demo', 'normal']] });
+});
+afterAll(async () => {
+  await stack.stop();
+  expectNoLeakedWorkers();
+});
+
+function everyTwoSeconds(id: string): CompiledSchedule {
+  return {
+    id,
+    scheduleId: `tideway.${id}`,
+    taskType: 'demo.echo',
+    group: 'demo',
+    lane: 'normal',
+    cron: '*/2 * * * * *', // 6 fields: seconds first (cron-parser's convention)
+    timezone: undefined,
+    input: { from: id },
+    overlap: 'SKIP',
+    expectedTasks: 1,
+  };
+}
+
+async function firedTaskIds(scheduleId: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const wf of stack.temporal.workflow.list({ query: `WorkflowType="${RUN_TASK_WORKFLOW}" AND WorkflowId STARTS_WITH "${scheduleId}-"` })) ids.push(wf.workflowId);
+  return ids;
+}
+
+test('a schedule fires, each fire is one task run once; pause stops fires; trigger fires now', async () => {
+  const sched = everyTwoSeconds(uniqueId('every2s'));
+  await stack.temporal.schedule.create(catalogScheduleOptions(sched));
+  const handle = stack.temporal.schedule.getHandle(sched.scheduleId);
+  try {
+    const fired = await waitFor(async () => {
+      const ids = await firedTaskIds(sched.scheduleId);
+      return ids.length >= 2 ? ids : undefined;
+    }, 30_000, 'two fires');
+    for (const id of fired.slice(0, 2)) {
+      await expect(stack.client.result(id)).resolves.toEqual({ from: sched.id });
+      expect(stack.ledgerFor(id)).toHaveLength(1);
+      expect(await stack.client.get(id)).toMatchObject({ type: 'demo.echo', status: 'succeeded', lane: 'normal' });
+    }
+
+    await stack.client.schedules.pause(sched.scheduleId);
+    const atPause = (await handle.describe()).info.recentActions.length;
+    // A paused schedule takes no actions: wait three periods and compare.
+    await new Promise((r) => setTimeout(r, 6_000));
+    const d = await handle.describe();
+    expect(d.state.paused).toBe(true);
+    expect(d.info.recentActions.length).toBe(atPause);
+
+    await stack.client.schedules.trigger(sched.scheduleId);
+    await waitFor(async () => (await handle.describe()).info.recentActions.length === atPause + 1, 15_000, 'triggered fire');
+
+    const listed = await stack.client.schedules.list();
+    const row = listed.find((s) => s.scheduleId === sched.scheduleId);
+    expect(row).toMatchObject({ taskType: 'demo.echo', lane: 'normal', paused: true, source: 'catalog' });
+  } finally {
+    await handle.delete().catch(() => undefined);
+  }
+});
+
+test('sync makes the server match the catalog: creates, updates, removes only Tideway schedules', async () => {
+  const stale = everyTwoSeconds(uniqueId('stale'));
+  await stack.temporal.schedule.create({ ...catalogScheduleOptions(stale), state: { paused: true } });
+  const foreignId = uniqueId('not-tideway');
+  await stack.temporal.schedule.create({
+    scheduleId: foreignId,
+    spec: { cronExpressions: ['0 3 * * *'] },
+    action: { type: 'startWorkflow', workflowType: 'someoneElses', taskQueue: 'elsewhere', args: [] },
+  });
+  try {
+    const report = await stack.client.schedules.sync(catalog);
+    expect(report.deleted).toContain(stale.scheduleId);
+    const nightly = 'tideway.demo.nightly-echo';
+    expect([...report.created, ...report.updated]).toContain(nightly);
+    const d = await stack.temporal.schedule.getHandle(nightly).describe();
+    expect(d.spec.calendars?.length ?? d.spec.cronExpressions?.length ?? 0).toBeGreaterThan(0);
+    expect(d.info.nextActionTimes[0]!.getUTCHours()).toBe(2);
+    // A schedule Tideway did not create is left alone.
+    await expect(stack.temporal.schedule.getHandle(foreignId).describe()).resolves.toBeDefined();
+    await expect(stack.temporal.schedule.getHandle(stale.scheduleId).describe()).rejects.toThrow();
+  } finally {
+    await stack.temporal.schedule.getHandle(foreignId).delete().catch(() => undefined);
+  }
+});
+
+test('schedule operations on an unknown ID are a typed not-found error', async () => {
+  await expect(stack.client.schedules.pause('tideway.nope')).rejects.toMatchObject({ type: 'ScheduleNotFound' });
+});
