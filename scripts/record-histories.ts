@@ -1,0 +1,119 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
+import { TaskClient } from '../api/task-client';
+import { catalog } from '../config/catalog';
+import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../config/names';
+import { loadSettings } from '../config/settings';
+import { findOrBuildTemporalCli, startDevServer } from '../temporal';
+import { spawnWorker } from '../workers/supervisor';
+
+/**
+ * Records real histories of every path through `runTask` into test/fixtures/histories/*.binpb, for the
+ * replay test that fails the build on a non-deterministic workflow change. Run it when a change is
+ * deliberately incompatible (after adding `patched()` for old histories, keep the old files):
+ *   npm run build && node dist/scripts/record-histories.js
+ */
+async function main(): Promise<void> {
+  const out = join(__dirname, '..', '..', 'test', 'fixtures', 'histories');
+  mkdirSync(out, { recursive: true });
+  const settings = loadSettings();
+  const dir = mkdtempSync(join(tmpdir(), 'tideway-record-'));
+  const cli = await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir });
+  const server = await startDevServer({ cli, dbFile: join(dir, 'temporal.db'), port: 0, headless: true, logDir: dir });
+  const workers = [
+    spawnWorker({ role: 'control' }, { address: server.address }),
+    spawnWorker({ role: 'pool', group: 'demo', lane: 'normal' }, { address: server.address }),
+    spawnWorker({ role: 'pool', group: 'demo', lane: 'high' }, { address: server.address }),
+  ];
+  await Promise.all(workers.map((w) => w.ready));
+  const connection = await Connection.connect({ address: server.address });
+  const temporal = new Client({ connection });
+  const c = new TaskClient({ client: temporal, catalog });
+  const until = async (id: string, status: string) => {
+    for (let i = 0; i < 300; i++) {
+      if ((await c.get(id)).status === status) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`${id} never reached ${status}`);
+  };
+  const settle = (p: Promise<unknown>) => p.catch(() => undefined);
+
+  const cases: Record<string, () => Promise<void>> = {
+    'succeeded': async () => {
+      await c.submit('demo.echo', { a: 1 }, { taskId: 'succeeded', tenant: 'acme' });
+      await c.result('succeeded');
+    },
+    'retried-then-succeeded': async () => {
+      await c.submit('demo.fail', { errorClass: 'retryable', times: 2 }, { taskId: 'retried-then-succeeded' });
+      await c.result('retried-then-succeeded');
+    },
+    'throttled-then-succeeded': async () => {
+      await c.submit('demo.fail', { errorClass: 'throttled', times: 1, retryAfterMs: 300 }, { taskId: 'throttled-then-succeeded' });
+      await c.result('throttled-then-succeeded');
+    },
+    'dead-lettered-redriven': async () => {
+      await c.submit('demo.fail', { errorClass: 'non_retryable', times: 1 }, { taskId: 'dead-lettered-redriven' });
+      await until('dead-lettered-redriven', 'dead_lettered');
+      await c.redrive('dead-lettered-redriven', { lane: 'high' });
+      await c.result('dead-lettered-redriven');
+    },
+    'dead-lettered-discarded': async () => {
+      await c.submit('demo.fail', { errorClass: 'non_retryable', times: 1 }, { taskId: 'dead-lettered-discarded' });
+      await until('dead-lettered-discarded', 'dead_lettered');
+      await c.discard('dead-lettered-discarded');
+      await settle(c.result('dead-lettered-discarded'));
+    },
+    'paused-resumed': async () => {
+      await c.submit('demo.echo', 1, { taskId: 'paused-resumed', lane: 'low' });
+      await c.pause('paused-resumed');
+      await until('paused-resumed', 'paused');
+      await c.redrive('paused-resumed').catch(() => undefined); // a refused operator action changes nothing
+      await temporal.workflow.getHandle('paused-resumed').signal('redrive', { lane: 'high' }); // ignored by the workflow
+      await c.resume('paused-resumed');
+      // The low lane has no pool here: promote it by hand is not possible, so cancel after resume.
+      await until('paused-resumed', 'queued');
+      await c.cancel('paused-resumed');
+      await settle(c.result('paused-resumed'));
+    },
+    'expired': async () => {
+      await c.submit('demo.echo', 1, { taskId: 'expired', lane: 'low', ttl: '500ms' });
+      await settle(c.result('expired'));
+    },
+    'promoted': async () => {
+      await c.submit('demo.report', 'x', { taskId: 'promoted', lane: 'low' });
+      await c.result('promoted');
+    },
+    'cancelled-running': async () => {
+      await c.submit('demo.sleep', { ms: 30_000 }, { taskId: 'cancelled-running' });
+      await until('cancelled-running', 'running');
+      await c.cancel('cancelled-running');
+      await settle(c.result('cancelled-running'));
+    },
+    'plain-client-invalid': async () => {
+      const h = await temporal.workflow.start(RUN_TASK_WORKFLOW, { taskQueue: CONTROL_TASK_QUEUE, workflowId: 'plain-client-invalid', args: [{ type: 'demo.sleep', input: { ms: 'x' } }] });
+      await settle(h.result());
+    },
+    'plain-client-delayed': async () => {
+      const h = await temporal.workflow.start(RUN_TASK_WORKFLOW, { taskQueue: CONTROL_TASK_QUEUE, workflowId: 'plain-client-delayed', args: [{ type: 'demo.echo', input: 2, delay: '300ms' }] });
+      await h.result();
+    },
+  };
+  for (const [name, run] of Object.entries(cases)) {
+    await run();
+    const history = await temporal.workflow.getHandle(name).fetchHistory();
+    // Binary protobuf: independent of the JSON mapping of whichever protobufjs copy loads it.
+    writeFileSync(join(out, `${name}.binpb`), proto.api.history.v1.History.encode(history).finish());
+    process.stdout.write(`recorded ${name} (${history.events?.length ?? 0} events)\n`);
+  }
+  await Promise.all(workers.map((w) => w.stop(10_000)));
+  await connection.close();
+  await server.stop();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
