@@ -30,6 +30,9 @@ export interface AttemptFailed {
   error: { type: string; class: string; message: string };
 }
 
+/** An attempt still running after this long is reported to the workflow as `running`. */
+export const STARTED_SIGNAL_DELAY_MS = 50;
+
 /** Signals are progress reports: a lost one must never fail the attempt itself. */
 function notify(ctx: Context, signal: string, payload: unknown): Promise<void> {
   const wf = ctx.info.workflowExecution;
@@ -58,7 +61,13 @@ export function createPoolActivities(catalog: Catalog, group: string) {
       }
       // Attempts count across re-schedules (pause/resume, promotion, redrive), not per activity.
       const attempt = (req.attemptOffset ?? 0) + ctx.info.attempt;
-      const started = notify(ctx, MESSAGES.attemptStartedSignal, { attempt, at: Date.now() } satisfies AttemptStarted);
+      // Report `running` only for attempts that last: a handler done within the delay needs no extra
+      // workflow task (status goes queued → succeeded), which keeps short tasks fast and cheap.
+      const startedAt = Date.now();
+      let started: Promise<void> = Promise.resolve();
+      const startedTimer = setTimeout(() => {
+        started = notify(ctx, MESSAGES.attemptStartedSignal, { attempt, at: startedAt } satisfies AttemptStarted);
+      }, STARTED_SIGNAL_DELAY_MS);
       const taskCtx: TaskContext = {
         taskId: req.taskId,
         attempt,
@@ -70,9 +79,11 @@ export function createPoolActivities(catalog: Catalog, group: string) {
       };
       try {
         const result = await task.def.handler(req.input, taskCtx);
+        clearTimeout(startedTimer);
         await started;
         return result;
       } catch (err) {
+        clearTimeout(startedTimer);
         // Cancellation (or shutdown) aborted the handler: let the SDK report it as cancelled.
         if (ctx.cancellationSignal.aborted) throw err;
         const failure = toFailure(task, err, attempt);

@@ -156,7 +156,9 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
     state.attempts = attempt;
     attemptRunning = false;
     state.lastError = { ...error, attempt };
-    if (state.status === 'running') setStatus('retrying');
+    state.timestamps.startedAt ??= iso(Date.now());
+    // A short attempt may fail before its `running` report was due: go straight to retrying.
+    if (state.status === 'running' || state.status === 'queued') setStatus('retrying');
     // Paused while it ran: hold the retry instead of letting it start.
     if (state.paused) holdCurrent?.();
   });

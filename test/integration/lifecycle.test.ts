@@ -61,7 +61,12 @@ test('a task whose last run failed may be submitted again', async () => {
   const { client } = stack;
   const id = uniqueId('refail');
   await client.submit('demo.fail', { errorClass: 'non_retryable', times: 1 }, { taskId: id });
-  await expect(client.result(id)).rejects.toMatchObject({ type: 'TaskFailed' });
+  // A failure for good dead-letters the task (still open: a resubmit is a duplicate)...
+  await waitFor(async () => (await client.get(id)).status === 'dead_lettered');
+  expect((await client.submit('demo.fail', { errorClass: 'non_retryable', times: 0 }, { taskId: id })).duplicate).toBe(true);
+  // ...until it is discarded (or its retention ends) and closes as failed.
+  await client.discard(id);
+  await expect(client.result(id)).rejects.toMatchObject({ type: 'TaskFailed', status: 'failed' });
   const again = await client.submit('demo.fail', { errorClass: 'non_retryable', times: 0 }, { taskId: id });
   expect(again.duplicate).toBe(false);
   await expect(client.result(id)).resolves.toEqual({ attempts: 1 });
