@@ -26,4 +26,7 @@ module.exports = {
   // Integration files share one server and the contract's queue names (tideway.demo.normal, ...),
   // so two files running at once would take each other's tasks: run files one at a time.
   maxWorkers: 1,
+  reporters: ['default', '<rootDir>/test/helpers/summary-reporter.js'],
+  // Worker processes are leak-checked per file; don't let a stray gRPC timer hold the run open.
+  forceExit: true,
 };

@@ -2,7 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { startApiServer, type RunningApi } from '../api/http/start';
 import { catalog } from '../config/catalog';
+import { scalerStateProvider } from '../scaler/pool-info';
 import { loadSettings } from '../config/settings';
 import { ensureTemporal } from '../temporal';
 import { spawnWorker, workerLogName, type WorkerProcess, type WorkerRole } from '../workers/supervisor';
@@ -68,6 +70,14 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
     });
   };
   if (opts.pools !== false) startScaler();
+  // The HTTP API in this process; in dev it creates and prints a key when none is configured.
+  const api: RunningApi = await startApiServer({
+    address: target.address,
+    namespace: target.namespace,
+    dev: true,
+    say,
+    poolProviders: [scalerStateProvider(settings.dataDir)],
+  });
 
   say('');
   say(`Tideway is up.`);
@@ -81,6 +91,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   say(`  Logs            ${logDir}${target.logFile ? `, ${target.logFile}` : ''}`);
   say('');
   say(`Try:  npx tideway submit demo.echo '{"hello":"world"}' --wait`);
+  say(`      curl -s -H "Authorization: Bearer $TIDEWAY_API_KEY" ${api.url}/v1/tasks -H 'content-type: application/json' -d '{"type":"demo.echo","input":{"hi":1}}'`);
   say('Press Ctrl-C to stop.');
 
   const shutdown = async (signal: string) => {
@@ -92,6 +103,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
       s.kill('SIGTERM');
       await once(s, 'exit');
     }
+    await api.close();
     await Promise.all(procs.map((p) => p.stop()));
     if (target.started) say('Stopping the Temporal dev server...');
     await target.stop();

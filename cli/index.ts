@@ -55,7 +55,7 @@ async function withClient<R>(fn: (c: TaskClient | HttpTaskClient) => Promise<R>)
 program
   .command('dev')
   .description('start the Temporal dev server (or use TEMPORAL_ADDRESS), the control worker and every pool')
-  .option('--no-pools', 'start no pool processes (a scaler will)')
+  .option('--no-pools', 'run neither the scaler nor any pool process (tasks queue up until pools run)')
   .action(async (o: { pools: boolean }) => runDev({ pools: o.pools }));
 
 program
@@ -166,9 +166,9 @@ program
     process.stdout.write(`${id} cancel requested\n`);
   }));
 
-registerApiCommands(program);
-
 registerScalerCommands(program);
+
+registerApiCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   const e = err as { type?: string; message?: string; issues?: { path: string; message: string }[] };

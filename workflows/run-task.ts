@@ -278,6 +278,9 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
       const result = await scope.run(() =>
         executeTask({ taskId: info.workflowId, type: task.type, input: task.input, lane, tenant: task.tenant, attemptOffset: state.attempts }),
       );
+      // Started reports come only for attempts past 50 ms and failures always report, so an
+      // unreported success is the attempt after the last one counted.
+      if (!attemptRunning) state.attempts += 1;
       return { kind: 'succeeded', result };
     } catch (err) {
       if (held && isCancellation(err) && !CancellationScope.current().consideredCancelled) return { kind: 'held' };
@@ -329,7 +332,6 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
     for (;;) {
       const outcome = await runAttempts(task.retry.maxAttempts);
       if (outcome.kind === 'succeeded') {
-        state.attempts = Math.max(state.attempts, 1); // the started signal may still be in flight
         state.result = outcome.result;
         await finish('succeeded');
         await notify({ status: 'succeeded', result: outcome.result });

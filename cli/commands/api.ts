@@ -13,7 +13,7 @@ import { TaskClient } from '../../api/task-client';
 import { catalog } from '../../config/catalog';
 import type { Catalog } from '../../config/catalog-schema';
 import { DEFAULT_TENANT, LANES, TASK_STATUSES, type Lane } from '../../config/names';
-import { OVERLAP_POLICIES } from '../../config/schedule';
+import { CATALOG_SCHEDULE_PREFIX, OVERLAP_POLICIES } from '../../config/schedule';
 import { loadSettings } from '../../config/settings';
 import { printJson, table } from '../format';
 
@@ -44,16 +44,36 @@ class DirectApi implements Api {
   discard = (id: string) => operatorFor(this.client).discard(id);
   startBatch = (b: BatchBody) => startBatch(this.client.temporal, this.tenant, b);
   getBatch = (id: string): Promise<BatchStatus> => describeBatch(this.client.temporal, this.tenant, id);
+  // Direct mode is the operator's view: the tenant's own schedules plus the catalog's (`tideway.*`),
+  // which belong to no tenant and are acted on by their full schedule ID.
   schedules = {
-    list: (): Promise<ScheduleView[]> => listSchedules(this.client.temporal, this.tenant),
+    list: async (): Promise<ScheduleView[]> => {
+      const own = await listSchedules(this.client.temporal, this.tenant);
+      const fromCatalog = (await this.client.schedules.list())
+        .filter((c) => c.source === 'catalog')
+        .map((c): ScheduleView => ({
+          id: c.scheduleId,
+          scheduleId: c.scheduleId,
+          ...(c.taskType ? { type: c.taskType } : {}),
+          cron: c.cron,
+          paused: c.paused,
+          nextFires: c.nextFires,
+          recentActions: c.recentActions,
+        }));
+      return [...own, ...fromCatalog];
+    },
     get: (id: string) => describeSchedule(this.client.temporal, this.tenant, id),
     create: (b: ScheduleBody) => createSchedule(this.client.temporal, this.client.catalog as unknown as Catalog, this.tenant, b),
-    pause: (id: string) => scheduleAction(this.client.temporal, this.tenant, id, 'pause'),
-    resume: (id: string) => scheduleAction(this.client.temporal, this.tenant, id, 'resume'),
-    trigger: (id: string) => scheduleAction(this.client.temporal, this.tenant, id, 'trigger'),
-    delete: (id: string) => scheduleAction(this.client.temporal, this.tenant, id, 'delete'),
+    pause: (id: string) => (isCatalogSchedule(id) ? this.client.schedules.pause(id) : scheduleAction(this.client.temporal, this.tenant, id, 'pause')),
+    resume: (id: string) => (isCatalogSchedule(id) ? this.client.schedules.resume(id) : scheduleAction(this.client.temporal, this.tenant, id, 'resume')),
+    trigger: (id: string) => (isCatalogSchedule(id) ? this.client.schedules.trigger(id) : scheduleAction(this.client.temporal, this.tenant, id, 'trigger')),
+    delete: (id: string) => (isCatalogSchedule(id) ? this.client.schedules.delete(id) : scheduleAction(this.client.temporal, this.tenant, id, 'delete')),
   };
   pools = (): Promise<PoolView[]> => describePools(catalog as unknown as Catalog, new QueueStatsReader(this.client.temporal), undefined, []);
+}
+
+function isCatalogSchedule(id: string): boolean {
+  return id.startsWith(CATALOG_SCHEDULE_PREFIX);
 }
 
 async function withApi<R>(tenant: string | undefined, fn: (api: Api) => Promise<R>): Promise<R> {

@@ -18,7 +18,8 @@ async function liveView(): Promise<PoolState[]> {
     const client = new Client({ connection, namespace: s.namespace });
     const opts = compileScalerOptions({}, catalog.pools);
     const forecast = await forecastSignal({ catalog, client, horizonMs: opts.forecastHorizonMs }).read(opts.pools, Date.now());
-    return Promise.all(
+    // `return await`: a bare `return` would run `finally` (closing the connection) before the calls start.
+    return await Promise.all(
       opts.pools.map(async (p) => {
         const q = await describeQueueStats(client, p.taskQueue);
         const fires = forecast.get(p.key)?.fires ?? [];

@@ -1,0 +1,21 @@
+import type { PoolExtras, PoolInfoProvider } from '../api/http/pools';
+import type { Lane } from '../config/names';
+import { defaultStateFile, isStale, readScalerState } from './state';
+
+/**
+ * Feeds `GET /v1/pools` from the scaler's state file: replicas, desired and the next forecast
+ * fires. A missing or stale file (no scaler running) adds nothing, so the route still shows backlog.
+ */
+export function scalerStateProvider(dataDir: string): PoolInfoProvider {
+  const file = defaultStateFile(dataDir);
+  return {
+    name: 'scaler-state',
+    poolInfo(group: string, lane: Lane): PoolExtras {
+      const state = readScalerState(file);
+      if (!state || isStale(state)) return {};
+      const p = state.pools.find((x) => x.group === group && x.lane === lane);
+      if (!p) return {};
+      return { replicas: p.replicas, desired: p.desired, forecast: { reason: p.reason, nextFires: p.nextFires } };
+    },
+  };
+}
