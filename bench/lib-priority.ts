@@ -15,14 +15,16 @@ const TENANT = defineSearchAttributeKey('TenantId', 'KEYWORD');
  * front of a high-lane task's first workflow task; activities inherit the workflow's priority.
  * bench:lanes uses it only when BENCH_LANES_PRIORITY=1, to measure what the change would buy.
  */
-export const lanePriorityInterceptor: WorkflowClientInterceptor = {
-  async start(input, next) {
-    const tsa = input.options.typedSearchAttributes;
-    const attrs = tsa instanceof TypedSearchAttributes ? tsa : new TypedSearchAttributes(tsa ?? []);
-    const lane = attrs.get(LANE) as Lane | undefined;
-    if (!lane || input.options.priority) return next(input);
-    const tenant = attrs.get(TENANT);
-    const priority: Priority = { priorityKey: LANE_PRIORITY_KEY[lane], ...(tenant ? { fairnessKey: tenant } : {}) };
-    return next({ ...input, options: { ...input.options, priority } });
-  },
-};
+export function lanePriorityInterceptor(opts: { fairness: boolean } = { fairness: true }): WorkflowClientInterceptor {
+  return {
+    async start(input, next) {
+      const tsa = input.options.typedSearchAttributes;
+      const attrs = tsa instanceof TypedSearchAttributes ? tsa : new TypedSearchAttributes(tsa ?? []);
+      const lane = attrs.get(LANE) as Lane | undefined;
+      if (!lane || input.options.priority) return next(input);
+      const tenant = opts.fairness ? attrs.get(TENANT) : undefined;
+      const priority: Priority = { priorityKey: LANE_PRIORITY_KEY[lane], ...(tenant ? { fairnessKey: tenant } : {}) };
+      return next({ ...input, options: { ...input.options, priority } });
+    },
+  };
+}
