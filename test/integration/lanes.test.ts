@@ -20,13 +20,14 @@ afterAll(async () => {
 
 test('a saturated low lane does not delay the high lane, and keeps progressing', async () => {
   const { client } = stack;
-  // 60 × 2 s on a pool of 20 slots: a backlog lasting ~6 s after the first wave starts.
-  const low = Array.from({ length: 60 }, () => uniqueId('low'));
-  await Promise.all(low.map((id) => client.submit('demo.sleep', { ms: 2_000 }, { taskId: id, lane: 'low', tenant: 'bulk' })));
+  // 100 × 3 s on a pool of 20 slots: a backlog lasting ~12 s after the first wave starts, well
+  // beyond the time the high tasks need to get through the shared control queue.
+  const low = Array.from({ length: 100 }, () => uniqueId('low'));
+  await Promise.all(low.map((id) => client.submit('demo.sleep', { ms: 3_000 }, { taskId: id, lane: 'low', tenant: 'bulk' })));
   const lowStarted = () => low.filter((id) => stack.ledgerFor(id).length > 0).length;
   await waitFor(() => lowStarted() >= 20, 60_000, 'low pool saturated');
   const startedBeforeHigh = lowStarted();
-  expect(startedBeforeHigh).toBeLessThan(60); // a backlog is waiting in the low queue
+  expect(startedBeforeHigh).toBeLessThan(100); // a backlog is waiting in the low queue
 
   const high = Array.from({ length: 5 }, () => uniqueId('high'));
   await Promise.all(high.map((id) => client.submit('demo.sleep', { ms: 50 }, { taskId: id, lane: 'high', tenant: 'web' })));
@@ -39,11 +40,11 @@ test('a saturated low lane does not delay the high lane, and keeps progressing',
     // Time in the high pool's own queue: not behind the low lane's backlog (that is seconds long).
     expect(startedAt - tsToMs(scheduled.eventTime!)).toBeLessThan(1_500);
   }
-  // The high tasks ran while the low lane still had work queued…
+  // The high tasks all ran while the low lane still had most of its work queued…
   const lastHighStart = Math.max(...high.map((id) => stack.ledgerFor(id)[0]!.at));
   const lowStarts = low.flatMap((id) => stack.ledgerFor(id).map((e) => e.at));
-  expect(lowStarts.filter((at) => at > lastHighStart).length).toBeGreaterThan(0);
+  expect(lowStarts.filter((at) => at <= lastHighStart).length).toBeLessThan(100);
   // …and the low lane kept going: every low task finishes.
   await Promise.all(low.map((id) => client.result(id)));
-  expect(lowStarted()).toBe(60);
+  expect(lowStarted()).toBe(100);
 });
