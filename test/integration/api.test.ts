@@ -104,9 +104,11 @@ describe('tasks', () => {
     await call('POST', '/v1/tasks', { key: KEYS.acme, json: { type: 'demo.sleep', input: { ms: 60_000 }, taskId: id } });
     expect((await call('POST', `/v1/tasks/${id}:pause`, { key: KEYS.acme })).status).toBe(202);
     await waitFor(async () => (await sig(id)).includes('pause'), 10_000, 'pause signal in history');
-    // Resume is allowed only from `paused` (a conflict otherwise, e.g. before the workflow honours pause).
-    const paused = (await stack.client.describe(id)).status === 'paused';
-    expect((await call('POST', `/v1/tasks/${id}:resume`, { key: KEYS.acme })).status).toBe(paused ? 202 : 409);
+    // Held by an operator (`state.paused`), also while a running attempt finishes: resume is allowed once.
+    await waitFor(async () => (await stack.client.get(id)).paused, 10_000, 'state.paused');
+    expect((await call('POST', `/v1/tasks/${id}:resume`, { key: KEYS.acme })).status).toBe(202);
+    await waitFor(async () => !(await stack.client.get(id)).paused, 10_000, 'resumed');
+    expect((await call('POST', `/v1/tasks/${id}:resume`, { key: KEYS.acme })).status).toBe(409);
     const redrive = await call('POST', `/v1/tasks/${id}:redrive`, { key: KEYS.acme, json: { lane: 'high' } });
     expect(redrive.status).toBe(409);
     expect((await call('POST', `/v1/tasks/${id}:discard`, { key: KEYS.acme })).status).toBe(409);
