@@ -19,6 +19,7 @@ import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/enve
 import {
   CONTROL_TASK_QUEUE,
   LANES,
+  LANE_PRIORITY_KEY,
   MESSAGES,
   RUN_TASK_WORKFLOW,
   TERMINAL_STATUSES,
@@ -128,6 +129,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
         ...(resolved.delayMs ? { startDelay: resolved.delayMs } : {}),
+        priority: { priorityKey: LANE_PRIORITY_KEY[resolved.lane] },
         typedSearchAttributes: new TypedSearchAttributes([
           { key: SA_KEYS.TaskType, value: resolved.type },
           { key: SA_KEYS.ServiceGroup, value: resolved.group },

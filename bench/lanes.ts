@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { readFileSync, existsSync } from 'node:fs';
-import { lanePriorityInterceptor } from './lib-priority';
 import { mapLimit, quantile, startBenchStack, type BenchStack } from './lib-stack';
 
 /**
@@ -11,8 +10,8 @@ import { mapLimit, quantile, startBenchStack, type BenchStack } from './lib-stac
  * activity was scheduled (control queue: workflow start, envelope check) and the part in the
  * pool's own queue; and the low lane's completed tasks per 10 s window during the flood (goal: never 0).
  * Knobs: BENCH_LANES_FLOOD (5000), BENCH_LANES_HIGH_RPS (2), BENCH_LANES_PHASE_S (40 s per phase),
- * BENCH_LANES_SLEEP_MS (100 ms per task), BENCH_LANES_PRIORITY=1 (lane priority on starts, see lib-priority.ts),
- * BENCH_LANES_FAIRNESS=0 (with priority: no tenant fairness key).
+ * BENCH_LANES_SLEEP_MS (100 ms per task). Tasks start as TaskClient starts them: with the lane's
+ * Temporal priority key (config/names.ts LANE_PRIORITY_KEY), which orders the shared control queue.
  */
 const FLOOD = Number(process.env.BENCH_LANES_FLOOD ?? 5000);
 const HIGH_RPS = Number(process.env.BENCH_LANES_HIGH_RPS ?? 2);
@@ -89,13 +88,7 @@ const fmt = (ms: number) => (Number.isNaN(ms) ? '-' : `${Math.round(ms)} ms`);
 
 async function main(): Promise<void> {
   const say = (l: string) => process.stdout.write(`${l}\n`);
-  const withPriority = process.env.BENCH_LANES_PRIORITY === '1';
-  const stack = await startBenchStack('lanes', say, withPriority ? { interceptors: [lanePriorityInterceptor({ fairness: process.env.BENCH_LANES_FAIRNESS !== '0' })] } : {});
-  say(
-    withPriority
-      ? 'BENCH_LANES_PRIORITY=1: starts carry a Temporal priority per lane (bench/lib-priority.ts, a proposal for the TaskClient)'
-      : 'starts as the TaskClient makes them today (no Temporal priority; set BENCH_LANES_PRIORITY=1 to compare)',
-  );
+  const stack = await startBenchStack('lanes', say);
   const lowIds: string[] = [];
   try {
     await Promise.all([

@@ -20,6 +20,13 @@ export const RESOLVE_TASK_ACTIVITY = 'resolveTask';
 export const LANES = ['high', 'normal', 'low'] as const;
 export type Lane = (typeof LANES)[number];
 
+/**
+ * Temporal priority key per lane (lower is dispatched first; server levels 1..5, default 3). The
+ * control queue is shared by every lane, so this keeps a high-lane task's workflow tasks ahead of a
+ * low-lane flood's there (needs the server's new matcher, which the dev server enables).
+ */
+export const LANE_PRIORITY_KEY: Readonly<Record<Lane, number>> = { high: 1, normal: 3, low: 5 };
+
 /** The activity task queue of the pool serving (group, lane). */
 export function poolTaskQueue(group: string, lane: Lane): string {
   return `tideway.${group}.${lane}`;

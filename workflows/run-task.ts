@@ -24,6 +24,7 @@ import {
   CALLBACK_TASK_QUEUE,
   DEFAULT_TENANT,
   LANES,
+  LANE_PRIORITY_KEY,
   MESSAGES,
   poolTaskQueue,
   type Lane,
@@ -259,8 +260,9 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
       heartbeatTimeout: task.timeouts.heartbeatMs,
       ...(timeouts.length > 0 ? { scheduleToStartTimeout: Math.min(...timeouts) } : {}),
       cancellationType: 'WAIT_CANCELLATION_COMPLETED',
-      // Fairness inside a lane: tenants share the queue by key (server flag matching.enableFairness).
-      priority: { fairnessKey: task.tenant },
+      // The lane's priority (also after a promotion or a redrive to another lane), and fairness
+      // between tenants inside the lane's queue (server flag matching.enableFairness).
+      priority: { priorityKey: LANE_PRIORITY_KEY[lane], fairnessKey: task.tenant },
       retry: {
         maximumAttempts: maxAttempts,
         initialInterval: task.retry.retryable.initialMs,
