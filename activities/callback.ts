@@ -150,7 +150,14 @@ export function createCallbackActivities(opts: CallbackActivityOptions = {}) {
         if (err) return callback(err, '', 0);
         const list = addresses as LookupAddress[];
         const bad = list.find((a) => isBlockedAddress(a.address) && !hostAllowed && !allow.ip(a.address));
-        if (bad) return callback(new NonRetryableError(`callback host ${hostname} resolves to ${bad.address}, a private or loopback address; refused (add it to TIDEWAY_CALLBACK_ALLOWLIST to allow)`), '', 0);
+        if (bad)
+          return callback(
+            new NonRetryableError(
+              `callback host ${hostname} resolves to ${bad.address}, a private or loopback address; refused (add it to TIDEWAY_CALLBACK_ALLOWLIST to allow)`,
+            ),
+            '',
+            0,
+          );
         const first = list[0];
         if (!first) return callback(new RetryableError(`callback host ${hostname} did not resolve`), '', 0);
         if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
@@ -167,13 +174,16 @@ export function createCallbackActivities(opts: CallbackActivityOptions = {}) {
       } catch {
         throw new NonRetryableError(`callbackUrl ${JSON.stringify(req.url)} is not a URL`);
       }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new NonRetryableError(`callbackUrl must be http(s), got ${url.protocol}`);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:')
+        throw new NonRetryableError(`callbackUrl must be http(s), got ${url.protocol}`);
       if (url.username || url.password) throw new NonRetryableError('callbackUrl must not carry credentials');
       const host = url.hostname.replace(/^\[|\]$/g, '');
       const hostAllowed = allow.host(host);
       // IP literals never reach the lookup function, so check them here.
       if (isIP(host) && isBlockedAddress(host) && !hostAllowed && !allow.ip(host)) {
-        throw new NonRetryableError(`callbackUrl ${url.origin} is a private or loopback address; refused (add it to TIDEWAY_CALLBACK_ALLOWLIST to allow)`);
+        throw new NonRetryableError(
+          `callbackUrl ${url.origin} is a private or loopback address; refused (add it to TIDEWAY_CALLBACK_ALLOWLIST to allow)`,
+        );
       }
       const body = JSON.stringify(req.payload);
       const secret = secrets[req.tenant] ?? secrets['*'];

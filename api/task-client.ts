@@ -88,9 +88,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
   }
 
   /** Connects to TEMPORAL_ADDRESS (default 127.0.0.1:7233) with the project catalog. */
-  static async connect(
-    opts: { address?: string; namespace?: string } = {},
-  ): Promise<TaskClient<Tasks>> {
+  static async connect(opts: { address?: string; namespace?: string } = {}): Promise<TaskClient<Tasks>> {
     const connection = await Connection.connect({
       address: opts.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
     });
@@ -217,7 +215,11 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
   async cancel(taskId: string): Promise<void> {
     const s = await this.describe(taskId);
     if (s.executionStatus !== 'RUNNING' || (s.status && TERMINAL_STATUSES.includes(s.status))) {
-      throw new TaskConflictError(taskId, s.status ?? s.executionStatus, `task ${taskId} is ${s.status ?? s.executionStatus}; only unfinished tasks can be cancelled`);
+      throw new TaskConflictError(
+        taskId,
+        s.status ?? s.executionStatus,
+        `task ${taskId} is ${s.status ?? s.executionStatus}; only unfinished tasks can be cancelled`,
+      );
     }
     await this.handle(taskId).cancel();
   }
@@ -226,7 +228,11 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
   async pause(taskId: string): Promise<void> {
     const s = await this.get(taskId);
     if (s.paused || !PAUSABLE.includes(s.status)) {
-      throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.paused ? 'already paused' : s.status}; only scheduled, queued, running or retrying tasks can be paused`);
+      throw new TaskConflictError(
+        taskId,
+        s.status,
+        `task ${taskId} is ${s.paused ? 'already paused' : s.status}; only scheduled, queued, running or retrying tasks can be paused`,
+      );
     }
     await this.handle(taskId).signal(MESSAGES.pauseSignal);
   }

@@ -1,5 +1,5 @@
 import { runAimdScenario, type AimdScenarioResult } from './lib-aimd';
-import { startBenchStack } from './lib-stack';
+import { startBenchStack, runBench } from './lib-stack';
 
 /**
  * `npm run bench:aimd`: a demo/normal pool (concurrency 20) sends GETs to a local server that
@@ -15,14 +15,18 @@ async function main(): Promise<void> {
   const stack = await startBenchStack('aimd', say);
   try {
     await stack.spawn({ role: 'control' });
-    say(`workload: ${tasks} demo.http tasks, downstream capacity ${capacityRps} req/s, ${latencyMs} ms per accepted request, pool concurrency 20`);
+    say(
+      `workload: ${tasks} demo.http tasks, downstream capacity ${capacityRps} req/s, ${latencyMs} ms per accepted request, pool concurrency 20`,
+    );
     const results: AimdScenarioResult[] = [];
     for (const aimd of [false, true]) {
       say(`running ${aimd ? 'AIMD' : 'baseline (fixed concurrency)'}...`);
       results.push(await runAimdScenario(stack, { aimd, tasks, capacityRps, latencyMs }));
     }
     say('');
-    say('| run | accepted req/s (steady) | vs capacity | offered req/s (steady) | 429s per 1,000 req (steady) | 429s per 1,000 req (whole run) | total 429s | tasks failed | wall time | slot limit min/median/max |');
+    say(
+      '| run | accepted req/s (steady) | vs capacity | offered req/s (steady) | 429s per 1,000 req (steady) | 429s per 1,000 req (whole run) | total 429s | tasks failed | wall time | slot limit min/median/max |',
+    );
     say('|---|---|---|---|---|---|---|---|---|---|');
     for (const r of results) {
       const sorted = [...r.limits].sort((a, b) => a - b);
@@ -38,10 +42,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -81,16 +81,24 @@ async function main(): Promise<void> {
   };
 
   // Warm both paths (connections, JIT) before measuring.
-  await measure('warmup', 64, 16, (i) => client.submit('demo.echo', { i }, { taskId: `bw-tc-${run}-${i}`, tenant: 'bench' }).then(() => undefined));
+  await measure('warmup', 64, 16, (i) =>
+    client.submit('demo.echo', { i }, { taskId: `bw-tc-${run}-${i}`, tenant: 'bench' }).then(() => undefined),
+  );
   await measure('warmup', 64, 16, (i) => post('/v1/tasks', { type: 'demo.echo', input: { i }, taskId: `bw-http-${run}-${i}` }));
 
   const results: Figures[] = [];
   // Interleave two rounds so drift in the server (SQLite growing) does not favour one side.
   for (const round of [1, 2]) {
-    results.push(await measure(`TaskClient.submit (r${round})`, N, CONCURRENCY, async (i) => {
-      await client.submit('demo.echo', { i }, { taskId: `b-tc-${run}-${round}-${i}`, tenant: 'bench' });
-    }));
-    results.push(await measure(`POST /v1/tasks (r${round})`, N, CONCURRENCY, (i) => post('/v1/tasks', { type: 'demo.echo', input: { i }, taskId: `b-http-${run}-${round}-${i}` })));
+    results.push(
+      await measure(`TaskClient.submit (r${round})`, N, CONCURRENCY, async (i) => {
+        await client.submit('demo.echo', { i }, { taskId: `b-tc-${run}-${round}-${i}`, tenant: 'bench' });
+      }),
+    );
+    results.push(
+      await measure(`POST /v1/tasks (r${round})`, N, CONCURRENCY, (i) =>
+        post('/v1/tasks', { type: 'demo.echo', input: { i }, taskId: `b-http-${run}-${round}-${i}` }),
+      ),
+    );
   }
   const bulkBody = { tasks: Array.from({ length: 1000 }, (_, i) => ({ type: 'demo.echo', input: { i }, taskId: `b-bulk-${run}-${i}` })) };
   const bulk = await measure('POST /v1/tasks:bulk (1 × 1,000)', 1, 1, () => post('/v1/tasks:bulk', bulkBody));
@@ -105,10 +113,14 @@ async function main(): Promise<void> {
   process.stdout.write(`\nsubmit benchmark: ${N} tasks per run, concurrency ${CONCURRENCY}, Temporal ${address}\n\n`);
   process.stdout.write(`${'path'.padEnd(36)}${'tasks/s'.padStart(10)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}\n`);
   for (const r of results) {
-    process.stdout.write(`${r.name.padEnd(36)}${r.perSecond.toFixed(0).padStart(10)}${r.p50.toFixed(1).padStart(10)}${r.p99.toFixed(1).padStart(10)}\n`);
+    process.stdout.write(
+      `${r.name.padEnd(36)}${r.perSecond.toFixed(0).padStart(10)}${r.p50.toFixed(1).padStart(10)}${r.p99.toFixed(1).padStart(10)}\n`,
+    );
   }
   process.stdout.write(`\nTaskClient.submit  ${tc.toFixed(0)} tasks/s\nPOST /v1/tasks     ${http.toFixed(0)} tasks/s\n`);
-  process.stdout.write(`ratio HTTP/TaskClient = ${(http / tc).toFixed(2)} (goal >= 0.8); bulk/TaskClient = ${(results.at(-1)!.perSecond / tc).toFixed(2)}\n`);
+  process.stdout.write(
+    `ratio HTTP/TaskClient = ${(http / tc).toFixed(2)} (goal >= 0.8); bulk/TaskClient = ${(results.at(-1)!.perSecond / tc).toFixed(2)}\n`,
+  );
 
   await api.close();
   await connection.close();

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { readFileSync, existsSync } from 'node:fs';
-import { mapLimit, quantile, startBenchStack, type BenchStack } from './lib-stack';
+import { mapLimit, quantile, startBenchStack, type BenchStack, runBench } from './lib-stack';
 
 /**
  * `npm run bench:lanes`: high-lane demo.sleep tasks arrive at a steady rate, first alone, then while
@@ -96,7 +96,9 @@ async function main(): Promise<void> {
       stack.spawn({ role: 'pool', group: 'demo', lane: 'high' }),
       stack.spawn({ role: 'pool', group: 'demo', lane: 'low' }),
     ]);
-    say(`high lane: ${HIGH_RPS} task/s of demo.sleep ${SLEEP_MS} ms, ${PHASE_S} s per phase; flood: ${FLOOD} low-lane demo.sleep ${SLEEP_MS} ms`);
+    say(
+      `high lane: ${HIGH_RPS} task/s of demo.sleep ${SLEEP_MS} ms, ${PHASE_S} s per phase; flood: ${FLOOD} low-lane demo.sleep ${SLEEP_MS} ms`,
+    );
     // Warm-up: the first tasks pay connection and cache set-up; keep them out of the figures.
     await highLane(stack, 'warmup', 3).then((s) => waits(stack, s));
 
@@ -129,7 +131,10 @@ async function main(): Promise<void> {
     say('');
     say('| high lane queue wait | samples | p50 | p99 | p50 control part | p99 control part | p50 pool-queue part | p99 pool-queue part |');
     say('|---|---|---|---|---|---|---|---|');
-    for (const [name, w] of [['no flood', calm], ['low-lane flood', flood]] as const) {
+    for (const [name, w] of [
+      ['no flood', calm],
+      ['low-lane flood', flood],
+    ] as const) {
       say(
         `| ${name} | ${w.total.length} | ${fmt(quantile(w.total, 0.5))} | ${fmt(quantile(w.total, 0.99))} | ` +
           `${fmt(quantile(w.control, 0.5))} | ${fmt(quantile(w.control, 0.99))} | ${fmt(quantile(w.pool, 0.5))} | ${fmt(quantile(w.pool, 0.99))} |`,
@@ -147,16 +152,15 @@ async function main(): Promise<void> {
     // shared server, terminate the leftovers rather than leave thousands of tasks behind.
     if (process.env.TEMPORAL_ADDRESS) {
       say('terminating leftover flood tasks...');
-      await mapLimit(lowIds, 32, (id) => stack.temporal.workflow.getHandle(id).terminate('bench:lanes finished').catch(() => undefined));
+      await mapLimit(lowIds, 32, (id) =>
+        stack.temporal.workflow
+          .getHandle(id)
+          .terminate('bench:lanes finished')
+          .catch(() => undefined),
+      );
     }
     await stack.stop();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

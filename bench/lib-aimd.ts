@@ -48,7 +48,11 @@ export async function runAimdScenario(stack: ScenarioStack, opts: AimdScenarioOp
   const port = (await pool.readyInfo).metricsPort;
   const limits: number[] = [];
   const sampler = setInterval(() => {
-    if (port !== undefined) void slotLimit(port).then((l) => l !== undefined && limits.push(l), () => undefined);
+    if (port !== undefined)
+      void slotLimit(port).then(
+        (l) => l !== undefined && limits.push(l),
+        () => undefined,
+      );
   }, 500);
   const started = Date.now();
   const doneAt: number[] = [];

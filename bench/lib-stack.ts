@@ -98,3 +98,14 @@ export async function mapLimit<T, R>(items: readonly T[], n: number, fn: (item: 
   );
   return out;
 }
+
+/** Runs a benchmark's `main`: exit 0 when it finishes (worker handles must not keep it alive), 1 on error. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

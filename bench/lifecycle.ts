@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { SA_KEYS } from '../api/search';
 import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../config/names';
-import { mapLimit, quantile, startBenchStack } from './lib-stack';
+import { mapLimit, quantile, startBenchStack, runBench } from './lib-stack';
 
 /**
  * `npm run bench:lifecycle`: 500 demo.echo tasks through the whole path on a real dev server.
@@ -62,7 +62,9 @@ async function main(): Promise<void> {
         });
         rates[which].push(perRound / ((performance.now() - t0) / 1000));
       }
-      say(`round ${r + 1}: TaskClient.submit ${rates.taskClient.at(-1)!.toFixed(0)}/s, raw workflow.start ${rates.raw.at(-1)!.toFixed(0)}/s`);
+      say(
+        `round ${r + 1}: TaskClient.submit ${rates.taskClient.at(-1)!.toFixed(0)}/s, raw workflow.start ${rates.raw.at(-1)!.toFixed(0)}/s`,
+      );
     }
     // Let the submitted tasks drain before measuring latency on a quiet system.
     const drainIds = [...Array(perRound).keys()];
@@ -95,10 +97,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -100,7 +100,8 @@ export function arrivals(s: Scenario, catalog: Catalog): { perSecond: Int32Array
   for (const sc of catalog.schedules) {
     for (const at of forecastFires(sc.cron, s)) {
       fires.push(at);
-      for (let i = 0; i < s.cronSpreadS; i++) a[at + i]! += Math.floor(s.cronTasks / s.cronSpreadS) + (i < s.cronTasks % s.cronSpreadS ? 1 : 0);
+      for (let i = 0; i < s.cronSpreadS; i++)
+        a[at + i]! += Math.floor(s.cronTasks / s.cronSpreadS) + (i < s.cronTasks % s.cronSpreadS ? 1 : 0);
     }
   }
   for (let t = s.trickle.fromHour * 3600; t < s.trickle.toHour * 3600; t++) a[t]! += poisson(s.trickle.perSecond, r);
@@ -115,7 +116,9 @@ export function arrivals(s: Scenario, catalog: Catalog): { perSecond: Int32Array
 }
 
 function forecastFires(cron: string, s: Scenario): number[] {
-  return cronFires(cron, new Date(s.dayStart), new Date(s.dayStart + DAY_S * 1000), 'UTC').map((d) => Math.round((d.getTime() - s.dayStart) / 1000));
+  return cronFires(cron, new Date(s.dayStart), new Date(s.dayStart + DAY_S * 1000), 'UTC').map((d) =>
+    Math.round((d.getTime() - s.dayStart) / 1000),
+  );
 }
 
 export type PolicyName = 'static' | 'reactive' | 'tideway';
@@ -163,7 +166,12 @@ export async function simulate(policy: PolicyName, s: Scenario = DEFAULT_SCENARI
         const age = head < queue.length ? t - queue[head]![0] : 0;
         cached = { backlog, age, add: arrSum / s.rateWindowS, disp: dispSum / s.rateWindowS, at: t };
       }
-      return new Map(pools.map((p) => [p.key, { backlog: cached.backlog, backlogAgeMs: cached.age * 1000, addRate: cached.add, dispatchRate: cached.disp, inFlight: inService }]));
+      return new Map(
+        pools.map((p) => [
+          p.key,
+          { backlog: cached.backlog, backlogAgeMs: cached.age * 1000, addRate: cached.add, dispatchRate: cached.disp, inFlight: inService },
+        ]),
+      );
     },
   };
   const actuator: Actuator = {
@@ -235,7 +243,8 @@ export async function simulate(policy: PolicyName, s: Scenario = DEFAULT_SCENARI
   let maxWait = 0;
   waits.forEach((n, w) => n > 0 && (maxWait = w));
   const around = new Set<number>();
-  for (const f of load.fires) for (let m = Math.max(0, Math.floor(f / 60) - 10); m < Math.min(1_440, Math.floor(f / 60) + 60); m++) around.add(m);
+  for (const f of load.fires)
+    for (let m = Math.max(0, Math.floor(f / 60) - 10); m < Math.min(1_440, Math.floor(f / 60) + 60); m++) around.add(m);
   return {
     policy,
     replicaHours: replicaSeconds / 3600,

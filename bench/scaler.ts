@@ -22,18 +22,33 @@ async function main(): Promise<void> {
   for (const p of ['static', 'reactive', 'tideway'] as const) results.push(await simulate(p, s));
   const [a, b, c] = results as [SimResult, SimResult, SimResult];
   const out = (l: string) => process.stdout.write(`${l}\n`);
-  out(`Scaler simulator: one day, ${a.tasks} tasks (nightly fire ${s.cronTasks} at ${s.cron} UTC, ${s.trickle.perSecond}/s trickle ${s.trickle.fromHour}-${s.trickle.toHour}h, ${s.bursts.count} random bursts), task ${s.taskSeconds}s,`);
-  out(`pool ${s.pool.concurrency} slots/replica, ${s.pool.minReplicas}-${s.pool.maxReplicas} replicas, start-up ${s.pool.startupSeconds}s, decisions every ${s.scaler.interval}, stats cached ${s.statsCacheS}s, SLO ${s.sloS}s wait`);
+  out(
+    `Scaler simulator: one day, ${a.tasks} tasks (nightly fire ${s.cronTasks} at ${s.cron} UTC, ${s.trickle.perSecond}/s trickle ${s.trickle.fromHour}-${s.trickle.toHour}h, ${s.bursts.count} random bursts), task ${s.taskSeconds}s,`,
+  );
+  out(
+    `pool ${s.pool.concurrency} slots/replica, ${s.pool.minReplicas}-${s.pool.maxReplicas} replicas, start-up ${s.pool.startupSeconds}s, decisions every ${s.scaler.interval}, stats cached ${s.statsCacheS}s, SLO ${s.sloS}s wait`,
+  );
   out('');
-  out(`${'policy'.padEnd(34)}${'replica-h'.padStart(10)}${'wait p95'.padStart(10)}${'wait max'.padStart(10)}${'min>SLO'.padStart(9)}${'  around fires'.padStart(15)}`);
+  out(
+    `${'policy'.padEnd(34)}${'replica-h'.padStart(10)}${'wait p95'.padStart(10)}${'wait max'.padStart(10)}${'min>SLO'.padStart(9)}${'  around fires'.padStart(15)}`,
+  );
   for (const r of results) {
-    out(`${LABEL[r.policy].padEnd(34)}${r.replicaHours.toFixed(1).padStart(10)}${`${r.waitP95S}s`.padStart(10)}${`${r.waitMaxS}s`.padStart(10)}${String(r.minutesOverSlo).padStart(9)}${String(r.minutesOverSloAroundFires).padStart(15)}`);
+    out(
+      `${LABEL[r.policy].padEnd(34)}${r.replicaHours.toFixed(1).padStart(10)}${`${r.waitP95S}s`.padStart(10)}${`${r.waitMaxS}s`.padStart(10)}${String(r.minutesOverSlo).padStart(9)}${String(r.minutesOverSloAroundFires).padStart(15)}`,
+    );
   }
   const costRatio = c.replicaHours / a.replicaHours;
-  const fewer = b.minutesOverSloAroundFires === 0 ? (c.minutesOverSloAroundFires === 0 ? 1 : 0) : 1 - c.minutesOverSloAroundFires / b.minutesOverSloAroundFires;
+  const fewer =
+    b.minutesOverSloAroundFires === 0
+      ? c.minutesOverSloAroundFires === 0
+        ? 1
+        : 0
+      : 1 - c.minutesOverSloAroundFires / b.minutesOverSloAroundFires;
   out('');
   out(`goal 1: (c) replica-hours / (a) = ${(costRatio * 100).toFixed(1)}% (goal <= 40%): ${costRatio <= 0.4 ? 'MET' : 'NOT MET'}`);
-  out(`goal 2: SLO-miss minutes around cron fires, (c) vs (b): ${c.minutesOverSloAroundFires} vs ${b.minutesOverSloAroundFires} = ${(fewer * 100).toFixed(0)}% fewer (goal >= 90%): ${fewer >= 0.9 && b.minutesOverSloAroundFires > 0 ? 'MET' : 'NOT MET'}`);
+  out(
+    `goal 2: SLO-miss minutes around cron fires, (c) vs (b): ${c.minutesOverSloAroundFires} vs ${b.minutesOverSloAroundFires} = ${(fewer * 100).toFixed(0)}% fewer (goal >= 90%): ${fewer >= 0.9 && b.minutesOverSloAroundFires > 0 ? 'MET' : 'NOT MET'}`,
+  );
   const maxBacklog = Math.max(...results.map((r) => Math.max(...r.series.backlog)));
   for (const r of results) {
     const file = join(docs, `scaler-${r.policy}.png`);

@@ -91,7 +91,9 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   say(`  Logs            ${logDir}${target.logFile ? `, ${target.logFile}` : ''}`);
   say('');
   say(`Try:  npx tideway submit demo.echo '{"hello":"world"}' --wait`);
-  say(`      curl -s -H "Authorization: Bearer $TIDEWAY_API_KEY" ${api.url}/v1/tasks -H 'content-type: application/json' -d '{"type":"demo.echo","input":{"hi":1}}'`);
+  say(
+    `      curl -s -H "Authorization: Bearer $TIDEWAY_API_KEY" ${api.url}/v1/tasks -H 'content-type: application/json' -d '{"type":"demo.echo","input":{"hi":1}}'`,
+  );
   say('Press Ctrl-C to stop.');
 
   const shutdown = async (signal: string) => {

@@ -60,7 +60,7 @@ program
 
 program
   .command('temporal')
-  .description('only start the Temporal dev server with Tideway\'s search attributes (building the CLI if needed)')
+  .description("only start the Temporal dev server with Tideway's search attributes (building the CLI if needed)")
   .action(async () => {
     const t = await ensureTemporal(loadSettings(), (l) => process.stdout.write(`${l}\n`));
     process.stdout.write(`Temporal at ${t.address}${t.uiUrl ? `, Web UI ${t.uiUrl}` : ''}. Ctrl-C to stop.\n`);
@@ -97,29 +97,34 @@ program
   .option('--ttl <duration>', "expire if not started within this, e.g. '10m'")
   .option('--wait', 'wait for the result and print it')
   .option('--json', 'machine-readable output')
-  .action(async (type: string, input: unknown, o: { id?: string; lane?: Lane; tenant?: string; delay?: string; ttl?: string; wait?: boolean; json?: boolean }) =>
-    withClient(async (c) => {
-      const res = await c.submitEnvelope(
-        {
-          type,
-          input,
-          ...(o.lane ? { lane: o.lane } : {}),
-          ...(o.tenant ? { tenant: o.tenant } : {}),
-          ...(o.delay ? { delay: o.delay } : {}),
-          ...(o.ttl ? { ttl: o.ttl } : {}),
-        },
-        o.id,
-      );
-      if (!o.wait) {
-        if (o.json) printJson(res);
-        else process.stdout.write(`${res.duplicate ? 'duplicate: ' : ''}${res.taskId} ${res.status}\n`);
-        return;
-      }
-      if (!o.json) process.stdout.write(`${res.taskId} ${res.duplicate ? '(duplicate) ' : ''}submitted; waiting for the result...\n`);
-      const result = await c.result(res.taskId);
-      if (o.json) printJson({ ...res, result });
-      else process.stdout.write(`${JSON.stringify(result)}\n`);
-    }),
+  .action(
+    async (
+      type: string,
+      input: unknown,
+      o: { id?: string; lane?: Lane; tenant?: string; delay?: string; ttl?: string; wait?: boolean; json?: boolean },
+    ) =>
+      withClient(async (c) => {
+        const res = await c.submitEnvelope(
+          {
+            type,
+            input,
+            ...(o.lane ? { lane: o.lane } : {}),
+            ...(o.tenant ? { tenant: o.tenant } : {}),
+            ...(o.delay ? { delay: o.delay } : {}),
+            ...(o.ttl ? { ttl: o.ttl } : {}),
+          },
+          o.id,
+        );
+        if (!o.wait) {
+          if (o.json) printJson(res);
+          else process.stdout.write(`${res.duplicate ? 'duplicate: ' : ''}${res.taskId} ${res.status}\n`);
+          return;
+        }
+        if (!o.json) process.stdout.write(`${res.taskId} ${res.duplicate ? '(duplicate) ' : ''}submitted; waiting for the result...\n`);
+        const result = await c.result(res.taskId);
+        if (o.json) printJson({ ...res, result });
+        else process.stdout.write(`${JSON.stringify(result)}\n`);
+      }),
   );
 
 program
@@ -132,7 +137,9 @@ program
       const s = await c.get(id);
       if (o.json) return printJson(s);
       const rows = Object.entries({ ...s, timestamps: undefined, ...s.timestamps }).filter(([, v]) => v !== undefined);
-      process.stdout.write(`${rows.map(([k, v]) => `${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n')}\n`);
+      process.stdout.write(
+        `${rows.map(([k, v]) => `${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n')}\n`,
+      );
     }),
   );
 
@@ -147,24 +154,40 @@ program
   .option('--limit <n>', 'page size', (v) => Number(v), 50)
   .option('--page-token <token>', 'continue from a previous page')
   .option('--json', 'machine-readable output')
-  .action(async (o: { type?: string; group?: string; lane?: Lane; status?: TaskStatus; tenant?: string; limit: number; pageToken?: string; json?: boolean }) =>
-    withClient(async (c) => {
-      const filter = Object.fromEntries(Object.entries({ type: o.type, group: o.group, lane: o.lane, status: o.status, tenant: o.tenant }).filter(([, v]) => v));
-      const res = await c.list(filter, { pageSize: o.limit, ...(o.pageToken ? { pageToken: o.pageToken } : {}) });
-      if (o.json) return printJson(res);
-      process.stdout.write(`${table(res.tasks as unknown as Record<string, unknown>[], ['taskId', 'type', 'status', 'lane', 'tenant', 'startTime'])}\n`);
-      if (res.nextPageToken) process.stdout.write(`more: --page-token ${res.nextPageToken}\n`);
-    }),
+  .action(
+    async (o: {
+      type?: string;
+      group?: string;
+      lane?: Lane;
+      status?: TaskStatus;
+      tenant?: string;
+      limit: number;
+      pageToken?: string;
+      json?: boolean;
+    }) =>
+      withClient(async (c) => {
+        const filter = Object.fromEntries(
+          Object.entries({ type: o.type, group: o.group, lane: o.lane, status: o.status, tenant: o.tenant }).filter(([, v]) => v),
+        );
+        const res = await c.list(filter, { pageSize: o.limit, ...(o.pageToken ? { pageToken: o.pageToken } : {}) });
+        if (o.json) return printJson(res);
+        process.stdout.write(
+          `${table(res.tasks as unknown as Record<string, unknown>[], ['taskId', 'type', 'status', 'lane', 'tenant', 'startTime'])}\n`,
+        );
+        if (res.nextPageToken) process.stdout.write(`more: --page-token ${res.nextPageToken}\n`);
+      }),
   );
 
 program
   .command('cancel')
   .description('cancel a task (a running handler sees its AbortSignal fire)')
   .argument('<taskId>')
-  .action(async (id: string) => withClient(async (c) => {
-    await c.cancel(id);
-    process.stdout.write(`${id} cancel requested\n`);
-  }));
+  .action(async (id: string) =>
+    withClient(async (c) => {
+      await c.cancel(id);
+      process.stdout.write(`${id} cancel requested\n`);
+    }),
+  );
 
 registerScalerCommands(program);
 

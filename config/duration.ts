@@ -16,19 +16,17 @@ export function parseDuration(value: unknown): number | undefined {
 }
 
 /** zod schema: a duration in, milliseconds out; the error names the accepted forms. */
-export const durationMs = z
-  .union([z.number(), z.string()])
-  .transform((value, ctx) => {
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `invalid duration ${JSON.stringify(value)}: use a non-negative number of ms or a string like '500ms', '10s', '5m', '2h', '7d'`,
-      });
-      return z.NEVER;
-    }
-    return ms;
-  });
+export const durationMs = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `invalid duration ${JSON.stringify(value)}: use a non-negative number of ms or a string like '500ms', '10s', '5m', '2h', '7d'`,
+    });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /** Formats milliseconds compactly for logs and tables (`1.5s`, `3m`). */
 export function formatMs(ms: number): string {

@@ -16,9 +16,7 @@ export const taskIdSchema = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:@=+-]*$/, 'taskId may use letters, digits and . _ : @ = + - (starting with a letter or digit)')
   .refine((s) => !s.includes('..'), 'taskId must not contain ".."');
 
-export const tenantSchema = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'tenant must be 1-64 letters, digits, _ or -');
+export const tenantSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'tenant must be 1-64 letters, digits, _ or -');
 
 /** The one argument of workflow `runTask`: the public contract for plain Temporal client starts. */
 export const envelopeSchema = z

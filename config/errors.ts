@@ -45,10 +45,7 @@ export class UnknownTaskTypeError extends TidewayError {
 }
 
 /** Flattens zod issues into `{path, message}` with dotted paths, prefixed by `prefix`. */
-export function zodIssues(
-  issues: readonly { path: readonly PropertyKey[]; message: string }[],
-  prefix = '',
-): FieldIssue[] {
+export function zodIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[], prefix = ''): FieldIssue[] {
   return issues.map((i) => ({
     path: [prefix, ...i.path.map(String)].filter((p) => p !== '').join('.'),
     message: i.message,

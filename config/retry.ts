@@ -61,9 +61,7 @@ export const retryPolicySchema = z
       .and(z.object({ honorRetryAfter: z.boolean().default(true) }))
       .default(() => ({ initial: 10_000, backoff: RETRY_DEFAULTS.throttled.backoff, max: 600_000, honorRetryAfter: true })),
     nonRetryable: z.array(z.string().min(1)).default(() => [...RETRY_DEFAULTS.nonRetryable]),
-    classify: z
-      .custom<Classifier>((v) => typeof v === 'function', { message: 'classify must be a function' })
-      .optional(),
+    classify: z.custom<Classifier>((v) => typeof v === 'function', { message: 'classify must be a function' }).optional(),
   })
   .strict();
 

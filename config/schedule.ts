@@ -42,7 +42,11 @@ export function toTemporalCron(cron: string): string {
 
 /** Fire times of a cron expression in [from, to), at most `limit` of them. */
 export function cronFires(cron: string, from: Date, to: Date, timezone?: string, limit = 10_000): Date[] {
-  const it = CronExpressionParser.parse(cron, { currentDate: new Date(from.getTime() - 1), endDate: to, ...(timezone ? { tz: timezone } : {}) });
+  const it = CronExpressionParser.parse(cron, {
+    currentDate: new Date(from.getTime() - 1),
+    endDate: to,
+    ...(timezone ? { tz: timezone } : {}),
+  });
   const out: Date[] = [];
   while (out.length < limit && it.hasNext()) {
     const d = it.next().toDate();
@@ -67,7 +71,8 @@ export const scheduleEntrySchema = z
   .strict()
   .superRefine((s, ctx) => {
     const problem = cronProblem(s.cron, s.timezone);
-    if (problem) ctx.addIssue({ code: 'custom', path: problem.startsWith('unknown time zone') ? ['timezone'] : ['cron'], message: problem });
+    if (problem)
+      ctx.addIssue({ code: 'custom', path: problem.startsWith('unknown time zone') ? ['timezone'] : ['cron'], message: problem });
   });
 
 export type ScheduleEntryInput = z.input<typeof scheduleEntrySchema>;

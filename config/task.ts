@@ -60,9 +60,7 @@ export interface TaskDefinition<N extends string = string, S extends z.ZodType =
 export type AnyTaskDefinition = TaskDefinition<string, z.ZodType, any>;
 
 /** Declares a task type; the literal name and schema types flow into the typed client. */
-export function defineTask<const N extends string, S extends z.ZodType, O>(
-  def: TaskDefinition<N, S, O>,
-): TaskDefinition<N, S, O> {
+export function defineTask<const N extends string, S extends z.ZodType, O>(def: TaskDefinition<N, S, O>): TaskDefinition<N, S, O> {
   return def;
 }
 

@@ -15,8 +15,18 @@ export class ScalerMetrics {
   readonly inFlight = this.g('tideway_scaler_in_flight', 'Tasks running a handler');
   readonly forecast = this.g('tideway_scaler_forecast_tasks', 'Tasks expected from cron fires within the lead time');
   readonly meanDuration = this.g('tideway_scaler_mean_duration_seconds', 'Mean task duration the policy uses');
-  readonly decisions = new Counter({ name: 'tideway_scaler_decisions_total', help: 'Decisions by pool and reason', labelNames: ['pool', 'reason'], registers: [this.registry] });
-  readonly errors = new Counter({ name: 'tideway_scaler_errors_total', help: 'Failed signal reads or actuations', labelNames: ['source'], registers: [this.registry] });
+  readonly decisions = new Counter({
+    name: 'tideway_scaler_decisions_total',
+    help: 'Decisions by pool and reason',
+    labelNames: ['pool', 'reason'],
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'tideway_scaler_errors_total',
+    help: 'Failed signal reads or actuations',
+    labelNames: ['source'],
+    registers: [this.registry],
+  });
 
   /** Records one decision and the observation behind it. */
   record(d: PoolDecision, obs: PoolObservation, meanDurationMs: number): void {

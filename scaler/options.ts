@@ -93,7 +93,10 @@ export interface ScalerOptions {
   /** Only scale these pools (`demo.normal`). @default every catalog pool */
   pools?: string[];
   /** Per-pool changes to the catalog's pool settings. */
-  poolOverrides?: Record<string, { concurrency?: number; minReplicas?: number; maxReplicas?: number; startupSeconds?: number; meanDuration?: Duration }>;
+  poolOverrides?: Record<
+    string,
+    { concurrency?: number; minReplicas?: number; maxReplicas?: number; startupSeconds?: number; meanDuration?: Duration }
+  >;
 }
 
 /** Scaler options after defaults and validation; durations in ms. */
@@ -124,7 +127,9 @@ export function compileScalerOptions(input: ScalerOptions, catalogPools: readonl
   const known = new Set(catalogPools.map(poolKey));
   const unknown = [...(o.pools ?? []), ...Object.keys(o.poolOverrides)].filter((k) => !known.has(k as PoolKey));
   if (unknown.length > 0) {
-    throw new ScalerOptionsError(unknown.map((k) => ({ path: 'pools', message: `no pool ${k} in the catalog; known: ${[...known].join(', ')}` })));
+    throw new ScalerOptionsError(
+      unknown.map((k) => ({ path: 'pools', message: `no pool ${k} in the catalog; known: ${[...known].join(', ')}` })),
+    );
   }
   const pools: ScaledPool[] = [];
   const meanMs: Record<string, number> = {};

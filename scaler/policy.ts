@@ -7,14 +7,7 @@ import type { CompiledScalerOptions } from './options';
 import type { PoolKey, PoolObservation, ScaledPool } from './types';
 
 /** Why a decision came out the way it did (logged, exported as a metric label). */
-export type DecisionReason =
-  | 'steady'
-  | 'scale-up'
-  | 'prewarm'
-  | 'stabilizing'
-  | 'scale-down'
-  | 'scale-to-zero'
-  | 'budget';
+export type DecisionReason = 'steady' | 'scale-up' | 'prewarm' | 'stabilizing' | 'scale-down' | 'scale-to-zero' | 'budget';
 
 /** What the policy remembers about one pool between decisions. */
 export interface PoolPolicyState {
@@ -112,7 +105,17 @@ export function decidePool(input: PoolPolicyInput, opts: CompiledScalerOptions):
 
   const history = [...state.history.filter((h) => h.at > now - opts.stabilizationMs), { at: now, replicas: recommended }];
   const next: PoolPolicyState = { since: state.since, history, lastActiveAt };
-  const base = { pool: pool.key, lane: pool.lane, current, forecastTasks, leadMs, desiredConcurrency: conc, recommended, idle, state: next };
+  const base = {
+    pool: pool.key,
+    lane: pool.lane,
+    current,
+    forecastTasks,
+    leadMs,
+    desiredConcurrency: conc,
+    recommended,
+    idle,
+    state: next,
+  };
 
   if (recommended > current) {
     // Scale up at once: queued work waits for every second of delay.

@@ -34,7 +34,9 @@ export interface ScalerFlags {
 /** Adds the scaler's flags to a command. */
 export function addScalerFlags(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--actuator <type>', 'who runs the pools').choices(ACTUATOR_TYPES).default('process').env('TIDEWAY_SCALER_ACTUATOR'))
+    .addOption(
+      new Option('--actuator <type>', 'who runs the pools').choices(ACTUATOR_TYPES).default('process').env('TIDEWAY_SCALER_ACTUATOR'),
+    )
     .option('--options <json>', 'scaler options as JSON (see docs/scaler.md); flags below win', process.env.TIDEWAY_SCALER_OPTIONS)
     .option('--interval <duration>', "decision interval, e.g. '15s'")
     .option('--drain <duration>', 'target drain time of a backlog')
@@ -44,7 +46,10 @@ export function addScalerFlags(cmd: Command): Command {
     .option('--pools <keys>', 'comma-separated pools to scale, e.g. demo.normal,demo.high')
     .option('--max-total <n>', 'global replica budget')
     .option('--state-file <file>', 'where to write the state `tideway pools` reads (default <data dir>/scaler-state.json)')
-    .option('--registry-file <file>', 'process actuator: pids of running pools, adopted after a restart (default <data dir>/scaler-pools.json)')
+    .option(
+      '--registry-file <file>',
+      'process actuator: pids of running pools, adopted after a restart (default <data dir>/scaler-pools.json)',
+    )
     .option('--metrics-port <port>', 'serve /metrics (Prometheus) and /state (JSON) on this port', process.env.TIDEWAY_SCALER_METRICS_PORT)
     .option('--log-dir <dir>', 'process actuator: folder for pool logs (default <data dir>/logs)')
     .option('--k8s-namespace <ns>', 'kubernetes actuator: namespace of the pool Deployments', 'default')
@@ -128,7 +133,14 @@ export async function runScaler(f: ScalerFlags): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
   log.info(
-    { event: 'scaler:started', actuator: actuator.type, address, pools: options.pools.map((p) => p.key), intervalMs: options.intervalMs, stateFile },
+    {
+      event: 'scaler:started',
+      actuator: actuator.type,
+      address,
+      pools: options.pools.map((p) => p.key),
+      intervalMs: options.intervalMs,
+      stateFile,
+    },
     'scaler started',
   );
   scaler.start();

@@ -117,7 +117,14 @@ export class Scaler extends EventEmitter<ScalerEvents> {
     const inputs = options.pools.map((pool, i) => {
       const o = obs.get(pool.key)!;
       this.estimator.observe(pool.key, o);
-      return { pool, obs: o, meanDurationMs: this.estimator.get(pool.key).ms, current: currents[i] ?? 0, now, state: this.states.get(pool.key) };
+      return {
+        pool,
+        obs: o,
+        meanDurationMs: this.estimator.get(pool.key).ms,
+        current: currents[i] ?? 0,
+        now,
+        state: this.states.get(pool.key),
+      };
     });
     const decisions = decideAll(inputs, options);
     const events: DecisionEvent[] = decisions.map((d, i) => {
@@ -161,7 +168,10 @@ export class Scaler extends EventEmitter<ScalerEvents> {
         try {
           await actuator.scale(pool, d.target);
           this.emit('pool:scaled', { at: this.now(), pool: d.pool, from: d.current, to: d.target, reason: d.reason });
-          this.deps.logger?.info({ event: 'pool:scaled', pool: d.pool, from: d.current, to: d.target, reason: d.reason }, `${d.pool} scaled to ${d.target}`);
+          this.deps.logger?.info(
+            { event: 'pool:scaled', pool: d.pool, from: d.current, to: d.target, reason: d.reason },
+            `${d.pool} scaled to ${d.target}`,
+          );
         } catch (err) {
           this.fail('actuator', err);
         }
@@ -197,7 +207,12 @@ export class Scaler extends EventEmitter<ScalerEvents> {
           reason: e.decision.reason,
           minReplicas: pool.minReplicas,
           maxReplicas: pool.maxReplicas,
-          nextFires: e.observation.fires.slice(0, 5).map((f) => ({ at: new Date(f.at).toISOString(), scheduleId: f.scheduleId, taskType: f.taskType, expectedTasks: f.expectedTasks })),
+          nextFires: e.observation.fires.slice(0, 5).map((f) => ({
+            at: new Date(f.at).toISOString(),
+            scheduleId: f.scheduleId,
+            taskType: f.taskType,
+            expectedTasks: f.expectedTasks,
+          })),
         };
       }),
     };

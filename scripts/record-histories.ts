@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   const settle = (p: Promise<unknown>) => p.catch(() => undefined);
 
   const cases: Record<string, () => Promise<void>> = {
-    'succeeded': async () => {
+    succeeded: async () => {
       await c.submit('demo.echo', { a: 1 }, { taskId: 'succeeded', tenant: 'acme' });
       await c.result('succeeded');
     },
@@ -78,11 +78,11 @@ async function main(): Promise<void> {
       await c.cancel('paused-resumed');
       await settle(c.result('paused-resumed'));
     },
-    'expired': async () => {
+    expired: async () => {
       await c.submit('demo.echo', 1, { taskId: 'expired', lane: 'low', ttl: '500ms' });
       await settle(c.result('expired'));
     },
-    'promoted': async () => {
+    promoted: async () => {
       await c.submit('demo.report', 'x', { taskId: 'promoted', lane: 'low' });
       await c.result('promoted');
     },
@@ -93,11 +93,19 @@ async function main(): Promise<void> {
       await settle(c.result('cancelled-running'));
     },
     'plain-client-invalid': async () => {
-      const h = await temporal.workflow.start(RUN_TASK_WORKFLOW, { taskQueue: CONTROL_TASK_QUEUE, workflowId: 'plain-client-invalid', args: [{ type: 'demo.sleep', input: { ms: 'x' } }] });
+      const h = await temporal.workflow.start(RUN_TASK_WORKFLOW, {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: 'plain-client-invalid',
+        args: [{ type: 'demo.sleep', input: { ms: 'x' } }],
+      });
       await settle(h.result());
     },
     'plain-client-delayed': async () => {
-      const h = await temporal.workflow.start(RUN_TASK_WORKFLOW, { taskQueue: CONTROL_TASK_QUEUE, workflowId: 'plain-client-delayed', args: [{ type: 'demo.echo', input: 2, delay: '300ms' }] });
+      const h = await temporal.workflow.start(RUN_TASK_WORKFLOW, {
+        taskQueue: CONTROL_TASK_QUEUE,
+        workflowId: 'plain-client-delayed',
+        args: [{ type: 'demo.echo', input: 2, delay: '300ms' }],
+      });
       await h.result();
     },
   };

@@ -159,9 +159,7 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
     },
     async run() {
       // Additive increase needs a clock; a quarter interval keeps the step close to the interval.
-      const timer = aimd
-        ? setInterval(() => apply(aimd.tick(now())), Math.max(50, Math.floor(pool.aimd.increaseInterval / 4)))
-        : undefined;
+      const timer = aimd ? setInterval(() => apply(aimd.tick(now())), Math.max(50, Math.floor(pool.aimd.increaseInterval / 4))) : undefined;
       try {
         await worker.run();
       } finally {

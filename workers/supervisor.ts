@@ -8,9 +8,7 @@ import { createInterface } from 'node:readline';
  * Compiled entry of a worker process (see workers/main.ts). Worker processes always run the
  * compiled code, also when this module is loaded from TypeScript source (jest).
  */
-export const WORKER_MAIN = __filename.endsWith('.ts')
-  ? join(__dirname, '..', 'dist', 'workers', 'main.js')
-  : join(__dirname, 'main.js');
+export const WORKER_MAIN = __filename.endsWith('.ts') ? join(__dirname, '..', 'dist', 'workers', 'main.js') : join(__dirname, 'main.js');
 
 export type WorkerRole = { role: 'control' } | { role: 'pool'; group: string; lane: string };
 
@@ -102,7 +100,10 @@ export function spawnWorker(r: WorkerRole, opts: SpawnWorkerOptions): WorkerProc
   const readyInfo = new Promise<ReadyInfo>((resolve, reject) => {
     let stderrTail = '';
     child.stderr!.on('data', (b: Buffer) => (stderrTail = (stderrTail + b.toString()).slice(-2000)));
-    const timer = setTimeout(() => reject(new Error(`${label} not ready after ${opts.readyTimeoutMs ?? 60_000}ms`)), opts.readyTimeoutMs ?? 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${label} not ready after ${opts.readyTimeoutMs ?? 60_000}ms`)),
+      opts.readyTimeoutMs ?? 60_000,
+    );
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       log?.write(`${line}\n`);

@@ -186,7 +186,12 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
     task = await resolveTask(envelope);
   } catch (err) {
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-    state.lastError = { type: cause?.type ?? 'ValidationError', class: 'non_retryable', message: cause?.message ?? String(err), attempt: 0 };
+    state.lastError = {
+      type: cause?.type ?? 'ValidationError',
+      class: 'non_retryable',
+      message: cause?.message ?? String(err),
+      attempt: 0,
+    };
     state.timestamps.finishedAt = iso(Date.now());
     setStatus('failed', [{ key: SA.TaskType, value: state.type || 'invalid' }]);
     throw ApplicationFailure.create({
@@ -235,7 +240,12 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
   const notify = async (payload: { status: string; result?: unknown; error?: unknown }): Promise<void> => {
     if (!callback || !task.callbackUrl) return;
     try {
-      await callback({ taskId: info.workflowId, tenant: task.tenant, url: task.callbackUrl, payload: { taskId: info.workflowId, ...payload } });
+      await callback({
+        taskId: info.workflowId,
+        tenant: task.tenant,
+        url: task.callbackUrl,
+        payload: { taskId: info.workflowId, ...payload },
+      });
     } catch (err) {
       // A callback that cannot be delivered must not change the task's own outcome.
       log.warn('callback delivery failed', { error: String(err) });
@@ -278,7 +288,14 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
     };
     try {
       const result = await scope.run(() =>
-        executeTask({ taskId: info.workflowId, type: task.type, input: task.input, lane, tenant: task.tenant, attemptOffset: state.attempts }),
+        executeTask({
+          taskId: info.workflowId,
+          type: task.type,
+          input: task.input,
+          lane,
+          tenant: task.tenant,
+          attemptOffset: state.attempts,
+        }),
       );
       // Started reports come only for attempts past 50 ms and failures always report, so an
       // unreported success is the attempt after the last one counted.
@@ -304,13 +321,20 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
       if (state.paused) {
         setStatus('paused');
         const remaining = deadline !== undefined && state.attempts === 0 ? deadline - Date.now() : undefined;
-        const resumed = remaining === undefined ? (await condition(() => !state.paused), true) : await condition(() => !state.paused, Math.max(1, remaining));
+        const resumed =
+          remaining === undefined
+            ? (await condition(() => !state.paused), true)
+            : await condition(() => !state.paused, Math.max(1, remaining));
         if (!resumed) return { kind: 'expired' };
         setStatus(state.attempts > 0 ? 'retrying' : 'queued');
       }
       if (deadline !== undefined && state.attempts === 0 && Date.now() >= deadline) return { kind: 'expired' };
       const used = state.attempts - firstAttempt;
-      if (used >= budget) return { kind: 'failed', error: state.lastError ?? { type: 'TaskFailed', class: 'retryable', message: 'attempts exhausted', attempt: state.attempts } };
+      if (used >= budget)
+        return {
+          kind: 'failed',
+          error: state.lastError ?? { type: 'TaskFailed', class: 'retryable', message: 'attempts exhausted', attempt: state.attempts },
+        };
       const outcome = await scheduleOnce(budget - used);
       if (outcome.kind === 'held') continue;
       if (outcome.kind === 'not_started') {
@@ -340,9 +364,17 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
         return outcome.result;
       }
       if (outcome.kind === 'expired') {
-        state.lastError = { type: 'TaskExpired', class: 'expired', message: `not started within its TTL (${task.ttlMs}ms)`, attempt: state.attempts };
+        state.lastError = {
+          type: 'TaskExpired',
+          class: 'expired',
+          message: `not started within its TTL (${task.ttlMs}ms)`,
+          attempt: state.attempts,
+        };
         await notify({ status: 'expired', error: state.lastError });
-        return await finish('expired', ApplicationFailure.create({ type: 'TaskExpired', message: state.lastError.message, nonRetryable: true }));
+        return await finish(
+          'expired',
+          ApplicationFailure.create({ type: 'TaskExpired', message: state.lastError.message, nonRetryable: true }),
+        );
       }
       if (outcome.kind !== 'failed') continue;
 
@@ -397,7 +429,17 @@ function errorOf(err: unknown, attempts: number): TaskError {
     return { type: cause.type ?? 'Error', class: detail.class ?? 'retryable', message: cause.message, attempt: Math.max(attempts, 1) };
   }
   if (cause instanceof TimeoutFailure) {
-    return { type: `Timeout${cause.timeoutType}`, class: 'timeout', message: cause.message || `activity timed out (${cause.timeoutType})`, attempt: attempts };
+    return {
+      type: `Timeout${cause.timeoutType}`,
+      class: 'timeout',
+      message: cause.message || `activity timed out (${cause.timeoutType})`,
+      attempt: attempts,
+    };
   }
-  return { type: (cause as Error)?.name ?? 'Error', class: 'retryable', message: (cause as Error)?.message ?? String(cause), attempt: attempts };
+  return {
+    type: (cause as Error)?.name ?? 'Error',
+    class: 'retryable',
+    message: (cause as Error)?.message ?? String(cause),
+    attempt: attempts,
+  };
 }

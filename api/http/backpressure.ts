@@ -1,6 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { optionalTsToMs } from '@temporalio/common/lib/time';
-import { temporal } from '@temporalio/proto';
+import { describeQueueStats, type QueueStats as BaseQueueStats } from '../../temporal/queue-stats';
 import { RUN_TASK_WORKFLOW } from '../../config/names';
 import type { Logger } from '../../config/log';
 import { TooManyRequestsError } from './errors';
@@ -11,16 +10,10 @@ import { TooManyRequestsError } from './errors';
  */
 
 /** Backlog facts of one activity task queue, as Temporal reports them (about 5 s stale at most). */
-export interface QueueStats {
-  backlog: number;
-  backlogAgeMs: number;
-  addRate: number;
-  dispatchRate: number;
+export interface QueueStats extends BaseQueueStats {
   /** When we read them (ms since epoch). */
   at: number;
 }
-
-const ACTIVITY = temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY;
 
 /** Reads `describeTaskQueue` stats with a short cache and one request in flight per queue. */
 export class QueueStatsReader {
@@ -44,21 +37,7 @@ export class QueueStatsReader {
   }
 
   private async fetch(taskQueue: string): Promise<QueueStats> {
-    const r = await this.client.workflowService.describeTaskQueue({
-      namespace: this.client.options.namespace,
-      taskQueue: { name: taskQueue },
-      taskQueueType: ACTIVITY,
-      reportStats: true,
-    });
-    const s = r.stats;
-    const count = s?.approximateBacklogCount;
-    return {
-      backlog: count === undefined || count === null ? 0 : Number(count.toString()),
-      backlogAgeMs: optionalTsToMs(s?.approximateBacklogAge) ?? 0,
-      addRate: s?.tasksAddRate ?? 0,
-      dispatchRate: s?.tasksDispatchRate ?? 0,
-      at: Date.now(),
-    };
+    return { ...(await describeQueueStats(this.client, taskQueue)), at: Date.now() };
   }
 }
 
@@ -244,7 +223,10 @@ export class Backpressure {
     const refusal = (await this.backlogRefusal(tenant, taskQueue, sketch)) ?? (await this.quotaRefusal(tenant, n));
     if (!refusal) return;
     this.onThrottle?.(tenant, refusal.reason);
-    this.log?.info({ tenant, taskQueue, ...refusal.facts, reason: refusal.reason, retryAfterSeconds: refusal.retryAfterSeconds }, 'submit throttled');
+    this.log?.info(
+      { tenant, taskQueue, ...refusal.facts, reason: refusal.reason, retryAfterSeconds: refusal.retryAfterSeconds },
+      'submit throttled',
+    );
     throw new TooManyRequestsError(refusal.message, refusal.retryAfterSeconds, refusal.reason, refusal.facts);
   }
 

@@ -37,9 +37,7 @@ export async function startBatch(
   const identity = `tideway-api/${tenant}`;
   const reason = b.reason ?? `tideway ${b.operation} by ${tenant}`;
   const op =
-    b.operation === 'cancel'
-      ? { cancellationOperation: { identity } }
-      : { signalOperation: { signal: SIGNAL[b.operation], identity } };
+    b.operation === 'cancel' ? { cancellationOperation: { identity } } : { signalOperation: { signal: SIGNAL[b.operation], identity } };
   try {
     await client.workflowService.startBatchOperation({
       namespace: client.options.namespace,

@@ -20,7 +20,10 @@ export abstract class HttpError extends TidewayError {
 export class BadRequestError extends HttpError {
   readonly type = 'ValidationError';
   readonly status = 400;
-  constructor(readonly issues: FieldIssue[], message = `invalid request: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`) {
+  constructor(
+    readonly issues: FieldIssue[],
+    message = `invalid request: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`,
+  ) {
     super(message, { issues });
   }
 }

@@ -84,7 +84,11 @@ export const listQuerySchema = z
     lane: z.enum(LANES).optional(),
     status: z.enum(TASK_STATUSES).optional(),
     pageSize: z.coerce.number().int().min(1).max(1000).optional(),
-    pageToken: z.string().max(4096).regex(/^[A-Za-z0-9_-]*$/, 'not a page token').optional(),
+    pageToken: z
+      .string()
+      .max(4096)
+      .regex(/^[A-Za-z0-9_-]*$/, 'not a page token')
+      .optional(),
   })
   .strict();
 
@@ -131,7 +135,12 @@ export const batchBodySchema = z
   .object({
     operation: z.enum(BATCH_OPERATIONS),
     filter: z
-      .object({ type: keyword.optional(), group: keyword.optional(), lane: z.enum(LANES).optional(), status: z.enum(TASK_STATUSES).optional() })
+      .object({
+        type: keyword.optional(),
+        group: keyword.optional(),
+        lane: z.enum(LANES).optional(),
+        status: z.enum(TASK_STATUSES).optional(),
+      })
       .strict()
       .default({}),
     reason: z.string().max(200).optional(),
@@ -140,7 +149,11 @@ export const batchBodySchema = z
 export type BatchBody = z.input<typeof batchBodySchema>;
 
 /** Batch IDs are our own (`<tenant>.<uuid>`-shaped) but only their shape is checked here. */
-export const batchIdParam = z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'not a batch ID');
+export const batchIdParam = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'not a batch ID');
 
 export const batchStartedSchema = z.object({ batchId: z.string(), operation: z.enum(BATCH_OPERATIONS), query: z.string() });
 export const batchStatusSchema = z.object({
@@ -188,7 +201,11 @@ export const scheduleSchema = z.object({
 });
 export type ScheduleView = z.infer<typeof scheduleSchema>;
 export const scheduleListSchema = z.object({ schedules: z.array(scheduleSchema) });
-export const scheduleActionSchema = z.object({ id: z.string(), action: z.enum(['pause', 'resume', 'trigger', 'delete']), accepted: z.literal(true) });
+export const scheduleActionSchema = z.object({
+  id: z.string(),
+  action: z.enum(['pause', 'resume', 'trigger', 'delete']),
+  accepted: z.literal(true),
+});
 export const SCHEDULE_ACTIONS = ['pause', 'resume', 'trigger'] as const;
 
 export const poolSchema = z.object({

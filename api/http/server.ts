@@ -120,8 +120,15 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     clientErrorHandler: (err, socket) => {
       if (!socket.writable) return socket.destroy();
       const status = (err as { code?: string }).code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const body = JSON.stringify({ error: { type: status === 431 ? 'HeadersTooLarge' : 'BadRequest', message: status === 431 ? 'request line or headers too large' : 'malformed HTTP request' } });
-      socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const body = JSON.stringify({
+        error: {
+          type: status === 431 ? 'HeadersTooLarge' : 'BadRequest',
+          message: status === 431 ? 'request line or headers too large' : 'malformed HTTP request',
+        },
+      });
+      socket.end(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
     },
   });
   const params = (req: FastifyRequest) => req.params as Record<string, string>;
@@ -152,7 +159,12 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
 
   const routes: Route[] = [
     {
-      method: 'get', path: '/healthz', url: '/healthz', summary: 'liveness and Temporal reachability', tags: ['system'], auth: false,
+      method: 'get',
+      path: '/healthz',
+      url: '/healthz',
+      summary: 'liveness and Temporal reachability',
+      tags: ['system'],
+      auth: false,
       responses: { 200: ok('up', healthSchema), 503: ok('Temporal unreachable', healthSchema) },
       handler: async ({ reply }) => {
         try {
@@ -165,7 +177,12 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       },
     },
     {
-      method: 'get', path: '/metrics', url: '/metrics', summary: 'Prometheus metrics', tags: ['system'], auth: true,
+      method: 'get',
+      path: '/metrics',
+      url: '/metrics',
+      summary: 'Prometheus metrics',
+      tags: ['system'],
+      auth: true,
       responses: { 200: ok('metrics in Prometheus text format', 'text') },
       handler: async ({ reply }) => {
         reply.type(metrics.registry.contentType);
@@ -173,12 +190,22 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       },
     },
     {
-      method: 'get', path: '/openapi.json', url: '/openapi.json', summary: 'this document', tags: ['system'], auth: true,
+      method: 'get',
+      path: '/openapi.json',
+      url: '/openapi.json',
+      summary: 'this document',
+      tags: ['system'],
+      auth: true,
       responses: { 200: ok('OpenAPI 3.1 document') },
       handler: async () => openapi,
     },
     {
-      method: 'post', path: '/v1/tasks', url: '/v1/tasks', summary: 'submit a task', tags: ['tasks'], auth: true,
+      method: 'post',
+      path: '/v1/tasks',
+      url: '/v1/tasks',
+      summary: 'submit a task',
+      tags: ['tasks'],
+      auth: true,
       body: submitBodySchema,
       headers: { 'Idempotency-Key': { schema: taskIdParam, description: 'task ID for dedupe (same as body taskId)' } },
       responses: { 201: ok('started', submitResultSchema), 200: ok('duplicate: the existing task, nothing started', submitResultSchema) },
@@ -190,19 +217,34 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       },
     },
     {
-      method: 'post', path: '/v1/tasks:bulk', url: '/v1/tasks::bulk', summary: 'submit up to 1,000 tasks; per-item results', tags: ['tasks'], auth: true,
+      method: 'post',
+      path: '/v1/tasks:bulk',
+      url: '/v1/tasks::bulk',
+      summary: 'submit up to 1,000 tasks; per-item results',
+      tags: ['tasks'],
+      auth: true,
       body: bulkBodySchema,
       responses: { 200: ok('per-item results (each with its own httpStatus)', bulkResultSchema) },
       handler: async ({ tenant, req }) => tasks.submitBulk(tenant, parse(bulkBodySchema, req.body).tasks),
     },
     {
-      method: 'get', path: '/v1/tasks', url: '/v1/tasks', summary: 'list your tasks', tags: ['tasks'], auth: true,
+      method: 'get',
+      path: '/v1/tasks',
+      url: '/v1/tasks',
+      summary: 'list your tasks',
+      tags: ['tasks'],
+      auth: true,
       query: listQuerySchema,
       responses: { 200: ok('one page', listResultSchema) },
       handler: async ({ tenant, req }) => tasks.list(tenant, req.query),
     },
     {
-      method: 'get', path: '/v1/tasks/{id}', url: '/v1/tasks/:id', summary: "a task's state", tags: ['tasks'], auth: true,
+      method: 'get',
+      path: '/v1/tasks/{id}',
+      url: '/v1/tasks/:id',
+      summary: "a task's state",
+      tags: ['tasks'],
+      auth: true,
       params: { id: taskIdParam },
       responses: { 200: ok('state', taskStateSchema) },
       handler: async ({ tenant, req }) => {
@@ -213,18 +255,31 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     },
     ...taskActionDocs,
     {
-      method: 'post', path: '/v1/tasks/{id}:{action}', url: '/v1/tasks/:idAction', summary: '(dispatch of the task actions above)', tags: ['tasks'], auth: true,
+      method: 'post',
+      path: '/v1/tasks/{id}:{action}',
+      url: '/v1/tasks/:idAction',
+      summary: '(dispatch of the task actions above)',
+      tags: ['tasks'],
+      auth: true,
       responses: { 202: ok('accepted', actionResultSchema) },
       handler: async ({ tenant, req, reply }) => {
         const { id, action } = splitAction<TaskAction>(params(req).idAction ?? '', TASK_ACTIONS);
-        const body = action === 'redrive' ? parse(actionBodySchema, req.body ?? {}) : parse(z.undefined().or(z.object({}).strict()).or(z.null()), req.body);
+        const body =
+          action === 'redrive'
+            ? parse(actionBodySchema, req.body ?? {})
+            : parse(z.undefined().or(z.object({}).strict()).or(z.null()), req.body);
         await tasks.act(tenant, id, action, body ?? {});
         reply.code(202);
         return { taskId: id, action, accepted: true };
       },
     },
     {
-      method: 'post', path: '/v1/batches', url: '/v1/batches', summary: 'pause/resume/cancel/redrive all your tasks matching a filter', tags: ['batches'], auth: true,
+      method: 'post',
+      path: '/v1/batches',
+      url: '/v1/batches',
+      summary: 'pause/resume/cancel/redrive all your tasks matching a filter',
+      tags: ['batches'],
+      auth: true,
       body: batchBodySchema,
       responses: { 202: ok('started', batchStartedSchema) },
       handler: async ({ tenant, req, reply }) => {
@@ -235,18 +290,33 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       },
     },
     {
-      method: 'get', path: '/v1/batches/{id}', url: '/v1/batches/:id', summary: 'progress of one of your batches', tags: ['batches'], auth: true,
+      method: 'get',
+      path: '/v1/batches/{id}',
+      url: '/v1/batches/:id',
+      summary: 'progress of one of your batches',
+      tags: ['batches'],
+      auth: true,
       params: { id: batchIdParam },
       responses: { 200: ok('progress', batchStatusSchema) },
       handler: async ({ tenant, req }) => describeBatch(temporal, tenant, parse(batchIdParam, params(req).id, 'id')),
     },
     {
-      method: 'get', path: '/v1/schedules', url: '/v1/schedules', summary: 'your schedules with next fire times', tags: ['schedules'], auth: true,
+      method: 'get',
+      path: '/v1/schedules',
+      url: '/v1/schedules',
+      summary: 'your schedules with next fire times',
+      tags: ['schedules'],
+      auth: true,
       responses: { 200: ok('schedules', scheduleListSchema) },
       handler: async ({ tenant }) => ({ schedules: await listSchedules(temporal, tenant) }),
     },
     {
-      method: 'post', path: '/v1/schedules', url: '/v1/schedules', summary: 'create a cron task', tags: ['schedules'], auth: true,
+      method: 'post',
+      path: '/v1/schedules',
+      url: '/v1/schedules',
+      summary: 'create a cron task',
+      tags: ['schedules'],
+      auth: true,
       body: scheduleBodySchema,
       responses: { 201: ok('created', scheduleSchema) },
       handler: async ({ tenant, req, reply }) => {
@@ -256,13 +326,23 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       },
     },
     {
-      method: 'get', path: '/v1/schedules/{id}', url: '/v1/schedules/:id', summary: 'one of your schedules', tags: ['schedules'], auth: true,
+      method: 'get',
+      path: '/v1/schedules/{id}',
+      url: '/v1/schedules/:id',
+      summary: 'one of your schedules',
+      tags: ['schedules'],
+      auth: true,
       params: { id: scheduleIdParam },
       responses: { 200: ok('schedule', scheduleSchema) },
       handler: async ({ tenant, req }) => describeSchedule(temporal, tenant, parse(scheduleIdParam, params(req).id, 'id')),
     },
     {
-      method: 'delete', path: '/v1/schedules/{id}', url: '/v1/schedules/:id', summary: 'delete one of your schedules', tags: ['schedules'], auth: true,
+      method: 'delete',
+      path: '/v1/schedules/{id}',
+      url: '/v1/schedules/:id',
+      summary: 'delete one of your schedules',
+      tags: ['schedules'],
+      auth: true,
       params: { id: scheduleIdParam },
       responses: { 200: ok('deleted', scheduleActionSchema) },
       handler: async ({ tenant, req }) => {
@@ -273,7 +353,12 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     },
     ...scheduleActionDocs,
     {
-      method: 'post', path: '/v1/schedules/{id}:{action}', url: '/v1/schedules/:idAction', summary: '(dispatch of the schedule actions above)', tags: ['schedules'], auth: true,
+      method: 'post',
+      path: '/v1/schedules/{id}:{action}',
+      url: '/v1/schedules/:idAction',
+      summary: '(dispatch of the schedule actions above)',
+      tags: ['schedules'],
+      auth: true,
       responses: { 202: ok('accepted', scheduleActionSchema) },
       handler: async ({ tenant, req, reply }) => {
         const { id: raw, action } = splitAction(params(req).idAction ?? '', SCHEDULE_ACTIONS);
@@ -284,7 +369,12 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       },
     },
     {
-      method: 'get', path: '/v1/pools', url: '/v1/pools', summary: 'per pool: backlog, rates, replicas, desired, forecast', tags: ['pools'], auth: true,
+      method: 'get',
+      path: '/v1/pools',
+      url: '/v1/pools',
+      summary: 'per pool: backlog, rates, replicas, desired, forecast',
+      tags: ['pools'],
+      auth: true,
       responses: { 200: ok('pools', poolListSchema) },
       handler: async () => ({ pools: await describePools(catalog, stats, backpressure, providers) }),
     },

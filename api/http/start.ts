@@ -71,7 +71,11 @@ export async function startApiServer(opts: StartApiOptions = {}): Promise<Runnin
   const backpressure: BackpressureOptions = {
     ...(e.TIDEWAY_MAX_BACKLOG !== undefined ? { maxBacklog: e.TIDEWAY_MAX_BACKLOG } : {}),
     ...(e.TIDEWAY_MAX_BACKLOG_AGE !== undefined
-      ? { maxBacklogAgeMs: parseDuration(/^\d+$/.test(e.TIDEWAY_MAX_BACKLOG_AGE) ? Number(e.TIDEWAY_MAX_BACKLOG_AGE) : e.TIDEWAY_MAX_BACKLOG_AGE)! }
+      ? {
+          maxBacklogAgeMs: parseDuration(
+            /^\d+$/.test(e.TIDEWAY_MAX_BACKLOG_AGE) ? Number(e.TIDEWAY_MAX_BACKLOG_AGE) : e.TIDEWAY_MAX_BACKLOG_AGE,
+          )!,
+        }
       : {}),
     ...(e.TIDEWAY_HEAVY_SHARE !== undefined ? { heavyShare: e.TIDEWAY_HEAVY_SHARE } : {}),
     ...(e.TIDEWAY_TENANT_INFLIGHT !== undefined ? { tenantInflightLimit: e.TIDEWAY_TENANT_INFLIGHT } : {}),

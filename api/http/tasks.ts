@@ -84,7 +84,14 @@ export class TenantTasks {
         if (i >= items.length) return;
         try {
           const r = await this.submit(tenant, items[i]);
-          results[i] = { index: i, ok: true, taskId: r.taskId, status: r.status, duplicate: r.duplicate, httpStatus: r.duplicate ? 200 : 201 };
+          results[i] = {
+            index: i,
+            ok: true,
+            taskId: r.taskId,
+            status: r.status,
+            duplicate: r.duplicate,
+            httpStatus: r.duplicate ? 200 : 201,
+          };
         } catch (err) {
           const e = toErrorResponse(err);
           if (e.status >= 500) throw err;

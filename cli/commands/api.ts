@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { HttpTaskClient, type BatchBody, type BatchStatus, type BulkResult, type PoolView, type ScheduleBody, type ScheduleView } from '../../api/http-client';
+import {
+  HttpTaskClient,
+  type BatchBody,
+  type BatchStatus,
+  type BulkResult,
+  type PoolView,
+  type ScheduleBody,
+  type ScheduleView,
+} from '../../api/http-client';
 import { describeBatch, startBatch } from '../../api/http/batches';
 import { QueueStatsReader } from '../../api/http/backpressure';
 import { operatorFor } from '../../api/http/operator';
@@ -23,7 +31,10 @@ import { printJson, table } from '../format';
  */
 
 /** What every command below needs; HttpTaskClient has exactly these, DirectApi mirrors them. */
-type Api = Pick<HttpTaskClient, 'submitBulk' | 'pause' | 'resume' | 'redrive' | 'discard' | 'startBatch' | 'getBatch' | 'schedules' | 'pools' | 'close'>;
+type Api = Pick<
+  HttpTaskClient,
+  'submitBulk' | 'pause' | 'resume' | 'redrive' | 'discard' | 'startBatch' | 'getBatch' | 'schedules' | 'pools' | 'close'
+>;
 
 /** The HTTP client's operations, run in-process over Temporal for one tenant. */
 class DirectApi implements Api {
@@ -64,12 +75,17 @@ class DirectApi implements Api {
     },
     get: (id: string) => describeSchedule(this.client.temporal, this.tenant, id),
     create: (b: ScheduleBody) => createSchedule(this.client.temporal, this.client.catalog as unknown as Catalog, this.tenant, b),
-    pause: (id: string) => (isCatalogSchedule(id) ? this.client.schedules.pause(id) : scheduleAction(this.client.temporal, this.tenant, id, 'pause')),
-    resume: (id: string) => (isCatalogSchedule(id) ? this.client.schedules.resume(id) : scheduleAction(this.client.temporal, this.tenant, id, 'resume')),
-    trigger: (id: string) => (isCatalogSchedule(id) ? this.client.schedules.trigger(id) : scheduleAction(this.client.temporal, this.tenant, id, 'trigger')),
-    delete: (id: string) => (isCatalogSchedule(id) ? this.client.schedules.delete(id) : scheduleAction(this.client.temporal, this.tenant, id, 'delete')),
+    pause: (id: string) =>
+      isCatalogSchedule(id) ? this.client.schedules.pause(id) : scheduleAction(this.client.temporal, this.tenant, id, 'pause'),
+    resume: (id: string) =>
+      isCatalogSchedule(id) ? this.client.schedules.resume(id) : scheduleAction(this.client.temporal, this.tenant, id, 'resume'),
+    trigger: (id: string) =>
+      isCatalogSchedule(id) ? this.client.schedules.trigger(id) : scheduleAction(this.client.temporal, this.tenant, id, 'trigger'),
+    delete: (id: string) =>
+      isCatalogSchedule(id) ? this.client.schedules.delete(id) : scheduleAction(this.client.temporal, this.tenant, id, 'delete'),
   };
-  pools = (): Promise<PoolView[]> => describePools(catalog as unknown as Catalog, new QueueStatsReader(this.client.temporal), undefined, []);
+  pools = (): Promise<PoolView[]> =>
+    describePools(catalog as unknown as Catalog, new QueueStatsReader(this.client.temporal), undefined, []);
 }
 
 function isCatalogSchedule(id: string): boolean {
@@ -122,7 +138,10 @@ export function registerApiCommands(program: Command): void {
     .option('--json', 'machine-readable output (every item result)')
     .action(async (file: string, o: { chunk: number; tenant?: string; json?: boolean }) =>
       withApi(o.tenant, async (api) => {
-        const lines = readFileSync(file, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+        const lines = readFileSync(file, 'utf8')
+          .split('\n')
+          .map((l) => l.trim())
+          .filter(Boolean);
         const items = lines.map((l, i) => {
           try {
             return JSON.parse(l) as unknown;
@@ -143,7 +162,13 @@ export function registerApiCommands(program: Command): void {
         if (o.json) return printJson({ accepted, rejected: all.length - accepted, results: all });
         const bad = all.filter((r) => !r.ok);
         say(`${accepted} accepted, ${bad.length} rejected`);
-        if (bad.length) say(table(bad.slice(0, 20).map((r) => ({ line: r.index + 1, status: r.httpStatus, error: r.error?.message })), ['line', 'status', 'error']));
+        if (bad.length)
+          say(
+            table(
+              bad.slice(0, 20).map((r) => ({ line: r.index + 1, status: r.httpStatus, error: r.error?.message })),
+              ['line', 'status', 'error'],
+            ),
+          );
       }),
     );
 
@@ -173,7 +198,9 @@ export function registerApiCommands(program: Command): void {
       }),
     );
 
-  const batch = program.command('batch').description('pause, resume, cancel or redrive every task matching a filter (Temporal batch operation)');
+  const batch = program
+    .command('batch')
+    .description('pause, resume, cancel or redrive every task matching a filter (Temporal batch operation)');
   for (const op of BATCH_OPERATIONS) {
     batch
       .command(op)
@@ -185,26 +212,37 @@ export function registerApiCommands(program: Command): void {
       .option('--wait', 'wait until the batch completes, showing progress')
       .addOption(tenantOption())
       .option('--json')
-      .action(async (o: { type?: string; group?: string; lane?: Lane; status?: (typeof TASK_STATUSES)[number]; wait?: boolean; tenant?: string; json?: boolean }) =>
-        withApi(o.tenant, async (api) => {
-          const filter = Object.fromEntries(Object.entries({ type: o.type, group: o.group, lane: o.lane, status: o.status }).filter(([, v]) => v));
-          const started = await api.startBatch({ operation: op, filter });
-          if (!o.wait) {
-            if (o.json) printJson(started);
-            else say(`batch ${started.batchId} started (${started.query})`);
-            return;
-          }
-          for (;;) {
-            const s = await api.getBatch(started.batchId);
-            if (!o.json) process.stderr.write(`\r${s.state} ${s.completed + s.failed}/${s.total} (failed ${s.failed})`);
-            if (s.state !== 'running') {
-              if (o.json) printJson(s);
-              else process.stderr.write('\n');
+      .action(
+        async (o: {
+          type?: string;
+          group?: string;
+          lane?: Lane;
+          status?: (typeof TASK_STATUSES)[number];
+          wait?: boolean;
+          tenant?: string;
+          json?: boolean;
+        }) =>
+          withApi(o.tenant, async (api) => {
+            const filter = Object.fromEntries(
+              Object.entries({ type: o.type, group: o.group, lane: o.lane, status: o.status }).filter(([, v]) => v),
+            );
+            const started = await api.startBatch({ operation: op, filter });
+            if (!o.wait) {
+              if (o.json) printJson(started);
+              else say(`batch ${started.batchId} started (${started.query})`);
               return;
             }
-            await new Promise((r) => setTimeout(r, 500));
-          }
-        }),
+            for (;;) {
+              const s = await api.getBatch(started.batchId);
+              if (!o.json) process.stderr.write(`\r${s.state} ${s.completed + s.failed}/${s.total} (failed ${s.failed})`);
+              if (s.state !== 'running') {
+                if (o.json) printJson(s);
+                else process.stderr.write('\n');
+                return;
+              }
+              await new Promise((r) => setTimeout(r, 500));
+            }
+          }),
       );
   }
   batch
@@ -230,7 +268,15 @@ export function registerApiCommands(program: Command): void {
       withApi(o.tenant, async (api) => {
         const rows = await api.schedules.list();
         if (o.json) return printJson(rows);
-        say(table(rows.map((r) => ({ ...r, cron: r.cron.join(' | '), next: r.nextFires[0] })) as unknown as Record<string, unknown>[], ['id', 'type', 'cron', 'paused', 'next']));
+        say(
+          table(rows.map((r) => ({ ...r, cron: r.cron.join(' | '), next: r.nextFires[0] })) as unknown as Record<string, unknown>[], [
+            'id',
+            'type',
+            'cron',
+            'paused',
+            'next',
+          ]),
+        );
       }),
     );
   sch
@@ -246,18 +292,35 @@ export function registerApiCommands(program: Command): void {
     .option('--paused')
     .addOption(tenantOption())
     .option('--json')
-    .action(async (id: string, cron: string, type: string, input: unknown, o: { timezone?: string; lane?: Lane; overlap?: (typeof OVERLAP_POLICIES)[number]; paused?: boolean; tenant?: string; json?: boolean }) =>
-      withApi(o.tenant, async (api) => {
-        const s = await api.schedules.create({
-          id, cron, type, input,
-          ...(o.timezone ? { timezone: o.timezone } : {}),
-          ...(o.lane ? { lane: o.lane } : {}),
-          ...(o.overlap ? { overlap: o.overlap } : {}),
-          ...(o.paused ? { paused: true } : {}),
-        });
-        if (o.json) printJson(s);
-        else say(`schedule ${s.id} created; next fires: ${s.nextFires.slice(0, 3).join(', ')}`);
-      }),
+    .action(
+      async (
+        id: string,
+        cron: string,
+        type: string,
+        input: unknown,
+        o: {
+          timezone?: string;
+          lane?: Lane;
+          overlap?: (typeof OVERLAP_POLICIES)[number];
+          paused?: boolean;
+          tenant?: string;
+          json?: boolean;
+        },
+      ) =>
+        withApi(o.tenant, async (api) => {
+          const s = await api.schedules.create({
+            id,
+            cron,
+            type,
+            input,
+            ...(o.timezone ? { timezone: o.timezone } : {}),
+            ...(o.lane ? { lane: o.lane } : {}),
+            ...(o.overlap ? { overlap: o.overlap } : {}),
+            ...(o.paused ? { paused: true } : {}),
+          });
+          if (o.json) printJson(s);
+          else say(`schedule ${s.id} created; next fires: ${s.nextFires.slice(0, 3).join(', ')}`);
+        }),
     );
   for (const a of ['pause', 'resume', 'trigger', 'delete'] as const) {
     sch
@@ -281,7 +344,18 @@ export function registerApiCommands(program: Command): void {
       withApi(undefined, async (api) => {
         const rows = await api.pools();
         if (o.json) return printJson(rows);
-        say(table(rows as unknown as Record<string, unknown>[], ['taskQueue', 'backlog', 'backlogAgeMs', 'addRate', 'dispatchRate', 'replicas', 'desired', 'overloaded']));
+        say(
+          table(rows as unknown as Record<string, unknown>[], [
+            'taskQueue',
+            'backlog',
+            'backlogAgeMs',
+            'addRate',
+            'dispatchRate',
+            'replicas',
+            'desired',
+            'overloaded',
+          ]),
+        );
       }),
     );
 
@@ -291,7 +365,11 @@ export function registerApiCommands(program: Command): void {
     .option('--dev', 'create and print a key for tenant "default" when none is configured')
     .action(async (o: { dev?: boolean }) => {
       const s = loadSettings();
-      const api = await startApiServer({ address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`, namespace: s.namespace, dev: Boolean(o.dev) });
+      const api = await startApiServer({
+        address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`,
+        namespace: s.namespace,
+        dev: Boolean(o.dev),
+      });
       const stop = () => void api.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);

@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { catalog } from '../../config/catalog';
 import { formatMs } from '../../config/duration';
 import { loadSettings } from '../../config/settings';
@@ -24,12 +24,29 @@ async function liveView(): Promise<PoolState[]> {
         const q = await describeQueueStats(client, p.taskQueue);
         const fires = forecast.get(p.key)?.fires ?? [];
         return {
-          pool: p.key, group: p.group, lane: p.lane, taskQueue: p.taskQueue,
-          backlog: q.backlog, backlogAgeMs: q.backlogAgeMs, addRate: q.addRate, dispatchRate: q.dispatchRate,
-          inFlight: 0, meanDurationMs: opts.defaultMeanDurationMs[p.key] ?? 0, meanDurationSource: 'default' as const,
-          replicas: Number.NaN, desired: Number.NaN, recommended: Number.NaN, reason: 'no scaler running',
-          minReplicas: p.minReplicas, maxReplicas: p.maxReplicas,
-          nextFires: fires.slice(0, 5).map((f) => ({ at: new Date(f.at).toISOString(), scheduleId: f.scheduleId, taskType: f.taskType, expectedTasks: f.expectedTasks })),
+          pool: p.key,
+          group: p.group,
+          lane: p.lane,
+          taskQueue: p.taskQueue,
+          backlog: q.backlog,
+          backlogAgeMs: q.backlogAgeMs,
+          addRate: q.addRate,
+          dispatchRate: q.dispatchRate,
+          inFlight: 0,
+          meanDurationMs: opts.defaultMeanDurationMs[p.key] ?? 0,
+          meanDurationSource: 'default' as const,
+          replicas: Number.NaN,
+          desired: Number.NaN,
+          recommended: Number.NaN,
+          reason: 'no scaler running',
+          minReplicas: p.minReplicas,
+          maxReplicas: p.maxReplicas,
+          nextFires: fires.slice(0, 5).map((f) => ({
+            at: new Date(f.at).toISOString(),
+            scheduleId: f.scheduleId,
+            taskType: f.taskType,
+            expectedTasks: f.expectedTasks,
+          })),
         };
       }),
     );
@@ -51,7 +68,10 @@ export function registerScalerCommands(program: Command): void {
       const fresh = state !== undefined && !isStale(state);
       const pools = fresh ? state.pools : await liveView();
       if (o.json) return printJson({ source: fresh ? 'scaler' : 'live', updatedAt: state?.updatedAt ?? null, pools });
-      if (!fresh) process.stdout.write(`No running scaler wrote ${file}${state ? ` since ${state.updatedAt}` : ''}; showing live backlog and forecast only.\n`);
+      if (!fresh)
+        process.stdout.write(
+          `No running scaler wrote ${file}${state ? ` since ${state.updatedAt}` : ''}; showing live backlog and forecast only.\n`,
+        );
       const n = (v: number) => (Number.isNaN(v) ? '-' : String(v));
       const rows = pools.map((p) => ({
         pool: p.pool,
@@ -63,13 +83,19 @@ export function registerScalerCommands(program: Command): void {
         desired: n(p.desired),
         bounds: `${p.minReplicas}-${p.maxReplicas}`,
         reason: p.reason,
-        'next fires': p.nextFires.slice(0, 2).map((f) => `${f.at.slice(11, 19)}Z x${f.expectedTasks} (${f.scheduleId})`).join(', ') || '-',
+        'next fires':
+          p.nextFires
+            .slice(0, 2)
+            .map((f) => `${f.at.slice(11, 19)}Z x${f.expectedTasks} (${f.scheduleId})`)
+            .join(', ') || '-',
       }));
       process.stdout.write(`${table(rows)}\n`);
       if (fresh) process.stdout.write(`scaler (${state.actuator}) updated ${state.updatedAt}\n`);
     });
 
-  addScalerFlags(program.command('scaler').description('run the scaler: backlog + cron forecast in, replicas out (process, kubernetes or dry-run actuator)')).action(
-    async (f: ScalerFlags) => runScaler(f),
-  );
+  addScalerFlags(
+    program
+      .command('scaler')
+      .description('run the scaler: backlog + cron forecast in, replicas out (process, kubernetes or dry-run actuator)'),
+  ).action(async (f: ScalerFlags) => runScaler(f));
 }

@@ -11,9 +11,7 @@ export { dryRunActuator } from './dry-run';
 
 /** Which actuator to build and its settings. */
 export type ActuatorConfig =
-  | ({ type: 'process' } & ProcessActuatorOptions)
-  | ({ type: 'kubernetes' } & KubernetesActuatorOptions)
-  | { type: 'dry-run' };
+  ({ type: 'process' } & ProcessActuatorOptions) | ({ type: 'kubernetes' } & KubernetesActuatorOptions) | { type: 'dry-run' };
 
 /** Builds the configured actuator. */
 export function createActuator(cfg: ActuatorConfig): Actuator {

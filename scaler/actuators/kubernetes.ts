@@ -57,7 +57,9 @@ export class KubernetesActuator implements Actuator {
       const scale = await api.readNamespacedDeploymentScale({ name, namespace: this.namespace });
       return scale.spec?.replicas ?? 0;
     } catch (err) {
-      throw new ActuatorError('kubernetes', pool.key, `reading ${this.namespace}/${name} scale failed: ${(err as Error).message}`, { cause: err });
+      throw new ActuatorError('kubernetes', pool.key, `reading ${this.namespace}/${name} scale failed: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -70,7 +72,12 @@ export class KubernetesActuator implements Actuator {
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
       );
     } catch (err) {
-      throw new ActuatorError('kubernetes', pool.key, `patching ${this.namespace}/${name} scale to ${replicas} failed: ${(err as Error).message}`, { cause: err });
+      throw new ActuatorError(
+        'kubernetes',
+        pool.key,
+        `patching ${this.namespace}/${name} scale to ${replicas} failed: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 

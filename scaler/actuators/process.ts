@@ -141,7 +141,11 @@ export class ProcessActuator implements Actuator {
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failed.length > 0) {
         fresh.forEach((r, i) => results[i]?.status === 'rejected' && void r.stop(0));
-        throw new ActuatorError('process', pool.key, `${failed.length} of ${fresh.length} new replicas failed to start: ${String(failed[0]?.reason)}`);
+        throw new ActuatorError(
+          'process',
+          pool.key,
+          `${failed.length} of ${fresh.length} new replicas failed to start: ${String(failed[0]?.reason)}`,
+        );
       }
     } else if (n < list.length) {
       // Newest first: the oldest replicas have warm caches and are most likely mid-task.

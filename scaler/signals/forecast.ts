@@ -86,7 +86,12 @@ export async function serverSources(client: Client, catalog: Catalog): Promise<F
       ...meta,
       source: 'server',
       fires: async (from, to) => {
-        const r = await client.workflowService.listScheduleMatchingTimes({ namespace, scheduleId, startTime: msToTs(from), endTime: msToTs(to) });
+        const r = await client.workflowService.listScheduleMatchingTimes({
+          namespace,
+          scheduleId,
+          startTime: msToTs(from),
+          endTime: msToTs(to),
+        });
         return (r.startTime ?? []).map((t) => tsToMs(t)).filter((t) => t >= from && t < to);
       },
     });
@@ -120,7 +125,11 @@ export function forecastSignal(opts: ForecastSignalOptions): Signal {
         }
       }
       const onServer = new Set(server.map((s) => s.scheduleId));
-      const sources = [...server, ...opts.catalog.schedules.filter((s) => !onServer.has(s.scheduleId)).map(catalogSource), ...(opts.extra ?? [])];
+      const sources = [
+        ...server,
+        ...opts.catalog.schedules.filter((s) => !onServer.has(s.scheduleId)).map(catalogSource),
+        ...(opts.extra ?? []),
+      ];
       const fires = await expandForecast(sources, now, now + opts.horizonMs);
       const out: SignalReading = new Map();
       for (const p of pools) out.set(p.key, { fires: fires.get(p.key) ?? [] });

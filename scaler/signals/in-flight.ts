@@ -21,7 +21,10 @@ export function inFlightSignal(client: Client): Signal {
       await Promise.all(
         pools.map(async (p) => {
           try {
-            const r = await client.workflowService.countWorkflowExecutions({ namespace: client.options.namespace, query: inFlightQuery(p) });
+            const r = await client.workflowService.countWorkflowExecutions({
+              namespace: client.options.namespace,
+              query: inFlightQuery(p),
+            });
             const c = r.count;
             out.set(p.key, { inFlight: c == null ? 0 : typeof c === 'number' ? c : c.toNumber() });
           } catch (err) {

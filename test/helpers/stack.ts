@@ -65,7 +65,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
   const roles: WorkerRole[] = [];
   if (opts.control !== false) roles.push({ role: 'control' });
-  for (const [group, lane] of opts.pools ?? catalog.pools.filter((p) => p.group === 'demo').map((p) => [p.group, p.lane] as [string, string])) {
+  for (const [group, lane] of opts.pools ??
+    catalog.pools.filter((p) => p.group === 'demo').map((p) => [p.group, p.lane] as [string, string])) {
     roles.push({ role: 'pool', group, lane });
   }
   await Promise.all(roles.map((r) => spawn(r)));
@@ -87,13 +88,38 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   };
 }
 
+/**
+ * One stack for a whole test file: started in `beforeAll`, stopped in `afterAll` followed by the
+ * leak check. Use the returned object only inside tests and hooks (it forwards to the live stack).
+ */
+export function useStack(opts: StackOptions = {}): Stack {
+  let live: Stack | undefined;
+  beforeAll(async () => {
+    live = await startStack(opts);
+  });
+  afterAll(async () => {
+    await live?.stop();
+    expectNoLeakedWorkers();
+  });
+  return new Proxy({} as Stack, {
+    get(_target, key) {
+      if (!live) throw new Error('the test stack is used before beforeAll started it');
+      return Reflect.get(live, key);
+    },
+  });
+}
+
 /** Fails the test file if it left worker processes running (leak check). */
 export function expectNoLeakedWorkers(): void {
   expect(liveWorkerCount()).toBe(0);
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes (waits on state, not sleeps). */
-export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

@@ -1,5 +1,5 @@
 import { runAimdScenario } from '../../bench/lib-aimd';
-import { startStack, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
+import { useStack } from '../helpers/stack';
 
 /**
  * Adaptive concurrency against a real local HTTP server that answers 429 above 5 requests/s
@@ -9,14 +9,7 @@ import { startStack, expectNoLeakedWorkers, type Stack } from '../helpers/stack'
  */
 jest.setTimeout(240_000);
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ pools: [], env: { TIDEWAY_METRICS_HOST: '127.0.0.1' } });
-});
-afterAll(async () => {
-  await stack.stop();
-  expectNoLeakedWorkers();
-});
+const stack = useStack({ pools: [], env: { TIDEWAY_METRICS_HOST: '127.0.0.1' } });
 
 test('the pool request rate converges near the downstream capacity and 429s stay bounded', async () => {
   const capacityRps = 5;

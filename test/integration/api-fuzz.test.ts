@@ -34,17 +34,42 @@ afterAll(async () => {
 function expect4xx(r: Answer, what: string): void {
   if (!(r.status >= 400 && r.status < 500)) throw new Error(`${what.slice(0, 120)} → ${r.status} ${r.text.slice(0, 300)}`);
   const e = r.body?.error;
-  if (!e || typeof e.type !== 'string' || typeof e.message !== 'string') throw new Error(`${what.slice(0, 120)} → no error shape: ${r.text.slice(0, 300)}`);
+  if (!e || typeof e.type !== 'string' || typeof e.message !== 'string')
+    throw new Error(`${what.slice(0, 120)} → no error shape: ${r.text.slice(0, 300)}`);
 }
 
 /** IDs no route may accept: empty, 1 KB, control characters, path tricks, odd unicode. */
 const oddId = fc.oneof(
-  fc.constantFrom('', '.', '..', '../', '../../etc/passwd', '..%2F..', '%00', 'a/../b', 'a\u0000b', '\u0007\u0008', ' ', 'é', '😀', '-lead', 'x'.repeat(1024)),
+  fc.constantFrom(
+    '',
+    '.',
+    '..',
+    '../',
+    '../../etc/passwd',
+    '..%2F..',
+    '%00',
+    'a/../b',
+    'a\u0000b',
+    '\u0007\u0008',
+    ' ',
+    'é',
+    '😀',
+    '-lead',
+    'x'.repeat(1024),
+  ),
   fc.string({ minLength: 1, maxLength: 40 }).map((s) => `\u0001${s}`),
   fc.string({ unit: 'binary', minLength: 201, maxLength: 400 }),
 );
 
-const junk = fc.oneof(fc.string({ maxLength: 50 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 5 }), fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 4 }));
+const junk = fc.oneof(
+  fc.string({ maxLength: 50 }),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 5 }),
+  fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 4 }),
+);
 const huge = fc.integer({ min: 10_000, max: 60_000 }).map((n) => 'z'.repeat(n));
 
 /** Submit bodies that must all be refused: each has at least one definite flaw. */
@@ -56,7 +81,10 @@ const badSubmit = fc.oneof(
   fc.record({ type: huge }),
   fc.record({ type: fc.constant('demo.echo'), taskId: oddId.filter((s) => s !== '') }),
   fc.record({ type: fc.constant('demo.echo'), lane: junk }),
-  fc.record({ type: fc.constant('demo.echo'), callbackUrl: fc.constantFrom('file:///etc/passwd', 'javascript:alert(1)', 'not a url', 'gopher://x') }),
+  fc.record({
+    type: fc.constant('demo.echo'),
+    callbackUrl: fc.constantFrom('file:///etc/passwd', 'javascript:alert(1)', 'not a url', 'gopher://x'),
+  }),
   fc.record({ type: fc.constant('demo.echo'), delay: fc.constantFrom('soon', '-5s', 'ten minutes', '1y') }),
   fc.record({ type: fc.constantFrom('no.such', 'demo', '', 'DEMO.ECHO') }),
   junk,
@@ -81,36 +109,155 @@ describe('fuzzing every route', () => {
     const before = await client.count({ tenant: 'fuzz' });
     const runs = { numRuns: 60 };
 
-    await fc.assert(fc.asyncProperty(badSubmit, async (b) => expect4xx(await call('POST', '/v1/tasks', { key: KEY, json: b }), `submit ${JSON.stringify(b).slice(0, 100)}`)), runs);
-    await fc.assert(fc.asyncProperty(malformedJson, fc.constantFrom('/v1/tasks', '/v1/tasks:bulk', '/v1/batches', '/v1/schedules'), async (raw, path) =>
-      expect4xx(await call('POST', path, { key: KEY, raw }), `malformed ${path} ${raw}`)), runs);
-    await fc.assert(fc.asyncProperty(fc.oneof(junk, fc.record({ tasks: fc.oneof(junk.filter((v) => !Array.isArray(v)), fc.constant([])) }), fc.record({ tasks: fc.constant([{ type: 'demo.echo' }]), more: junk })), async (b) =>
-      expect4xx(await call('POST', '/v1/tasks:bulk', { key: KEY, json: b }), `bulk ${JSON.stringify(b).slice(0, 100)}`)), runs);
-    await fc.assert(fc.asyncProperty(oddId, async (id) => expect4xx(await call('GET', `/v1/tasks/${enc(id)}`, { key: KEY }), `get ${JSON.stringify(id).slice(0, 60)}`)), runs);
-    await fc.assert(fc.asyncProperty(oddId, fc.constantFrom('cancel', 'pause', 'resume', 'redrive', 'discard', 'explode', ''), async (id, action) =>
-      expect4xx(await call('POST', `/v1/tasks/${enc(id)}:${action}`, { key: KEY }), `action ${action} ${JSON.stringify(id).slice(0, 60)}`)), runs);
-    await fc.assert(fc.asyncProperty(fc.dictionary(fc.constantFrom('type', 'status', 'lane', 'group', 'pageSize', 'pageToken', 'tenant', 'x'), fc.oneof(fc.string({ maxLength: 30 }), huge.map((s) => s.slice(0, 5000))), { minKeys: 1 })
-      .filter((q) => !Object.entries(q).every(([k, v]) => ['type', 'group'].includes(k) && /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(v))), async (q) =>
-      expect4xx(await call('GET', `/v1/tasks?${new URLSearchParams(q)}`, { key: KEY }), `list ${JSON.stringify(q).slice(0, 80)}`)), runs);
-    await fc.assert(fc.asyncProperty(fc.oneof(junk, fc.record({ operation: junk, filter: junk }), fc.record({ operation: fc.constant('cancel'), filter: fc.record({ tenant: fc.constant('acme') }) })), async (b) =>
-      expect4xx(await call('POST', '/v1/batches', { key: KEY, json: b }), `batch ${JSON.stringify(b).slice(0, 80)}`)), runs);
-    await fc.assert(fc.asyncProperty(oddId, async (id) => expect4xx(await call('GET', `/v1/batches/${enc(id)}`, { key: KEY }), `batch get ${JSON.stringify(id).slice(0, 60)}`)), runs);
-    await fc.assert(fc.asyncProperty(fc.oneof(junk, fc.record({ id: oddId, cron: fc.constant('* * * * *'), type: fc.constant('demo.echo') }), fc.record({ id: fc.constant('ok-id'), cron: fc.oneof(junk, fc.constantFrom('61 * * * *', '* * *', '@reboot', 'x'.repeat(300))), type: fc.constant('demo.echo') }), fc.record({ id: fc.constant('ok-id'), cron: fc.constant('0 3 * * *'), type: fc.constant('no.such') })), async (b) =>
-      expect4xx(await call('POST', '/v1/schedules', { key: KEY, json: b }), `schedule ${JSON.stringify(b).slice(0, 80)}`)), runs);
-    await fc.assert(fc.asyncProperty(oddId, fc.constantFrom('GET', 'DELETE'), async (id, m) => expect4xx(await call(m, `/v1/schedules/${enc(id)}`, { key: KEY }), `schedule ${m} ${JSON.stringify(id).slice(0, 60)}`)), runs);
-    await fc.assert(fc.asyncProperty(oddId, fc.constantFrom('pause', 'resume', 'trigger', 'nope'), async (id, a) => expect4xx(await call('POST', `/v1/schedules/${enc(id)}:${a}`, { key: KEY }), `schedule ${a} ${JSON.stringify(id).slice(0, 60)}`)), runs);
+    await fc.assert(
+      fc.asyncProperty(badSubmit, async (b) =>
+        expect4xx(await call('POST', '/v1/tasks', { key: KEY, json: b }), `submit ${JSON.stringify(b).slice(0, 100)}`),
+      ),
+      runs,
+    );
+    await fc.assert(
+      fc.asyncProperty(malformedJson, fc.constantFrom('/v1/tasks', '/v1/tasks:bulk', '/v1/batches', '/v1/schedules'), async (raw, path) =>
+        expect4xx(await call('POST', path, { key: KEY, raw }), `malformed ${path} ${raw}`),
+      ),
+      runs,
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          junk,
+          fc.record({
+            tasks: fc.oneof(
+              junk.filter((v) => !Array.isArray(v)),
+              fc.constant([]),
+            ),
+          }),
+          fc.record({ tasks: fc.constant([{ type: 'demo.echo' }]), more: junk }),
+        ),
+        async (b) => expect4xx(await call('POST', '/v1/tasks:bulk', { key: KEY, json: b }), `bulk ${JSON.stringify(b).slice(0, 100)}`),
+      ),
+      runs,
+    );
+    await fc.assert(
+      fc.asyncProperty(oddId, async (id) =>
+        expect4xx(await call('GET', `/v1/tasks/${enc(id)}`, { key: KEY }), `get ${JSON.stringify(id).slice(0, 60)}`),
+      ),
+      runs,
+    );
+    await fc.assert(
+      fc.asyncProperty(oddId, fc.constantFrom('cancel', 'pause', 'resume', 'redrive', 'discard', 'explode', ''), async (id, action) =>
+        expect4xx(
+          await call('POST', `/v1/tasks/${enc(id)}:${action}`, { key: KEY }),
+          `action ${action} ${JSON.stringify(id).slice(0, 60)}`,
+        ),
+      ),
+      runs,
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc
+          .dictionary(
+            fc.constantFrom('type', 'status', 'lane', 'group', 'pageSize', 'pageToken', 'tenant', 'x'),
+            fc.oneof(
+              fc.string({ maxLength: 30 }),
+              huge.map((s) => s.slice(0, 5000)),
+            ),
+            { minKeys: 1 },
+          )
+          .filter(
+            (q) => !Object.entries(q).every(([k, v]) => ['type', 'group'].includes(k) && /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(v)),
+          ),
+        async (q) =>
+          expect4xx(await call('GET', `/v1/tasks?${new URLSearchParams(q)}`, { key: KEY }), `list ${JSON.stringify(q).slice(0, 80)}`),
+      ),
+      runs,
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          junk,
+          fc.record({ operation: junk, filter: junk }),
+          fc.record({ operation: fc.constant('cancel'), filter: fc.record({ tenant: fc.constant('acme') }) }),
+        ),
+        async (b) => expect4xx(await call('POST', '/v1/batches', { key: KEY, json: b }), `batch ${JSON.stringify(b).slice(0, 80)}`),
+      ),
+      runs,
+    );
+    await fc.assert(
+      fc.asyncProperty(oddId, async (id) =>
+        expect4xx(await call('GET', `/v1/batches/${enc(id)}`, { key: KEY }), `batch get ${JSON.stringify(id).slice(0, 60)}`),
+      ),
+      runs,
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          junk,
+          fc.record({ id: oddId, cron: fc.constant('* * * * *'), type: fc.constant('demo.echo') }),
+          fc.record({
+            id: fc.constant('ok-id'),
+            cron: fc.oneof(junk, fc.constantFrom('61 * * * *', '* * *', '@reboot', 'x'.repeat(300))),
+            type: fc.constant('demo.echo'),
+          }),
+          fc.record({ id: fc.constant('ok-id'), cron: fc.constant('0 3 * * *'), type: fc.constant('no.such') }),
+        ),
+        async (b) => expect4xx(await call('POST', '/v1/schedules', { key: KEY, json: b }), `schedule ${JSON.stringify(b).slice(0, 80)}`),
+      ),
+      runs,
+    );
+    await fc.assert(
+      fc.asyncProperty(oddId, fc.constantFrom('GET', 'DELETE'), async (id, m) =>
+        expect4xx(await call(m, `/v1/schedules/${enc(id)}`, { key: KEY }), `schedule ${m} ${JSON.stringify(id).slice(0, 60)}`),
+      ),
+      runs,
+    );
+    await fc.assert(
+      fc.asyncProperty(oddId, fc.constantFrom('pause', 'resume', 'trigger', 'nope'), async (id, a) =>
+        expect4xx(await call('POST', `/v1/schedules/${enc(id)}:${a}`, { key: KEY }), `schedule ${a} ${JSON.stringify(id).slice(0, 60)}`),
+      ),
+      runs,
+    );
     // Every route refuses a missing or wrong key (and a huge one) before doing anything.
-    const routes: [string, string][] = [['POST', '/v1/tasks'], ['POST', '/v1/tasks:bulk'], ['GET', '/v1/tasks'], ['GET', '/v1/tasks/x'], ['POST', '/v1/tasks/x:cancel'],
-      ['POST', '/v1/batches'], ['GET', '/v1/batches/x'], ['GET', '/v1/schedules'], ['POST', '/v1/schedules'], ['DELETE', '/v1/schedules/x'], ['GET', '/v1/pools'], ['GET', '/metrics'], ['GET', '/openapi.json']];
-    await fc.assert(fc.asyncProperty(fc.constantFrom(...routes), fc.oneof(fc.constant(undefined), fc.string({ maxLength: 20 }), huge.map((s) => s.slice(0, 4000))), async ([m, p], key) => {
-      const r = await call(m, p, { ...(key !== undefined && !/[\r\n]/.test(key) ? { headers: { authorization: `Bearer ${key}` } } : {}), ...(m === 'POST' ? { json: { type: 'demo.echo' } } : {}) });
-      expect4xx(r, `auth ${m} ${p}`);
-      if (r.status !== 401 && r.status !== 400) throw new Error(`${m} ${p} with a bad key → ${r.status}`);
-    }), runs);
+    const routes: [string, string][] = [
+      ['POST', '/v1/tasks'],
+      ['POST', '/v1/tasks:bulk'],
+      ['GET', '/v1/tasks'],
+      ['GET', '/v1/tasks/x'],
+      ['POST', '/v1/tasks/x:cancel'],
+      ['POST', '/v1/batches'],
+      ['GET', '/v1/batches/x'],
+      ['GET', '/v1/schedules'],
+      ['POST', '/v1/schedules'],
+      ['DELETE', '/v1/schedules/x'],
+      ['GET', '/v1/pools'],
+      ['GET', '/metrics'],
+      ['GET', '/openapi.json'],
+    ];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        fc.oneof(
+          fc.constant(undefined),
+          fc.string({ maxLength: 20 }),
+          huge.map((s) => s.slice(0, 4000)),
+        ),
+        async ([m, p], key) => {
+          const r = await call(m, p, {
+            ...(key !== undefined && !/[\r\n]/.test(key) ? { headers: { authorization: `Bearer ${key}` } } : {}),
+            ...(m === 'POST' ? { json: { type: 'demo.echo' } } : {}),
+          });
+          expect4xx(r, `auth ${m} ${p}`);
+          if (r.status !== 401 && r.status !== 400) throw new Error(`${m} ${p} with a bad key → ${r.status}`);
+        },
+      ),
+      runs,
+    );
     // A body over the limit is 413 without being parsed.
     expect4xx(await call('POST', '/v1/tasks', { key: KEY, json: { type: 'demo.echo', input: 'y'.repeat(100_000) } }), 'too large');
     // Bulk whose items are all bad: 200 with every item refused, nothing started.
-    const allBad = await call('POST', '/v1/tasks:bulk', { key: KEY, json: { tasks: [{ type: 'no.such' }, { type: 'demo.sleep', input: { ms: 'x' } }, 7, null] } });
+    const allBad = await call('POST', '/v1/tasks:bulk', {
+      key: KEY,
+      json: { tasks: [{ type: 'no.such' }, { type: 'demo.sleep', input: { ms: 'x' } }, 7, null] },
+    });
     expect(allBad.status).toBe(200);
     expect(allBad.body.accepted).toBe(0);
     expect(allBad.body.results.every((r: { httpStatus: number }) => r.httpStatus === 400)).toBe(true);

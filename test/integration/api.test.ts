@@ -12,8 +12,19 @@ import { listen, type Caller } from './api-helpers';
 
 jest.setTimeout(90_000);
 
-const KEYS = { acme: 'acme-key-0001', globex: 'globex-key-0002', batcher: 'batcher-key-03', flood: 'flood-key-0004', quiet: 'quiet-key-0005', quota: 'quota-key-0006' };
-const keys = ApiKeyStore.parse(Object.entries(KEYS).map(([t, k]) => `${t}=${k}`).join(','));
+const KEYS = {
+  acme: 'acme-key-0001',
+  globex: 'globex-key-0002',
+  batcher: 'batcher-key-03',
+  flood: 'flood-key-0004',
+  quiet: 'quiet-key-0005',
+  quota: 'quota-key-0006',
+};
+const keys = ApiKeyStore.parse(
+  Object.entries(KEYS)
+    .map(([t, k]) => `${t}=${k}`)
+    .join(','),
+);
 
 let stack: Stack;
 let api: ApiServer;
@@ -48,8 +59,16 @@ describe('tasks', () => {
     expect(again.body).toMatchObject({ taskId: id, duplicate: true });
 
     const key = uniqueId('api-idem');
-    const a = await call('POST', '/v1/tasks', { key: KEYS.acme, headers: { 'idempotency-key': key }, json: { type: 'demo.echo', input: 'x' } });
-    const b = await call('POST', '/v1/tasks', { key: KEYS.acme, headers: { 'idempotency-key': key }, json: { type: 'demo.echo', input: 'x' } });
+    const a = await call('POST', '/v1/tasks', {
+      key: KEYS.acme,
+      headers: { 'idempotency-key': key },
+      json: { type: 'demo.echo', input: 'x' },
+    });
+    const b = await call('POST', '/v1/tasks', {
+      key: KEYS.acme,
+      headers: { 'idempotency-key': key },
+      json: { type: 'demo.echo', input: 'x' },
+    });
     expect([a.status, b.status]).toEqual([201, 200]);
     expect(b.body.taskId).toBe(key);
 
@@ -63,7 +82,9 @@ describe('tasks', () => {
 
   it('isolates tenants: another tenant gets 404 on get/cancel, never sees the task in lists, and cannot reuse the ID', async () => {
     const id = uniqueId('api-iso');
-    expect((await call('POST', '/v1/tasks', { key: KEYS.acme, json: { type: 'demo.sleep', input: { ms: 60_000 }, taskId: id } })).status).toBe(201);
+    expect(
+      (await call('POST', '/v1/tasks', { key: KEYS.acme, json: { type: 'demo.sleep', input: { ms: 60_000 }, taskId: id } })).status,
+    ).toBe(201);
     const got = await call('GET', `/v1/tasks/${id}`, { key: KEYS.globex });
     expect(got.status).toBe(404);
     expect(got.body.error.type).toBe('TaskNotFound');
@@ -71,7 +92,12 @@ describe('tasks', () => {
     expect((await call('POST', `/v1/tasks/${id}:pause`, { key: KEYS.globex })).status).toBe(404);
     const steal = await call('POST', '/v1/tasks', { key: KEYS.globex, json: { type: 'demo.echo', input: {}, taskId: id } });
     expect(steal.status).toBe(409);
-    await waitFor(async () => (await call('GET', '/v1/tasks?type=demo.sleep', { key: KEYS.acme })).body.tasks.some((t: { taskId: string }) => t.taskId === id), 20_000, 'acme lists its task');
+    await waitFor(
+      async () =>
+        (await call('GET', '/v1/tasks?type=demo.sleep', { key: KEYS.acme })).body.tasks.some((t: { taskId: string }) => t.taskId === id),
+      20_000,
+      'acme lists its task',
+    );
     const theirs = await call('GET', '/v1/tasks?type=demo.sleep', { key: KEYS.globex });
     expect(theirs.status).toBe(200);
     expect(theirs.body.tasks.every((t: { tenant: string }) => t.tenant === 'globex')).toBe(true);
@@ -87,9 +113,19 @@ describe('tasks', () => {
   it('lists with filters and paging', async () => {
     const tag = uniqueId('page');
     for (let i = 0; i < 3; i++) {
-      expect((await call('POST', '/v1/tasks', { key: KEYS.acme, json: { type: 'demo.echo', input: i, taskId: `${tag}-${i}`, lane: 'high' } })).status).toBe(201);
+      expect(
+        (await call('POST', '/v1/tasks', { key: KEYS.acme, json: { type: 'demo.echo', input: i, taskId: `${tag}-${i}`, lane: 'high' } }))
+          .status,
+      ).toBe(201);
     }
-    await waitFor(async () => (await call('GET', '/v1/tasks?lane=high&type=demo.echo', { key: KEYS.acme })).body.tasks.filter((t: { taskId: string }) => t.taskId.startsWith(tag)).length === 3, 20_000, 'listed');
+    await waitFor(
+      async () =>
+        (await call('GET', '/v1/tasks?lane=high&type=demo.echo', { key: KEYS.acme })).body.tasks.filter((t: { taskId: string }) =>
+          t.taskId.startsWith(tag),
+        ).length === 3,
+      20_000,
+      'listed',
+    );
     const p1 = await call('GET', '/v1/tasks?lane=high&pageSize=1', { key: KEYS.acme });
     expect(p1.body.tasks).toHaveLength(1);
     expect(typeof p1.body.nextPageToken).toBe('string');
@@ -135,9 +171,10 @@ describe('tasks', () => {
 });
 
 describe('batches', () => {
-  it('cancels all of a tenant\'s matching tasks and reports progress; other tenants cannot see the batch', async () => {
+  it("cancels all of a tenant's matching tasks and reports progress; other tenants cannot see the batch", async () => {
     const ids = Array.from({ length: 3 }, () => uniqueId('batch'));
-    for (const id of ids) await call('POST', '/v1/tasks', { key: KEYS.batcher, json: { type: 'demo.sleep', input: { ms: 120_000 }, taskId: id } });
+    for (const id of ids)
+      await call('POST', '/v1/tasks', { key: KEYS.batcher, json: { type: 'demo.sleep', input: { ms: 120_000 }, taskId: id } });
     // A task of another tenant with the same filter must survive the batch.
     const other = uniqueId('batch-other');
     await call('POST', '/v1/tasks', { key: KEYS.globex, json: { type: 'demo.sleep', input: { ms: 120_000 }, taskId: other } });
@@ -146,12 +183,17 @@ describe('batches', () => {
     expect(start.status).toBe(202);
     expect(start.body.query).toContain('TenantId="batcher"');
     const batchId = start.body.batchId as string;
-    const done = await waitFor(async () => {
-      const r = await call('GET', `/v1/batches/${batchId}`, { key: KEYS.batcher });
-      return r.body.state === 'completed' ? r.body : undefined;
-    }, 30_000, 'batch completed');
+    const done = await waitFor(
+      async () => {
+        const r = await call('GET', `/v1/batches/${batchId}`, { key: KEYS.batcher });
+        return r.body.state === 'completed' ? r.body : undefined;
+      },
+      30_000,
+      'batch completed',
+    );
     expect(done).toMatchObject({ total: 3, completed: 3, failed: 0 });
-    for (const id of ids) await waitFor(async () => (await stack.client.describe(id)).executionStatus !== 'RUNNING', 20_000, `cancelled ${id}`);
+    for (const id of ids)
+      await waitFor(async () => (await stack.client.describe(id)).executionStatus !== 'RUNNING', 20_000, `cancelled ${id}`);
     expect((await stack.client.describe(other)).executionStatus).toBe('RUNNING');
     expect((await call('GET', `/v1/batches/${batchId}`, { key: KEYS.globex })).status).toBe(404);
     expect((await call('POST', '/v1/batches', { key: KEYS.batcher, json: { operation: 'explode' } })).status).toBe(400);
@@ -165,12 +207,19 @@ describe('schedules', () => {
     const bad = await call('POST', '/v1/schedules', { key: KEYS.acme, json: { id, cron: '0 25 * * *', type: 'demo.echo', input: {} } });
     expect(bad.status).toBe(400);
     expect(bad.body.error.details.issues[0].path).toBe('cron');
-    const created = await call('POST', '/v1/schedules', { key: KEYS.acme, json: { id, cron: '0 3 * * *', type: 'demo.echo', input: { from: 'cron' } } });
+    const created = await call('POST', '/v1/schedules', {
+      key: KEYS.acme,
+      json: { id, cron: '0 3 * * *', type: 'demo.echo', input: { from: 'cron' } },
+    });
     expect(created.status).toBe(201);
     expect(created.body.nextFires.length).toBeGreaterThan(0);
     expect(new Date(created.body.nextFires[0]).getUTCHours()).toBe(3);
     expect((await call('POST', '/v1/schedules', { key: KEYS.acme, json: { id, cron: '0 3 * * *', type: 'demo.echo' } })).status).toBe(409);
-    await waitFor(async () => (await call('GET', '/v1/schedules', { key: KEYS.acme })).body.schedules.some((s: { id: string }) => s.id === id), 20_000, 'listed');
+    await waitFor(
+      async () => (await call('GET', '/v1/schedules', { key: KEYS.acme })).body.schedules.some((s: { id: string }) => s.id === id),
+      20_000,
+      'listed',
+    );
     expect((await call('GET', '/v1/schedules', { key: KEYS.globex })).body.schedules.some((s: { id: string }) => s.id === id)).toBe(false);
     expect((await call('GET', `/v1/schedules/${id}`, { key: KEYS.globex })).status).toBe(404);
     expect((await call('DELETE', `/v1/schedules/${id}`, { key: KEYS.globex })).status).toBe(404);
@@ -181,10 +230,14 @@ describe('schedules', () => {
     expect((await call('GET', `/v1/schedules/${id}`, { key: KEYS.acme })).body.paused).toBe(false);
     expect((await call('POST', `/v1/schedules/${id}:trigger`, { key: KEYS.acme })).status).toBe(202);
     // The triggered run is an acme task like any other: listed for acme, succeeded, run once.
-    const run = await waitFor(async () => {
-      const r = await call('GET', '/v1/tasks?type=demo.echo', { key: KEYS.acme });
-      return r.body.tasks.find((t: { taskId: string }) => t.taskId.startsWith(`tw-tenant.acme.${id}`));
-    }, 20_000, 'triggered run');
+    const run = await waitFor(
+      async () => {
+        const r = await call('GET', '/v1/tasks?type=demo.echo', { key: KEYS.acme });
+        return r.body.tasks.find((t: { taskId: string }) => t.taskId.startsWith(`tw-tenant.acme.${id}`));
+      },
+      20_000,
+      'triggered run',
+    );
     await waitFor(async () => (await stack.client.describe(run.taskId)).executionStatus === 'COMPLETED', 20_000, 'scheduled run done');
     expect((await call('DELETE', `/v1/schedules/${id}`, { key: KEYS.acme })).status).toBe(200);
     expect((await call('GET', `/v1/schedules/${id}`, { key: KEYS.acme })).status).toBe(404);
@@ -221,8 +274,12 @@ describe('backpressure', () => {
     });
     const { call: c } = await listen(bp);
     try {
-      for (let i = 0; i < 2; i++) expect((await c('POST', '/v1/tasks', { key: KEYS.quiet, json: { type: 'demo.echo', input: i, lane: 'low' } })).status).toBe(201);
-      const flood = await c('POST', '/v1/tasks:bulk', { key: KEYS.flood, json: { tasks: Array.from({ length: 30 }, (_, i) => ({ type: 'demo.echo', input: i, lane: 'low' })) } });
+      for (let i = 0; i < 2; i++)
+        expect((await c('POST', '/v1/tasks', { key: KEYS.quiet, json: { type: 'demo.echo', input: i, lane: 'low' } })).status).toBe(201);
+      const flood = await c('POST', '/v1/tasks:bulk', {
+        key: KEYS.flood,
+        json: { tasks: Array.from({ length: 30 }, (_, i) => ({ type: 'demo.echo', input: i, lane: 'low' })) },
+      });
       expect(flood.body.accepted).toBe(30);
       await waitFor(async () => (await bp.stats.read(queue)).backlog > 5, 30_000, 'backlog above the limit');
       const refused = await c('POST', '/v1/tasks', { key: KEYS.flood, json: { type: 'demo.echo', input: 'more', lane: 'low' } });

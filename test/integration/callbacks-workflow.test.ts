@@ -67,6 +67,9 @@ test('a callback to a private address that is not allowlisted is refused without
   await expect(stack.client.result(id)).resolves.toBe(1);
   const history = await stack.client.handle(id).fetchHistory();
   const failed = (history.events ?? []).find((e) => e.activityTaskFailedEventAttributes);
-  expect(failed?.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo).toMatchObject({ type: 'NonRetryableError', nonRetryable: true });
+  expect(failed?.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo).toMatchObject({
+    type: 'NonRetryableError',
+    nonRetryable: true,
+  });
   expect(failed?.activityTaskFailedEventAttributes?.failure?.message).toMatch(/private or loopback/);
 });

@@ -1,23 +1,18 @@
 import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../../config/names';
-import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
+import { uniqueId, waitFor, useStack } from '../helpers/stack';
 
 jest.setTimeout(90_000);
 
 // Only the control worker and the normal pool: the low lane has no pool, so tasks there wait.
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ pools: [['demo', 'normal']] });
-});
-afterAll(async () => {
-  await stack.stop();
-  expectNoLeakedWorkers();
-});
+const stack = useStack({ pools: [['demo', 'normal']] });
 
 test('delay: status scheduled until the start delay passes, then it runs', async () => {
   const id = uniqueId('delay');
   const t0 = Date.now();
   expect(await stack.client.submit('demo.echo', 'later', { taskId: id, delay: '2s' })).toMatchObject({ status: 'scheduled' });
-  const row = await waitFor(async () => (await stack.client.list({ status: 'scheduled', type: 'demo.echo' })).tasks.find((t) => t.taskId === id));
+  const row = await waitFor(async () =>
+    (await stack.client.list({ status: 'scheduled', type: 'demo.echo' })).tasks.find((t) => t.taskId === id),
+  );
   expect(row.taskId).toBe(id);
   await expect(stack.client.result(id)).resolves.toBe('later');
   expect(stack.ledgerFor(id)[0]!.at - t0).toBeGreaterThanOrEqual(2_000);
@@ -26,7 +21,11 @@ test('delay: status scheduled until the start delay passes, then it runs', async
 test('delay in a plain-client envelope is honoured by the workflow', async () => {
   const id = uniqueId('plaindelay');
   const t0 = Date.now();
-  await stack.temporal.workflow.start(RUN_TASK_WORKFLOW, { taskQueue: CONTROL_TASK_QUEUE, workflowId: id, args: [{ type: 'demo.echo', input: 1, delay: '1500ms' }] });
+  await stack.temporal.workflow.start(RUN_TASK_WORKFLOW, {
+    taskQueue: CONTROL_TASK_QUEUE,
+    workflowId: id,
+    args: [{ type: 'demo.echo', input: 1, delay: '1500ms' }],
+  });
   await waitFor(async () => (await stack.client.get(id)).status === 'scheduled');
   await stack.client.result(id);
   expect(stack.ledgerFor(id)[0]!.at - t0).toBeGreaterThanOrEqual(1_500);
@@ -44,7 +43,9 @@ test('ttl: a task stuck in a backlog expires by its deadline without running', a
 test('negative or unparsable delay/ttl is a validation error and starts nothing', async () => {
   for (const bad of [{ delay: '-5s' }, { ttl: 'whenever' }, { delay: -1 }]) {
     const id = uniqueId('badttl');
-    await expect(stack.client.submitEnvelope({ type: 'demo.echo', input: 1, ...bad }, id)).rejects.toMatchObject({ type: 'ValidationError' });
+    await expect(stack.client.submitEnvelope({ type: 'demo.echo', input: 1, ...bad }, id)).rejects.toMatchObject({
+      type: 'ValidationError',
+    });
     await expect(stack.client.describe(id)).rejects.toMatchObject({ type: 'TaskNotFound' });
   }
 });
@@ -109,6 +110,8 @@ test('aging: a task waiting longer than promoteAfter moves up one lane and runs 
   const s = await stack.client.get(id);
   expect(s).toMatchObject({ lane: 'normal', status: 'succeeded' });
   expect(s.promotions).toEqual([expect.objectContaining({ from: 'low', to: 'normal' })]);
-  const row = await waitFor(async () => (await stack.client.list({ lane: 'normal', type: 'demo.report' })).tasks.find((t) => t.taskId === id));
+  const row = await waitFor(async () =>
+    (await stack.client.list({ lane: 'normal', type: 'demo.report' })).tasks.find((t) => t.taskId === id),
+  );
   expect(row.lane).toBe('normal');
 });

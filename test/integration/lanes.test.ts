@@ -1,5 +1,5 @@
 import { tsToMs } from '@temporalio/common/lib/time';
-import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
+import { uniqueId, waitFor, useStack } from '../helpers/stack';
 
 /**
  * Lanes under contention with real pools: the low lane's pool is saturated with a backlog, yet
@@ -9,13 +9,11 @@ import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from
  */
 jest.setTimeout(180_000);
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ pools: [['demo', 'high'], ['demo', 'low']] });
-});
-afterAll(async () => {
-  await stack.stop();
-  expectNoLeakedWorkers();
+const stack = useStack({
+  pools: [
+    ['demo', 'high'],
+    ['demo', 'low'],
+  ],
 });
 
 test('a saturated low lane does not delay the high lane, and keeps progressing', async () => {

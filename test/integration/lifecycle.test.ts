@@ -1,16 +1,14 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../../config/names';
-import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
+import { uniqueId, waitFor, useStack } from '../helpers/stack';
 
 jest.setTimeout(60_000);
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ pools: [['demo', 'normal'], ['demo', 'high']] });
-});
-afterAll(async () => {
-  await stack.stop();
-  expectNoLeakedWorkers();
+const stack = useStack({
+  pools: [
+    ['demo', 'normal'],
+    ['demo', 'high'],
+  ],
 });
 
 async function runTaskCount(query: string): Promise<number> {
@@ -24,7 +22,15 @@ test('a task runs on its pool and returns its result; state and search attribute
   expect(sub).toEqual({ taskId: id, status: 'queued', duplicate: false });
   await expect(client.result(id)).resolves.toEqual({ hello: 'world' });
   const state = await client.get(id);
-  expect(state).toMatchObject({ taskId: id, type: 'demo.echo', status: 'succeeded', attempts: 1, lane: 'normal', tenant: 'acme', result: { hello: 'world' } });
+  expect(state).toMatchObject({
+    taskId: id,
+    type: 'demo.echo',
+    status: 'succeeded',
+    attempts: 1,
+    lane: 'normal',
+    tenant: 'acme',
+    result: { hello: 'world' },
+  });
   expect(state.timestamps.finishedAt).toBeDefined();
   const listed = await waitFor(async () => {
     const r = await client.list({ type: 'demo.echo', status: 'succeeded', tenant: 'acme' });
@@ -34,7 +40,7 @@ test('a task runs on its pool and returns its result; state and search attribute
   expect(stack.ledgerFor(id)).toHaveLength(1);
 });
 
-test('a submit on another lane runs on that lane\'s pool', async () => {
+test("a submit on another lane runs on that lane's pool", async () => {
   const id = uniqueId('lane');
   await stack.client.submit('demo.echo', 1, { taskId: id, lane: 'high' });
   await stack.client.result(id);
@@ -95,7 +101,9 @@ test('a task started with a plain Temporal client behaves like one from TaskClie
   await expect(handle.result()).resolves.toEqual({ via: 'plain' });
   expect(await stack.client.get(id)).toMatchObject({ status: 'succeeded', type: 'demo.echo', tenant: 'plain-co', attempts: 1 });
   // The workflow set the search attributes itself, so the task is listable by them.
-  const row = await waitFor(async () => (await stack.client.list({ type: 'demo.echo', tenant: 'plain-co' })).tasks.find((t) => t.taskId === id));
+  const row = await waitFor(async () =>
+    (await stack.client.list({ type: 'demo.echo', tenant: 'plain-co' })).tasks.find((t) => t.taskId === id),
+  );
   expect(row).toMatchObject({ status: 'succeeded', group: 'demo', lane: 'normal' });
 });
 

@@ -1,4 +1,4 @@
-import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
+import { uniqueId, waitFor, useStack } from '../helpers/stack';
 import type { WorkerProcess } from '../../workers/supervisor';
 
 /**
@@ -8,14 +8,7 @@ import type { WorkerProcess } from '../../workers/supervisor';
  */
 jest.setTimeout(120_000);
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ pools: [], env: { TIDEWAY_METRICS_HOST: '127.0.0.1' } });
-});
-afterAll(async () => {
-  await stack.stop();
-  expectNoLeakedWorkers();
-});
+const stack = useStack({ pools: [], env: { TIDEWAY_METRICS_HOST: '127.0.0.1' } });
 
 async function spawnLowPool(graceMs: number): Promise<{ w: WorkerProcess; base: string }> {
   const w = await stack.spawn({ role: 'pool', group: 'demo', lane: 'low' }, { TIDEWAY_SHUTDOWN_GRACE_MS: String(graceMs) });
@@ -113,7 +106,9 @@ test('a task cut off by the grace period is retried on another pool process, not
   expect(state).toMatchObject({ status: 'succeeded', attempts: 2 });
   // The first attempt was failed by the draining worker itself (not timed out by the server).
   const history = await stack.temporal.workflow.getHandle(id).fetchHistory();
-  const started = (history.events ?? []).flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes] : []));
+  const started = (history.events ?? []).flatMap((e) =>
+    e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes] : [],
+  );
   expect(started.map((s) => [s.attempt, s.lastFailure?.applicationFailureInfo?.type])).toEqual([[2, 'WorkerShutdown']]);
   await second.w.stop();
 });

@@ -1,15 +1,13 @@
 import { temporal } from '@temporalio/proto';
-import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack, type LedgerEntry } from '../helpers/stack';
+import { uniqueId, waitFor, type LedgerEntry, useStack } from '../helpers/stack';
 
 jest.setTimeout(90_000);
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ pools: [['demo', 'normal'], ['demo', 'high']] });
-});
-afterAll(async () => {
-  await stack.stop();
-  expectNoLeakedWorkers();
+const stack = useStack({
+  pools: [
+    ['demo', 'normal'],
+    ['demo', 'high'],
+  ],
 });
 
 /** Gaps (ms) between consecutive handler runs, measured outside Temporal by the ledger. */
@@ -75,7 +73,9 @@ test('a non-retryable error stops after one attempt and dead-letters the task, s
   expect(state.lastError?.message).toMatch(/planned failures/);
   expect(stack.ledgerFor(id)).toHaveLength(1);
   // Still open (Running in Temporal) and found by the dead-letter filter.
-  const row = await waitFor(async () => (await stack.client.list({ status: 'dead_lettered', type: 'demo.fail' })).tasks.find((t) => t.taskId === id));
+  const row = await waitFor(async () =>
+    (await stack.client.list({ status: 'dead_lettered', type: 'demo.fail' })).tasks.find((t) => t.taskId === id),
+  );
   expect(row.executionStatus).toBe('RUNNING');
 
   // Redrive on another lane: fresh attempts; attempt 2 succeeds (demo.fail planned one failure).

@@ -21,7 +21,11 @@ afterAll(async () => {
 /** A live scaler on the test server with the process actuator, and a record of what it did. */
 function liveScaler(opts: ScalerOptions) {
   const options = compileScalerOptions(opts, catalog.pools);
-  const actuator = new ProcessActuator({ address: stack.address, env: { TIDEWAY_LOG_LEVEL: 'warn', TIDEWAY_SHUTDOWN_GRACE_MS: '5000' }, stopGraceMs: 10_000 });
+  const actuator = new ProcessActuator({
+    address: stack.address,
+    env: { TIDEWAY_LOG_LEVEL: 'warn', TIDEWAY_SHUTDOWN_GRACE_MS: '5000' },
+    stopGraceMs: 10_000,
+  });
   const scaler = new Scaler({ options, signals: defaultSignals(stack.temporal, catalog, options), actuator });
   const rounds: DecisionEvent[][] = [];
   const scaled: ScaledEvent[] = [];
@@ -32,7 +36,14 @@ function liveScaler(opts: ScalerOptions) {
   /** One line per round, attached to failures so a red test says what the scaler saw. */
   const trace = () =>
     rounds
-      .map((r) => r.map((d) => `${new Date(d.at).toISOString().slice(11, 19)} ${d.decision.pool} backlog=${d.observation.backlog} add=${d.observation.addRate.toFixed(1)} inFlight=${d.observation.inFlight} ${d.decision.current}->${d.decision.target} (${d.decision.reason})`).join('; '))
+      .map((r) =>
+        r
+          .map(
+            (d) =>
+              `${new Date(d.at).toISOString().slice(11, 19)} ${d.decision.pool} backlog=${d.observation.backlog} add=${d.observation.addRate.toFixed(1)} inFlight=${d.observation.inFlight} ${d.decision.current}->${d.decision.target} (${d.decision.reason})`,
+          )
+          .join('; '),
+      )
       .concat(errors.map((e) => `error: ${e.message}`))
       .join('\n');
   return { scaler, actuator, options, rounds, scaled, errors, trace };
@@ -74,39 +85,43 @@ test('a burst of 300 demo.sleep tasks: zero -> max within two decisions, drains,
   expect(await actuator.replicas(pool)).toBe(0);
 
   async function burst(): Promise<void> {
-  // The burst lands while the pool has no replicas: every task queues on the pool's activity queue.
-  const ids = Array.from({ length: 300 }, (_, i) => uniqueId(`burst-${i}`));
-  const t0 = Date.now();
-  await Promise.all(ids.map((taskId) => stack.client.submit('demo.sleep', { ms: 3_000 }, { taskId })));
-  const submittedMs = Date.now() - t0;
-  await waitFor(async () => (await describeQueueStats(stack.temporal, pool.taskQueue)).backlog >= ids.length, 100_000, 'the burst to queue');
-  timings.push(`submitted in ${submittedMs} ms, queued after ${Date.now() - t0} ms`);
-  expect(await actuator.replicas(pool)).toBe(0);
+    // The burst lands while the pool has no replicas: every task queues on the pool's activity queue.
+    const ids = Array.from({ length: 300 }, (_, i) => uniqueId(`burst-${i}`));
+    const t0 = Date.now();
+    await Promise.all(ids.map((taskId) => stack.client.submit('demo.sleep', { ms: 3_000 }, { taskId })));
+    const submittedMs = Date.now() - t0;
+    await waitFor(
+      async () => (await describeQueueStats(stack.temporal, pool.taskQueue)).backlog >= ids.length,
+      100_000,
+      'the burst to queue',
+    );
+    timings.push(`submitted in ${submittedMs} ms, queued after ${Date.now() - t0} ms`);
+    expect(await actuator.replicas(pool)).toBe(0);
 
-  const upToMax = scaledTo(scaler, (e) => e.to === pool.maxReplicas, 2 * options.intervalMs + 30_000);
-  scaler.start();
-  await upToMax;
-  expect(actuator.pids(pool)).toHaveLength(pool.maxReplicas);
-  // Within two decision intervals of the scaler seeing the burst: its first or second round.
-  const atMax = rounds.findIndex((r) => r[0]!.decision.target === pool.maxReplicas);
-  expect(atMax).toBeGreaterThanOrEqual(0);
-  expect(atMax).toBeLessThanOrEqual(1);
-  expect(rounds[atMax]![0]!.decision.reason).toBe('scale-up');
+    const upToMax = scaledTo(scaler, (e) => e.to === pool.maxReplicas, 2 * options.intervalMs + 30_000);
+    scaler.start();
+    await upToMax;
+    expect(actuator.pids(pool)).toHaveLength(pool.maxReplicas);
+    // Within two decision intervals of the scaler seeing the burst: its first or second round.
+    const atMax = rounds.findIndex((r) => r[0]!.decision.target === pool.maxReplicas);
+    expect(atMax).toBeGreaterThanOrEqual(0);
+    expect(atMax).toBeLessThanOrEqual(1);
+    expect(rounds[atMax]![0]!.decision.reason).toBe('scale-up');
 
-  await Promise.all(ids.map((id) => stack.client.result(id)));
-  // The server caches queue stats for ~5 s, so the drained backlog shows up within a few seconds.
-  await waitFor(async () => (await describeQueueStats(stack.temporal, pool.taskQueue)).backlog === 0, 20_000, 'backlog stats to reach 0');
+    await Promise.all(ids.map((id) => stack.client.result(id)));
+    // The server caches queue stats for ~5 s, so the drained backlog shows up within a few seconds.
+    await waitFor(async () => (await describeQueueStats(stack.temporal, pool.taskQueue)).backlog === 0, 20_000, 'backlog stats to reach 0');
 
-  await scaledTo(scaler, (e) => e.to === 0, 90_000);
-  // No decision lowered the pool before one stabilization window after the last one that asked for max.
-  const flat = rounds.map((r) => r[0]!);
-  const lastMax = Math.max(...flat.filter((d) => d.decision.recommended >= pool.maxReplicas).map((d) => d.at));
-  const firstDown = flat.find((d) => d.decision.target < d.decision.current)!;
-  expect(firstDown.at - lastMax).toBeGreaterThanOrEqual(options.stabilizationMs);
-  // Down in bounded steps (at most half per decision), never straight from max to zero.
-  const downs = scaled.filter((e) => e.to < e.from);
-  for (const d of downs) expect(d.from - d.to).toBeLessThanOrEqual(Math.max(1, Math.floor(d.from * options.scaleDownMaxFraction)));
-  expect(downs.length).toBeGreaterThan(1);
+    await scaledTo(scaler, (e) => e.to === 0, 90_000);
+    // No decision lowered the pool before one stabilization window after the last one that asked for max.
+    const flat = rounds.map((r) => r[0]!);
+    const lastMax = Math.max(...flat.filter((d) => d.decision.recommended >= pool.maxReplicas).map((d) => d.at));
+    const firstDown = flat.find((d) => d.decision.target < d.decision.current)!;
+    expect(firstDown.at - lastMax).toBeGreaterThanOrEqual(options.stabilizationMs);
+    // Down in bounded steps (at most half per decision), never straight from max to zero.
+    const downs = scaled.filter((e) => e.to < e.from);
+    for (const d of downs) expect(d.from - d.to).toBeLessThanOrEqual(Math.max(1, Math.floor(d.from * options.scaleDownMaxFraction)));
+    expect(downs.length).toBeGreaterThan(1);
   }
 });
 
@@ -148,7 +163,11 @@ test('a Temporal Schedule firing in ~40 s with a 20 s lead: replicas are up befo
     expect(rounds[0]![0]!.decision.target).toBe(0);
     expect(e.reason).toBe('prewarm');
     // The fire runs a task on the pre-warmed pool.
-    await waitFor(async () => (await stack.temporal.schedule.getHandle(scheduleId).describe()).info.recentActions.length > 0, 30_000, 'the schedule to fire');
+    await waitFor(
+      async () => (await stack.temporal.schedule.getHandle(scheduleId).describe()).info.recentActions.length > 0,
+      30_000,
+      'the schedule to fire',
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}\nscaler rounds:\n${trace()}`);
   } finally {

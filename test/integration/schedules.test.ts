@@ -2,18 +2,11 @@ import { RUN_TASK_WORKFLOW } from '../../config/names';
 import { catalogScheduleOptions } from '../../api/schedules';
 import { catalog } from '../../config/catalog';
 import type { CompiledSchedule } from '../../config/schedule';
-import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
+import { uniqueId, waitFor, useStack } from '../helpers/stack';
 
 jest.setTimeout(90_000);
 
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack({ pools: [['demo', 'normal']] });
-});
-afterAll(async () => {
-  await stack.stop();
-  expectNoLeakedWorkers();
-});
+const stack = useStack({ pools: [['demo', 'normal']] });
 
 function everyTwoSeconds(id: string): CompiledSchedule {
   return {
@@ -32,7 +25,10 @@ function everyTwoSeconds(id: string): CompiledSchedule {
 
 async function firedTaskIds(scheduleId: string): Promise<string[]> {
   const ids: string[] = [];
-  for await (const wf of stack.temporal.workflow.list({ query: `WorkflowType="${RUN_TASK_WORKFLOW}" AND WorkflowId STARTS_WITH "${scheduleId}-"` })) ids.push(wf.workflowId);
+  for await (const wf of stack.temporal.workflow.list({
+    query: `WorkflowType="${RUN_TASK_WORKFLOW}" AND WorkflowId STARTS_WITH "${scheduleId}-"`,
+  }))
+    ids.push(wf.workflowId);
   return ids;
 }
 
@@ -41,10 +37,14 @@ test('a schedule fires, each fire is one task run once; pause stops fires; trigg
   await stack.temporal.schedule.create(catalogScheduleOptions(sched));
   const handle = stack.temporal.schedule.getHandle(sched.scheduleId);
   try {
-    const fired = await waitFor(async () => {
-      const ids = await firedTaskIds(sched.scheduleId);
-      return ids.length >= 2 ? ids : undefined;
-    }, 30_000, 'two fires');
+    const fired = await waitFor(
+      async () => {
+        const ids = await firedTaskIds(sched.scheduleId);
+        return ids.length >= 2 ? ids : undefined;
+      },
+      30_000,
+      'two fires',
+    );
     for (const id of fired.slice(0, 2)) {
       await expect(stack.client.result(id)).resolves.toEqual({ from: sched.id });
       expect(stack.ledgerFor(id)).toHaveLength(1);
@@ -91,7 +91,10 @@ test('sync makes the server match the catalog: creates, updates, removes only Ti
     await expect(stack.temporal.schedule.getHandle(foreignId).describe()).resolves.toBeDefined();
     await expect(stack.temporal.schedule.getHandle(stale.scheduleId).describe()).rejects.toThrow();
   } finally {
-    await stack.temporal.schedule.getHandle(foreignId).delete().catch(() => undefined);
+    await stack.temporal.schedule
+      .getHandle(foreignId)
+      .delete()
+      .catch(() => undefined);
   }
 });
 

@@ -11,9 +11,7 @@ const cfg: AimdConfig = {
 
 /** One step of a scripted timeline: a finished attempt or a clock tick, at a virtual time. */
 type Step =
-  | { at: number; record: AttemptOutcome; startedAt?: number }
-  | { at: number; tick: true }
-  | { at: number; setup: 'limit'; limit: number };
+  { at: number; record: AttemptOutcome; startedAt?: number } | { at: number; tick: true } | { at: number; setup: 'limit'; limit: number };
 
 function run(steps: Step[], config: AimdConfig = cfg): { limits: number[]; kinds: string[] } {
   const c = new AimdController(config, 0);
@@ -29,7 +27,11 @@ function run(steps: Step[], config: AimdConfig = cfg): { limits: number[]; kinds
   return { limits, kinds };
 }
 
-const rec = (at: number, record: AttemptOutcome, startedAt?: number): Step => ({ at, record, ...(startedAt !== undefined ? { startedAt } : {}) });
+const rec = (at: number, record: AttemptOutcome, startedAt?: number): Step => ({
+  at,
+  record,
+  ...(startedAt !== undefined ? { startedAt } : {}),
+});
 const tick = (at: number): Step => ({ at, tick: true });
 
 describe('AimdController', () => {
@@ -117,7 +119,12 @@ describe('AimdController', () => {
     {
       name: 'ordinary failures dilute the throttled ratio like successes do',
       // 3 throttled of 13 finished is under the 25% ratio; of 12 it would not be.
-      steps: [...Array.from({ length: 10 }, (_, i) => rec(100 + i, 'failed')), rec(200, 'throttled'), rec(210, 'throttled'), rec(220, 'throttled')],
+      steps: [
+        ...Array.from({ length: 10 }, (_, i) => rec(100 + i, 'failed')),
+        rec(200, 'throttled'),
+        rec(210, 'throttled'),
+        rec(220, 'throttled'),
+      ],
       limit: 16,
     },
     {
@@ -136,7 +143,10 @@ describe('AimdController', () => {
     // A downstream that accepts `capacity` tasks at once and throttles the rest, one round per 200ms.
     const capacity = 6;
     // The catalog's default thresholds (config/catalog-schema.ts CATALOG_DEFAULTS.pool.aimd).
-    const c = new AimdController({ ...cfg, maxLimit: 32, windowMs: 5_000, minThrottled: 3, throttledRatio: 0.05, increaseIntervalMs: 1_000 }, 0);
+    const c = new AimdController(
+      { ...cfg, maxLimit: 32, windowMs: 5_000, minThrottled: 3, throttledRatio: 0.05, increaseIntervalMs: 1_000 },
+      0,
+    );
     const seen: number[] = [];
     for (let t = 0; t < 120_000; t += 200) {
       const n = c.limit;

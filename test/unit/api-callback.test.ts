@@ -59,7 +59,7 @@ describe('deliverCallback', () => {
     expect(verifyCallbackSignature('s3cret', sig, got.body, { now: Date.now() + 3_600_000 })).toBe(false);
   });
 
-  it('signs with the tenant\'s own secret, not another tenant\'s', async () => {
+  it("signs with the tenant's own secret, not another tenant's", async () => {
     const acts = createCallbackActivities({ secrets: parseSecrets('acme=a-secret,globex=g-secret'), allowlist: ['127.0.0.1'] });
     await acts.deliverCallback({ taskId: 't-2', tenant: 'globex', url: `${base}/hook`, payload });
     const got = received[0]!;
@@ -96,7 +96,9 @@ describe('deliverCallback', () => {
   it('allows a private host named on the allowlist (by name or CIDR)', async () => {
     const port = new URL(base).port;
     const byName = createCallbackActivities({ secrets: {}, allowlist: ['localhost'] });
-    await expect(byName.deliverCallback({ taskId: 't-5', tenant: 'a', url: `http://localhost:${port}/x`, payload })).resolves.toEqual({ status: 200 });
+    await expect(byName.deliverCallback({ taskId: 't-5', tenant: 'a', url: `http://localhost:${port}/x`, payload })).resolves.toEqual({
+      status: 200,
+    });
     const byCidr = createCallbackActivities({ secrets: {}, allowlist: ['127.0.0.0/8'] });
     await expect(byCidr.deliverCallback({ taskId: 't-6', tenant: 'a', url: `${base}/x`, payload })).resolves.toEqual({ status: 200 });
     expect(received).toHaveLength(2);
@@ -104,8 +106,12 @@ describe('deliverCallback', () => {
 
   it('refuses non-http schemes and credentials in the URL', async () => {
     const acts = createCallbackActivities({ secrets: {}, allowlist: ['127.0.0.1'] });
-    await expect(acts.deliverCallback({ taskId: 't', tenant: 'a', url: 'file:///etc/passwd', payload })).rejects.toMatchObject({ type: 'NonRetryableError' });
-    await expect(acts.deliverCallback({ taskId: 't', tenant: 'a', url: `http://u:p@127.0.0.1:1/`, payload })).rejects.toMatchObject({ type: 'NonRetryableError' });
+    await expect(acts.deliverCallback({ taskId: 't', tenant: 'a', url: 'file:///etc/passwd', payload })).rejects.toMatchObject({
+      type: 'NonRetryableError',
+    });
+    await expect(acts.deliverCallback({ taskId: 't', tenant: 'a', url: `http://u:p@127.0.0.1:1/`, payload })).rejects.toMatchObject({
+      type: 'NonRetryableError',
+    });
   });
 });
 

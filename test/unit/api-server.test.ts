@@ -91,7 +91,11 @@ describe('HTTP edge without Temporal', () => {
   });
 
   it('400 when Idempotency-Key and body taskId differ', async () => {
-    const r = await call('POST', '/v1/tasks', { key, headers: { 'idempotency-key': 'k-1' }, json: { type: 'demo.echo', input: {}, taskId: 'k-2' } });
+    const r = await call('POST', '/v1/tasks', {
+      key,
+      headers: { 'idempotency-key': 'k-1' },
+      json: { type: 'demo.echo', input: {}, taskId: 'k-2' },
+    });
     expect(r.status).toBe(400);
   });
 
@@ -139,9 +143,24 @@ describe('openapi.json', () => {
     const doc = r.body;
     expect(doc.openapi).toBe('3.1.0');
     const paths = Object.keys(doc.paths);
-    for (const p of ['/v1/tasks', '/v1/tasks:bulk', '/v1/tasks/{id}', '/v1/tasks/{id}:cancel', '/v1/tasks/{id}:pause', '/v1/tasks/{id}:resume',
-      '/v1/tasks/{id}:redrive', '/v1/batches', '/v1/batches/{id}', '/v1/schedules', '/v1/schedules/{id}', '/v1/schedules/{id}:trigger',
-      '/v1/pools', '/healthz', '/metrics', '/openapi.json']) {
+    for (const p of [
+      '/v1/tasks',
+      '/v1/tasks:bulk',
+      '/v1/tasks/{id}',
+      '/v1/tasks/{id}:cancel',
+      '/v1/tasks/{id}:pause',
+      '/v1/tasks/{id}:resume',
+      '/v1/tasks/{id}:redrive',
+      '/v1/batches',
+      '/v1/batches/{id}',
+      '/v1/schedules',
+      '/v1/schedules/{id}',
+      '/v1/schedules/{id}:trigger',
+      '/v1/pools',
+      '/healthz',
+      '/metrics',
+      '/openapi.json',
+    ]) {
       expect(paths).toContain(p);
     }
     const ajv = new Ajv2020({ strict: false });

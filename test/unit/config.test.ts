@@ -61,23 +61,46 @@ describe('catalog validation', () => {
     expect(() => defineCatalog({ tasks: [ok, ok] })).toThrow(/tasks\.1\.name: duplicate task type x\.ok/);
   });
   test('a bad cron names the schedule and the field', () => {
-    const sched = defineTask({ name: 'x.cron', group: 'x', input: z.object({}), handler, schedules: [{ id: 'nightly', cron: '61 * * * *', input: {} }] });
+    const sched = defineTask({
+      name: 'x.cron',
+      group: 'x',
+      input: z.object({}),
+      handler,
+      schedules: [{ id: 'nightly', cron: '61 * * * *', input: {} }],
+    });
     expect(() => defineCatalog({ tasks: [sched] })).toThrow(/tasks\.0\(x\.cron\)\.schedules\.0\.cron: invalid cron/);
   });
   test('schedule input must pass the type schema', () => {
-    const sched = defineTask({ name: 'x.cron', group: 'x', input: z.object({ n: z.number() }), handler, schedules: [{ id: 'n', cron: '0 2 * * *', input: { n: 'x' } }] });
+    const sched = defineTask({
+      name: 'x.cron',
+      group: 'x',
+      input: z.object({ n: z.number() }),
+      handler,
+      schedules: [{ id: 'n', cron: '0 2 * * *', input: { n: 'x' } }],
+    });
     expect(() => defineCatalog({ tasks: [sched] })).toThrow(/schedules\.0\.input\.n/);
   });
   test('pool settings are validated per lane', () => {
-    expect(() => defineCatalog({ tasks: [ok], pools: { x: { low: { minReplicas: 5, maxReplicas: 2 } } } })).toThrow(/pools\.x\.low\.maxReplicas/);
-    expect(() => defineCatalog({ tasks: [ok], pools: { nope: { all: { concurrency: 1 } } } })).toThrow(/pools\.nope: no task type belongs to group nope/);
+    expect(() => defineCatalog({ tasks: [ok], pools: { x: { low: { minReplicas: 5, maxReplicas: 2 } } } })).toThrow(
+      /pools\.x\.low\.maxReplicas/,
+    );
+    expect(() => defineCatalog({ tasks: [ok], pools: { nope: { all: { concurrency: 1 } } } })).toThrow(
+      /pools\.nope: no task type belongs to group nope/,
+    );
   });
 });
 
 describe('envelope resolution', () => {
   test('valid envelope resolves group, lane, queue and tenant', () => {
     const r = resolveEnvelope(catalog, { type: 'demo.sleep', input: { ms: 5 }, lane: 'high', tenant: 'acme', delay: '2s' });
-    expect(r).toMatchObject({ type: 'demo.sleep', group: 'demo', lane: 'high', tenant: 'acme', taskQueue: 'tideway.demo.high', delayMs: 2000 });
+    expect(r).toMatchObject({
+      type: 'demo.sleep',
+      group: 'demo',
+      lane: 'high',
+      tenant: 'acme',
+      taskQueue: 'tideway.demo.high',
+      delayMs: 2000,
+    });
   });
   test.each([
     [{ type: 'demo.sleep', input: { ms: 'x' } }, /input\.ms/],

@@ -104,7 +104,14 @@ describe('pool settings: drain and AIMD knobs', () => {
   it('fills defaults with durations in ms', () => {
     const p = poolSettingsSchema.parse({});
     expect(p.shutdownGrace).toBe(30_000);
-    expect(p.aimd).toEqual({ enabled: true, window: 5_000, minThrottled: 3, throttledRatio: 0.05, increaseInterval: 1_000, minConcurrency: 1 });
+    expect(p.aimd).toEqual({
+      enabled: true,
+      window: 5_000,
+      minThrottled: 3,
+      throttledRatio: 0.05,
+      increaseInterval: 1_000,
+      minConcurrency: 1,
+    });
   });
 
   it('names the bad field', () => {

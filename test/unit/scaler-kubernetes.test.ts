@@ -24,7 +24,13 @@ interface Recorded {
 const scaleResponse = (name: string, ns: string, replicas: number) => ({
   kind: 'Scale',
   apiVersion: 'autoscaling/v1',
-  metadata: { name, namespace: ns, uid: '5e7c1a0e-0000-4000-8000-000000000001', resourceVersion: '12345', creationTimestamp: '2026-11-26T00:00:00Z' },
+  metadata: {
+    name,
+    namespace: ns,
+    uid: '5e7c1a0e-0000-4000-8000-000000000001',
+    resourceVersion: '12345',
+    creationTimestamp: '2026-11-26T00:00:00Z',
+  },
   spec: { replicas },
   status: { replicas, selector: `app.kubernetes.io/name=tideway-pool,tideway.dev/pool=${name}` },
 });
@@ -39,14 +45,30 @@ beforeAll(async () => {
     let raw = '';
     req.on('data', (c: Buffer) => (raw += c.toString()));
     req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, contentType: req.headers['content-type'], auth: req.headers.authorization, body: raw ? JSON.parse(raw) : undefined });
+      seen.push({
+        method: req.method!,
+        url: req.url!,
+        contentType: req.headers['content-type'],
+        auth: req.headers.authorization,
+        body: raw ? JSON.parse(raw) : undefined,
+      });
       const m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/deployments\/([^/]+)\/scale(\?.*)?$/.exec(req.url!);
-      if (!m) return void res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 }));
-      const [, ns, name] = m as unknown as [string, string, string];
-      if (!replicas.has(name)) {
+      if (!m)
         return void res
           .writeHead(404, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: `deployments.apps "${name}" not found`, reason: 'NotFound', code: 404 }));
+          .end(JSON.stringify({ kind: 'Status', status: 'Failure', reason: 'NotFound', code: 404 }));
+      const [, ns, name] = m as unknown as [string, string, string];
+      if (!replicas.has(name)) {
+        return void res.writeHead(404, { 'content-type': 'application/json' }).end(
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            message: `deployments.apps "${name}" not found`,
+            reason: 'NotFound',
+            code: 404,
+          }),
+        );
       }
       if (req.method === 'PATCH') replicas.set(name, (JSON.parse(raw) as { spec: { replicas: number } }).spec.replicas);
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(scaleResponse(name, ns, replicas.get(name)!)));
@@ -85,8 +107,11 @@ function run(ops: Op[], namespace = 'jobs'): Promise<OpResult[]> {
       process.stdout.write(JSON.stringify(out));
     })();`;
   return new Promise((resolve, reject) =>
-    execFile(process.execPath, ['-e', script], { env: { ...process.env, K8S_URL: url, K8S_NS: namespace, OPS: JSON.stringify(ops) }, cwd: join(__dirname, '..', '..') }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as OpResult[]),
+    execFile(
+      process.execPath,
+      ['-e', script],
+      { env: { ...process.env, K8S_URL: url, K8S_NS: namespace, OPS: JSON.stringify(ops) }, cwd: join(__dirname, '..', '..') },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as OpResult[])),
     ),
   );
 }
@@ -101,7 +126,13 @@ test('deployment names follow the template', () => {
 test('reads replicas from the scale subresource', async () => {
   seen.length = 0;
   await expect(run([{ op: 'replicas', group: 'media', lane: 'high' }])).resolves.toEqual([{ ok: true, value: 3 }]);
-  expect(seen).toEqual([expect.objectContaining({ method: 'GET', url: '/apis/apps/v1/namespaces/jobs/deployments/tideway-pool-media-high/scale', auth: 'Bearer test-token' })]);
+  expect(seen).toEqual([
+    expect.objectContaining({
+      method: 'GET',
+      url: '/apis/apps/v1/namespaces/jobs/deployments/tideway-pool-media-high/scale',
+      auth: 'Bearer test-token',
+    }),
+  ]);
 });
 
 test('scales with a merge patch of spec.replicas on the scale subresource', async () => {

@@ -10,9 +10,17 @@ const spec = ({ group = 'g', lane = 'normal', ...over }: Partial<PoolSpec> = {})
 });
 const T0 = Date.parse('2026-11-26T00:00:00Z');
 const opts = (o: ScalerOptions = {}, pools: PoolSpec[] = [spec()]) =>
-  compileScalerOptions({ interval: '10s', targetDrainTime: '60s', stabilizationWindow: '60s', idleAfter: '2m', meanDuration: '2s', ...o }, pools);
+  compileScalerOptions(
+    { interval: '10s', targetDrainTime: '60s', stabilizationWindow: '60s', idleAfter: '2m', meanDuration: '2s', ...o },
+    pools,
+  );
 const obs = (o: Partial<PoolObservation> = {}): PoolObservation => ({ ...emptyObservation(), ...o });
-const seasoned = (o: Partial<PoolPolicyState> = {}): PoolPolicyState => ({ since: T0 - 3_600_000, history: [], lastActiveAt: T0 - 1_000, ...o });
+const seasoned = (o: Partial<PoolPolicyState> = {}): PoolPolicyState => ({
+  since: T0 - 3_600_000,
+  history: [],
+  lastActiveAt: T0 - 1_000,
+  ...o,
+});
 
 describe('desiredConcurrency', () => {
   test.each([
@@ -39,12 +47,20 @@ describe('desiredConcurrency', () => {
 describe('decidePool', () => {
   const o = opts();
   const pool = o.pools[0]!;
-  type Row = [string, { obs: Partial<PoolObservation>; current: number; state?: PoolPolicyState; now?: number; o?: ScalerOptions }, { target: number; reason: string }];
+  type Row = [
+    string,
+    { obs: Partial<PoolObservation>; current: number; state?: PoolPolicyState; now?: number; o?: ScalerOptions },
+    { target: number; reason: string },
+  ];
   const rows: Row[] = [
     ['backlog from zero scales up at once', { obs: { backlog: 600 }, current: 0 }, { target: 2, reason: 'scale-up' }],
     ['clamped to max', { obs: { backlog: 100_000 }, current: 1, state: seasoned() }, { target: 8, reason: 'scale-up' }],
     ['active but light keeps minReplicas', { obs: { addRate: 0.1 }, current: 1, state: seasoned() }, { target: 1, reason: 'steady' }],
-    ['first window after start never scales down', { obs: {}, current: 5, state: { since: T0 - 30_000, history: [], lastActiveAt: T0 } }, { target: 5, reason: 'stabilizing' }],
+    [
+      'first window after start never scales down',
+      { obs: {}, current: 5, state: { since: T0 - 30_000, history: [], lastActiveAt: T0 } },
+      { target: 5, reason: 'stabilizing' },
+    ],
     [
       'recent high recommendation holds replicas',
       { obs: { addRate: 0.1 }, current: 6, state: seasoned({ history: [{ at: T0 - 30_000, replicas: 6 }] }) },
@@ -60,8 +76,16 @@ describe('decidePool', () => {
       { obs: { addRate: 0.1 }, current: 3, state: seasoned(), o: { scaleDownMaxFraction: 0.1 } },
       { target: 2, reason: 'scale-down' },
     ],
-    ['idle past idleAfter goes to zero', { obs: {}, current: 1, state: seasoned({ lastActiveAt: T0 - 180_000 }) }, { target: 0, reason: 'scale-to-zero' }],
-    ['idle but not long enough keeps min', { obs: {}, current: 1, state: seasoned({ lastActiveAt: T0 - 60_000 }) }, { target: 1, reason: 'steady' }],
+    [
+      'idle past idleAfter goes to zero',
+      { obs: {}, current: 1, state: seasoned({ lastActiveAt: T0 - 180_000 }) },
+      { target: 0, reason: 'scale-to-zero' },
+    ],
+    [
+      'idle but not long enough keeps min',
+      { obs: {}, current: 1, state: seasoned({ lastActiveAt: T0 - 60_000 }) },
+      { target: 1, reason: 'steady' },
+    ],
     [
       'scaleToZero off keeps min when idle',
       { obs: {}, current: 1, state: seasoned({ lastActiveAt: T0 - 180_000 }), o: { scaleToZero: false } },
@@ -69,34 +93,72 @@ describe('decidePool', () => {
     ],
     [
       'fire within lead prewarms from zero',
-      { obs: { fires: [{ at: T0 + 25_000, scheduleId: 's', taskType: 't', expectedTasks: 1200, source: 'catalog' }] }, current: 0, state: seasoned({ lastActiveAt: undefined }) },
+      {
+        obs: { fires: [{ at: T0 + 25_000, scheduleId: 's', taskType: 't', expectedTasks: 1200, source: 'catalog' }] },
+        current: 0,
+        state: seasoned({ lastActiveAt: undefined }),
+      },
       { target: 4, reason: 'prewarm' },
     ],
     [
       'fire beyond lead (startup 20s + interval 10s) does not',
-      { obs: { fires: [{ at: T0 + 31_000, scheduleId: 's', taskType: 't', expectedTasks: 1200, source: 'catalog' }] }, current: 0, state: seasoned({ lastActiveAt: undefined }) },
+      {
+        obs: { fires: [{ at: T0 + 31_000, scheduleId: 's', taskType: 't', expectedTasks: 1200, source: 'catalog' }] },
+        current: 0,
+        state: seasoned({ lastActiveAt: undefined }),
+      },
       { target: 0, reason: 'steady' },
     ],
     [
       'forecast disabled (reactive policy) ignores fires',
-      { obs: { fires: [{ at: T0 + 5_000, scheduleId: 's', taskType: 't', expectedTasks: 1200, source: 'catalog' }] }, current: 0, state: seasoned({ lastActiveAt: undefined }), o: { forecast: false } },
+      {
+        obs: { fires: [{ at: T0 + 5_000, scheduleId: 's', taskType: 't', expectedTasks: 1200, source: 'catalog' }] },
+        current: 0,
+        state: seasoned({ lastActiveAt: undefined }),
+        o: { forecast: false },
+      },
       { target: 0, reason: 'steady' },
     ],
     [
       'a forecast fire blocks scale-to-zero',
-      { obs: { fires: [{ at: T0 + 20_000, scheduleId: 's', taskType: 't', expectedTasks: 1, source: 'server' }] }, current: 1, state: seasoned({ lastActiveAt: T0 - 600_000 }) },
+      {
+        obs: { fires: [{ at: T0 + 20_000, scheduleId: 's', taskType: 't', expectedTasks: 1, source: 'server' }] },
+        current: 1,
+        state: seasoned({ lastActiveAt: T0 - 600_000 }),
+      },
       { target: 1, reason: 'steady' },
     ],
   ];
   test.each(rows)('%s', (_name, row, want) => {
     const oo = row.o ? opts(row.o) : o;
-    const d = decidePool({ pool: oo.pools[0]!, obs: obs(row.obs), meanDurationMs: 2_000, current: row.current, now: row.now ?? T0, state: row.state }, oo);
+    const d = decidePool(
+      { pool: oo.pools[0]!, obs: obs(row.obs), meanDurationMs: 2_000, current: row.current, now: row.now ?? T0, state: row.state },
+      oo,
+    );
     expect({ target: d.target, reason: d.reason }).toEqual(want);
   });
 
   test('the returned state remembers recommendations only within the window', () => {
-    const d = decidePool({ pool, obs: obs({ backlog: 600 }), meanDurationMs: 2_000, current: 0, now: T0, state: seasoned({ history: [{ at: T0 - 61_000, replicas: 9 }, { at: T0 - 10_000, replicas: 3 }] }) }, o);
-    expect(d.state.history).toEqual([{ at: T0 - 10_000, replicas: 3 }, { at: T0, replicas: 2 }]);
+    const d = decidePool(
+      {
+        pool,
+        obs: obs({ backlog: 600 }),
+        meanDurationMs: 2_000,
+        current: 0,
+        now: T0,
+        state: seasoned({
+          history: [
+            { at: T0 - 61_000, replicas: 9 },
+            { at: T0 - 10_000, replicas: 3 },
+          ],
+        }),
+      },
+      o,
+    );
+    expect(d.state.history).toEqual([
+      { at: T0 - 10_000, replicas: 3 },
+      { at: T0, replicas: 2 },
+    ]);
     expect(d.state.lastActiveAt).toBe(T0);
   });
 
@@ -106,7 +168,10 @@ describe('decidePool', () => {
     const targets: number[] = [];
     for (let t = 0; t <= 400_000; t += 10_000) {
       const busy = t < 30_000;
-      const d = decidePool({ pool, obs: obs(busy ? { backlog: 5_000, inFlight: 80 } : {}), meanDurationMs: 2_000, current, now: T0 + t, state }, o);
+      const d = decidePool(
+        { pool, obs: obs(busy ? { backlog: 5_000, inFlight: 80 } : {}), meanDurationMs: 2_000, current, now: T0 + t, state },
+        o,
+      );
       state = d.state;
       current = d.target;
       targets.push(current);
@@ -125,12 +190,62 @@ describe('decidePool', () => {
 describe('shareBudget', () => {
   const W = { high: 4, normal: 2, low: 1 };
   test.each([
-    ['everything fits', [['h', 'high', 3, true], ['l', 'low', 2, true]], 10, { h: 3, l: 2 }],
-    ['weights share a short budget 4:2:1', [['h', 'high', 20, true], ['n', 'normal', 20, true], ['l', 'low', 20, true]], 14, { h: 8, n: 4, l: 2 }],
-    ['low lane with backlog keeps its floor', [['h', 'high', 10, true], ['l', 'low', 10, true]], 4, { h: 3, l: 1 }],
-    ['same budget, no backlog: weight alone decides', [['h', 'high', 10, true], ['l', 'low', 10, false]], 4, { h: 4, l: 0 }],
-    ['budget smaller than floors goes high first', [['h', 'high', 5, true], ['n', 'normal', 5, true], ['l', 'low', 5, true]], 2, { h: 1, n: 1, l: 0 }],
-    ['leftover of a satisfied pool goes to others', [['h', 'high', 1, true], ['l', 'low', 10, true]], 6, { h: 1, l: 5 }],
+    [
+      'everything fits',
+      [
+        ['h', 'high', 3, true],
+        ['l', 'low', 2, true],
+      ],
+      10,
+      { h: 3, l: 2 },
+    ],
+    [
+      'weights share a short budget 4:2:1',
+      [
+        ['h', 'high', 20, true],
+        ['n', 'normal', 20, true],
+        ['l', 'low', 20, true],
+      ],
+      14,
+      { h: 8, n: 4, l: 2 },
+    ],
+    [
+      'low lane with backlog keeps its floor',
+      [
+        ['h', 'high', 10, true],
+        ['l', 'low', 10, true],
+      ],
+      4,
+      { h: 3, l: 1 },
+    ],
+    [
+      'same budget, no backlog: weight alone decides',
+      [
+        ['h', 'high', 10, true],
+        ['l', 'low', 10, false],
+      ],
+      4,
+      { h: 4, l: 0 },
+    ],
+    [
+      'budget smaller than floors goes high first',
+      [
+        ['h', 'high', 5, true],
+        ['n', 'normal', 5, true],
+        ['l', 'low', 5, true],
+      ],
+      2,
+      { h: 1, n: 1, l: 0 },
+    ],
+    [
+      'leftover of a satisfied pool goes to others',
+      [
+        ['h', 'high', 1, true],
+        ['l', 'low', 10, true],
+      ],
+      6,
+      { h: 1, l: 5 },
+    ],
   ] as const)('%s', (_n, claims, budget, want) => {
     const got = shareBudget(
       claims.map(([pool, lane, w, b]) => ({ pool: `${pool}.${lane}` as const, lane, want: w, hasBacklog: b })),
@@ -166,7 +281,9 @@ describe('compileScalerOptions', () => {
   test('bad values name the field', () => {
     expect(() => compileScalerOptions({ interval: 'soon' as never }, [spec()])).toThrow(/interval: invalid duration/);
     expect(() => compileScalerOptions({ pools: ['nope.normal'] }, [spec()])).toThrow(/no pool nope.normal/);
-    expect(() => compileScalerOptions({ poolOverrides: { 'g.normal': { minReplicas: 5, maxReplicas: 2 } } }, [spec()])).toThrow(/maxReplicas/);
+    expect(() => compileScalerOptions({ poolOverrides: { 'g.normal': { minReplicas: 5, maxReplicas: 2 } } }, [spec()])).toThrow(
+      /maxReplicas/,
+    );
     try {
       compileScalerOptions({ scaleDownMaxFraction: 2 }, [spec()]);
     } catch (e) {

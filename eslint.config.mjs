@@ -1,0 +1,50 @@
+// Lint rules that guard Tideway's structure: type-only imports, no dropped promises, and the
+// determinism boundary of workflows/ enforced rather than remembered.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '**/*.mjs', 'workflows/.replay-mutant/**'] },
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      // `typeof import(...)` stays allowed: it types lazily loaded ES modules (scaler/actuators/kubernetes.ts).
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+    },
+  },
+  {
+    // Workflow code is bundled into Temporal's deterministic sandbox: no Node built-ins, no side-effect
+    // modules; from activities/ and config/ (except the pure names module) only types.
+    files: ['workflows/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['node:*', 'fs', 'path', 'os', 'crypto', 'child_process', 'http', 'https', 'net'],
+              message: 'workflows/ must stay deterministic: no Node built-ins.',
+            },
+            {
+              group: ['../api/*', '../scaler/*', '../cli/*', '../workers/*', '../temporal/*'],
+              message: 'workflows/ may not import api, scaler, cli, workers or temporal.',
+            },
+            {
+              group: ['../activities/*', '../config/*', '!../config/names'],
+              allowTypeImports: true,
+              message: 'workflows/ may import only types from activities/ and config/ (values only from config/names).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Tests read arbitrary JSON (HTTP bodies, OpenAPI documents) where `any` is the honest type.
+    files: ['test/**/*.ts'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+);
