@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { durationMs } from '../../config/duration';
 import { taskIdSchema } from '../../config/envelope';
+import { listFilterSchema } from '../search';
 import { LANES, TASK_STATUSES } from '../../config/names';
 import { OVERLAP_POLICIES } from '../../config/schedule';
 
@@ -12,7 +13,6 @@ import { OVERLAP_POLICIES } from '../../config/schedule';
 /** Largest number of tasks one bulk request may carry. */
 export const MAX_BULK = 1000;
 
-const keyword = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'letters, digits, . _ - only (max 100)');
 /** A duration as the API accepts it: ms as a number, or `'500ms' | '10s' | '5m' | '2h' | '7d'`. */
 const duration = z.union([z.number().min(0), z.string().max(32)]).meta({ description: "ms, or '500ms', '10s', '5m', '2h', '7d'" });
 
@@ -76,13 +76,12 @@ export const bulkResultSchema = z.object({
 export type BulkItemResult = z.infer<typeof bulkItemResultSchema>;
 export type BulkResult = z.infer<typeof bulkResultSchema>;
 
+/** A task filter as a caller may give it: the tenant always comes from the API key, never from here. */
+const callerFilterSchema = listFilterSchema.omit({ tenant: true });
+
 /** Query of `GET /v1/tasks`. */
-export const listQuerySchema = z
-  .object({
-    type: keyword.optional(),
-    group: keyword.optional(),
-    lane: z.enum(LANES).optional(),
-    status: z.enum(TASK_STATUSES).optional(),
+export const listQuerySchema = callerFilterSchema
+  .extend({
     pageSize: z.coerce.number().int().min(1).max(1000).optional(),
     pageToken: z
       .string()
@@ -134,15 +133,7 @@ export type BatchOperation = (typeof BATCH_OPERATIONS)[number];
 export const batchBodySchema = z
   .object({
     operation: z.enum(BATCH_OPERATIONS),
-    filter: z
-      .object({
-        type: keyword.optional(),
-        group: keyword.optional(),
-        lane: z.enum(LANES).optional(),
-        status: z.enum(TASK_STATUSES).optional(),
-      })
-      .strict()
-      .default({}),
+    filter: callerFilterSchema.default({}),
     reason: z.string().max(200).optional(),
   })
   .strict();
