@@ -128,6 +128,8 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
         workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
         ...(resolved.delayMs ? { startDelay: resolved.delayMs } : {}),
         priority: { priorityKey: LANE_PRIORITY_KEY[resolved.lane] },
+        // Shown in the Temporal Web UI's workflow list and detail page.
+        staticSummary: `${resolved.type} · ${resolved.lane} lane · tenant ${resolved.tenant}`,
         typedSearchAttributes: new TypedSearchAttributes([
           { key: SA_KEYS.TaskType, value: resolved.type },
           { key: SA_KEYS.ServiceGroup, value: resolved.group },
