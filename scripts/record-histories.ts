@@ -14,7 +14,7 @@ import { spawnWorker } from '../workers/supervisor';
  * Records real histories of every path through `runTask` into test/fixtures/histories/*.binpb, for the
  * replay test that fails the build on a non-deterministic workflow change. Run it when a change is
  * deliberately incompatible (after adding `patched()` for old histories, keep the old files):
- *   npm run build && node dist/scripts/record-histories.js
+ *   RECORD_GENERATION=v3 npm run record:histories
  */
 async function main(): Promise<void> {
   const out = join(__dirname, '..', '..', 'test', 'fixtures', 'histories');
@@ -113,7 +113,9 @@ async function main(): Promise<void> {
     await run();
     const history = await temporal.workflow.getHandle(name).fetchHistory();
     // Binary protobuf: independent of the JSON mapping of whichever protobufjs copy loads it.
-    writeFileSync(join(out, `${name}.binpb`), proto.api.history.v1.History.encode(history).finish());
+    // RECORD_GENERATION names a new set (e.g. `v2`) so older histories stay and keep being replayed.
+    const gen = process.env.RECORD_GENERATION ? `.${process.env.RECORD_GENERATION}` : '';
+    writeFileSync(join(out, `${name}${gen}.binpb`), proto.api.history.v1.History.encode(history).finish());
     process.stdout.write(`recorded ${name} (${history.events?.length ?? 0} events)\n`);
   }
   await Promise.all(workers.map((w) => w.stop(10_000)));

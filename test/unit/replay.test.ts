@@ -24,7 +24,7 @@ const files = readdirSync(fixtures).filter((f) => f.endsWith('.binpb'));
 
 function histories() {
   return files.map((f) => ({
-    workflowId: f.replace(/\.binpb$/, ''),
+    workflowId: f.replace(/\.binpb$/, ''), // the file name, unique across generations
     history: temporal.api.history.v1.History.decode(readFileSync(join(fixtures, f))),
   }));
 }
