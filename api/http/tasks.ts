@@ -6,7 +6,6 @@ import type { TaskSummary } from '../search';
 import type { ListResult, SubmitResult, TaskClient, TaskState } from '../task-client';
 import type { Backpressure } from './backpressure';
 import { BadRequestError, ConflictError, toErrorResponse } from './errors';
-import { operatorFor, type OperatorMethods } from './operator';
 import {
   MAX_BULK,
   issuesOf,
@@ -23,16 +22,12 @@ import {
  * server-side. Another tenant's task is reported exactly like a missing one.
  */
 export class TenantTasks {
-  private readonly ops: OperatorMethods;
-
   constructor(
     private readonly client: TaskClient,
     private readonly catalog: Catalog,
     private readonly backpressure: Backpressure | undefined,
     private readonly onSubmit?: (tenant: string, outcome: 'started' | 'duplicate' | 'rejected') => void,
-  ) {
-    this.ops = operatorFor(client);
-  }
+  ) {}
 
   /** Validates and submits one task; `idempotencyKey` (header) and body `taskId` must agree if both are given. */
   async submit(tenant: string, rawBody: unknown, idempotencyKey?: string): Promise<SubmitResult> {
@@ -114,8 +109,7 @@ export class TenantTasks {
   }
 
   async get(tenant: string, rawId: string): Promise<TaskState> {
-    const s = await this.describe(tenant, rawId);
-    return this.client.get(s.taskId);
+    return this.client.stateOf(await this.describe(tenant, rawId));
   }
 
   /** Lists the tenant's tasks; the tenant clause is added here whatever the query says. */
@@ -136,8 +130,8 @@ export class TenantTasks {
   async act(tenant: string, rawId: string, action: TaskAction, opts: { lane?: 'high' | 'normal' | 'low' } = {}): Promise<void> {
     const s = await this.describe(tenant, rawId);
     if (action === 'cancel') return this.client.cancel(s.taskId);
-    if (action === 'redrive') return this.ops.redrive(s.taskId, opts);
-    return this.ops[action](s.taskId);
+    if (action === 'redrive') return this.client.redrive(s.taskId, opts);
+    return this.client[action](s.taskId);
   }
 
   private taskId(raw: string): string {

@@ -11,7 +11,6 @@ import {
 } from '../../api/http-client';
 import { describeBatch, startBatch } from '../../api/http/batches';
 import { QueueStatsReader } from '../../api/http/backpressure';
-import { operatorFor } from '../../api/http/operator';
 import { describePools } from '../../api/http/pools';
 import { BATCH_OPERATIONS, MAX_BULK } from '../../api/http/schemas';
 import { createSchedule, describeSchedule, listSchedules, scheduleAction } from '../../api/http/schedules';
@@ -52,7 +51,7 @@ class DirectApi implements Api {
   pause = (id: string) => this.tasks.act(this.tenant, id, 'pause');
   resume = (id: string) => this.tasks.act(this.tenant, id, 'resume');
   redrive = (id: string, opts: { lane?: Lane } = {}) => this.tasks.act(this.tenant, id, 'redrive', opts);
-  discard = (id: string) => operatorFor(this.client).discard(id);
+  discard = (id: string) => this.tasks.act(this.tenant, id, 'discard');
   startBatch = (b: BatchBody) => startBatch(this.client.temporal, this.tenant, b);
   getBatch = (id: string): Promise<BatchStatus> => describeBatch(this.client.temporal, this.tenant, id);
   // Direct mode is the operator's view: the tenant's own schedules plus the catalog's (`tideway.*`),
