@@ -68,23 +68,34 @@ export async function createSchedule(client: Client, catalog: Catalog, tenant: s
 /** One of the tenant's schedules with its next fire times. */
 export async function describeSchedule(client: Client, tenant: string, id: string): Promise<ScheduleView> {
   try {
-    const d = await client.schedule.getHandle(tenantScheduleId(tenant, id)).describe();
-    const memo = (d.memo ?? {}) as Memo;
-    return {
-      id,
-      scheduleId: d.scheduleId,
-      ...(memo.tidewayType ? { type: memo.tidewayType } : {}),
-      cron: memo.tidewayCron ? [memo.tidewayCron] : [],
-      ...(memo.tidewayTimezone ? { timezone: memo.tidewayTimezone } : {}),
-      paused: d.state.paused,
-      ...(d.state.note ? { note: d.state.note } : {}),
-      nextFires: d.info.nextActionTimes.map((t) => t.toISOString()),
-      recentActions: d.info.recentActions.length,
-    };
+    return scheduleView(id, await client.schedule.getHandle(tenantScheduleId(tenant, id)).describe());
   } catch (err) {
     if (err instanceof ScheduleNotFoundError) throw new NotFoundError(`no schedule ${JSON.stringify(id)}`);
     throw err;
   }
+}
+
+/** What a schedule's description and its list summary both carry, as `ScheduleView` needs it. */
+interface ScheduleFacts {
+  scheduleId: string;
+  memo?: Record<string, unknown> | undefined;
+  state: { paused: boolean; note?: string | undefined };
+  info: { nextActionTimes: Date[]; recentActions: unknown[] };
+}
+
+function scheduleView(id: string, f: ScheduleFacts): ScheduleView {
+  const memo = (f.memo ?? {}) as Memo;
+  return {
+    id,
+    scheduleId: f.scheduleId,
+    ...(memo.tidewayType ? { type: memo.tidewayType } : {}),
+    cron: memo.tidewayCron ? [memo.tidewayCron] : [],
+    ...(memo.tidewayTimezone ? { timezone: memo.tidewayTimezone } : {}),
+    paused: f.state.paused,
+    ...(f.state.note ? { note: f.state.note } : {}),
+    nextFires: f.info.nextActionTimes.map((t) => t.toISOString()),
+    recentActions: f.info.recentActions.length,
+  };
 }
 
 /** The tenant's schedules (from schedule visibility, so a just-created one may take a moment). */
@@ -93,18 +104,7 @@ export async function listSchedules(client: Client, tenant: string): Promise<Sch
   const out: ScheduleView[] = [];
   for await (const s of client.schedule.list({ pageSize: 200 })) {
     if (!s.scheduleId.startsWith(mine)) continue;
-    const memo = (s.memo ?? {}) as Memo;
-    out.push({
-      id: s.scheduleId.slice(mine.length),
-      scheduleId: s.scheduleId,
-      ...(memo.tidewayType ? { type: memo.tidewayType } : {}),
-      cron: memo.tidewayCron ? [memo.tidewayCron] : [],
-      ...(memo.tidewayTimezone ? { timezone: memo.tidewayTimezone } : {}),
-      paused: s.state.paused,
-      ...(s.state.note ? { note: s.state.note } : {}),
-      nextFires: s.info.nextActionTimes.map((t) => t.toISOString()),
-      recentActions: s.info.recentActions.length,
-    });
+    out.push(scheduleView(s.scheduleId.slice(mine.length), s));
   }
   return out.sort((a, b) => a.id.localeCompare(b.id));
 }
