@@ -148,7 +148,12 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
 
   /** Current state of a task (query `state`; falls back to visibility when no worker answers). */
   async get(taskId: string): Promise<TaskState> {
-    const summary = await this.describe(taskId);
+    return this.stateOf(await this.describe(taskId));
+  }
+
+  /** `get` for a task whose summary the caller already has (saves a describe call). */
+  async stateOf(summary: TaskSummary): Promise<TaskState> {
+    const taskId = summary.taskId;
     try {
       return await this.handle(taskId).query<TaskState>(MESSAGES.stateQuery);
     } catch (err) {
