@@ -4,7 +4,7 @@ import type { Catalog } from '../config/catalog-schema';
 import { resolveEnvelope, type ResolvedTask } from '../config/envelope';
 import { MESSAGES, type Lane } from '../config/names';
 import type { TaskContext } from '../config/task';
-import { classifyError, toFailure } from './classify';
+import { toFailure, type FailureDetail } from './classify';
 
 /** What `runTask` passes to `executeTask` on the pool's queue. */
 export interface ExecuteRequest {
@@ -87,7 +87,7 @@ export function createPoolActivities(catalog: Catalog, group: string) {
         // Cancellation (or shutdown) aborted the handler: let the SDK report it as cancelled.
         if (ctx.cancellationSignal.aborted) throw err;
         const failure = toFailure(task, err, attempt);
-        const { cls } = classifyError(task, err);
+        const cls = (failure.details?.[0] as FailureDetail).class; // classified once, in toFailure
         await started;
         await notify(ctx, MESSAGES.attemptFailedSignal, {
           attempt,

@@ -225,16 +225,18 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
   const deadline = task.ttlMs !== undefined ? Date.now() + task.ttlMs : undefined;
   if (deadline !== undefined) state.timestamps.expiresAt = iso(deadline);
 
+  // The type's retryable schedule in Temporal's terms (throttled delays come per failure instead).
+  const retryableBackoff = {
+    initialInterval: task.retry.retryable.initialMs,
+    backoffCoefficient: task.retry.retryable.backoff,
+    maximumInterval: task.retry.retryable.maxMs,
+  };
+
   const callback = task.callbackUrl
     ? proxyActivities<CallbackActivities>({
         taskQueue: CALLBACK_TASK_QUEUE,
         startToCloseTimeout: '30s',
-        retry: {
-          maximumAttempts: task.retry.maxAttempts,
-          initialInterval: task.retry.retryable.initialMs,
-          backoffCoefficient: task.retry.retryable.backoff,
-          maximumInterval: task.retry.retryable.maxMs,
-        },
+        retry: { maximumAttempts: task.retry.maxAttempts, ...retryableBackoff },
       }).deliverCallback
     : undefined;
   const notify = async (payload: { status: string; result?: unknown; error?: unknown }): Promise<void> => {
@@ -273,12 +275,7 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
       // The lane's priority (also after a promotion or a redrive to another lane), and fairness
       // between tenants inside the lane's queue (server flag matching.enableFairness).
       priority: { priorityKey: LANE_PRIORITY_KEY[lane], fairnessKey: task.tenant },
-      retry: {
-        maximumAttempts: maxAttempts,
-        initialInterval: task.retry.retryable.initialMs,
-        backoffCoefficient: task.retry.retryable.backoff,
-        maximumInterval: task.retry.retryable.maxMs,
-      },
+      retry: { maximumAttempts: maxAttempts, ...retryableBackoff },
     });
     const scope = new CancellationScope();
     let held = false;
