@@ -8,6 +8,7 @@ import { ensureTemporal } from '../temporal';
 import { runDev } from './dev';
 import { registerScalerCommands } from './commands/scaler';
 import { registerApiCommands } from './commands/api';
+import { registerVersionCommands } from './commands/versions';
 import { printJson, table } from './format';
 
 /** `tideway`: run Tideway locally and manage tasks from a terminal. */
@@ -192,6 +193,7 @@ program
 registerScalerCommands(program);
 
 registerApiCommands(program);
+registerVersionCommands(program);
 
 program.parseAsync().catch((err: unknown) => {
   const e = err as { type?: string; message?: string; issues?: { path: string; message: string }[] };

@@ -10,6 +10,7 @@ import { createControlActivities } from '../activities/execute';
 import { catalog } from '../config/catalog';
 import type { Catalog } from '../config/catalog-schema';
 import { CALLBACK_TASK_QUEUE, CONTROL_TASK_QUEUE } from '../config/names';
+import { CONTROL_DEPLOYMENT, describeDeployment, setCurrentVersion } from '../temporal/deployments';
 
 /** Where `npm run build` writes the pre-bundled workflow code (saves seconds at every start). */
 export const WORKFLOW_BUNDLE_PATH = join(__dirname, '..', 'workflow-bundle.js');
@@ -20,6 +21,21 @@ export interface ControlWorkerOptions {
   catalog: Catalog;
   /** @default 'tideway.control' */
   taskQueue?: string;
+  /**
+   * Join the `tideway-control` Worker Deployment as this build (worker versioning). Unset: an
+   * unversioned worker, which gets tasks only while the deployment has no current version.
+   */
+  version?: ControlVersion | undefined;
+}
+
+export interface ControlVersion {
+  buildId: string;
+  /**
+   * AUTO_UPGRADE (default): running tasks move to the new current build at their next workflow
+   * task, so new code must replay old histories (CI's replay tests, `patched()`). PINNED: a task
+   * finishes on the build it started on, so old builds must keep running until drained.
+   */
+  behavior: 'AUTO_UPGRADE' | 'PINNED';
 }
 
 /**
@@ -38,6 +54,15 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     activities: createControlActivities(opts.catalog),
     // The control worker never runs remote activities, only local ones.
     enableNonLocalActivities: false,
+    ...(opts.version
+      ? {
+          workerDeploymentOptions: {
+            version: { deploymentName: CONTROL_DEPLOYMENT, buildId: opts.version.buildId },
+            useWorkerVersioning: true,
+            defaultVersioningBehavior: opts.version.behavior,
+          },
+        }
+      : {}),
   });
 }
 
@@ -67,6 +92,55 @@ export async function syncSchedules(address: string, namespace: string, log: Log
     log.info({ event: 'schedules:synced', ...report }, 'catalog schedules synced');
   } catch (err) {
     log.error({ event: 'schedules:sync-failed', err: String(err) }, 'could not sync catalog schedules');
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * Worker-versioning housekeeping at control start: with `promote`, makes this build current once
+ * its worker has polled (a version exists only after that); otherwise says where new tasks go when
+ * this worker would not receive them, so a stuck rollout is explained in the log, not guessed at.
+ */
+export async function checkRouting(
+  address: string,
+  namespace: string,
+  buildId: string | undefined,
+  promote: boolean,
+  log: Logger,
+): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    if (buildId && promote) {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await setCurrentVersion(connection, namespace, buildId);
+          log.info({ event: 'versioning:promoted', buildId }, `build ${buildId} is the current control version`);
+          return;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    }
+    const d = await describeDeployment(connection, namespace);
+    const current = d?.currentBuildId;
+    if (current === buildId) return;
+    if (!buildId && current) {
+      log.warn(
+        { event: 'versioning:not-routed', current },
+        `new tasks go to control build ${current}, not to this unversioned worker; ` +
+          'run `npx tideway versions unversioned` to route them here, or start with TIDEWAY_BUILD_ID',
+      );
+    } else if (buildId) {
+      log.info(
+        { event: 'versioning:registered', buildId, current: current ?? null },
+        `build ${buildId} polls; new tasks go to ${current ? `build ${current}` : 'unversioned workers'} until \`npx tideway versions promote ${buildId}\``,
+      );
+    }
+  } catch (err) {
+    log.error({ event: 'versioning:check-failed', err: String(err) }, 'could not check worker-versioning routing');
   } finally {
     await connection.close();
   }

@@ -4,7 +4,7 @@ import { catalog } from '../config/catalog';
 import { createLogger } from '../config/log';
 import { LANES, poolTaskQueue, type Lane } from '../config/names';
 import { connectWorker } from './connection';
-import { createCallbackWorker, createControlWorker, syncSchedules } from './control';
+import { checkRouting, createCallbackWorker, createControlWorker, syncSchedules } from './control';
 import { createPool } from './pool';
 
 /**
@@ -25,11 +25,25 @@ async function main(): Promise<void> {
 
   if (role === 'control') {
     const log = createLogger('tideway-control');
-    const worker = await createControlWorker({ connection, namespace, catalog });
+    const env = controlEnvSchema.parse(process.env);
+    const version = env.TIDEWAY_BUILD_ID
+      ? {
+          buildId: env.TIDEWAY_BUILD_ID,
+          behavior: env.TIDEWAY_VERSIONING_BEHAVIOR === 'pinned' ? ('PINNED' as const) : ('AUTO_UPGRADE' as const),
+        }
+      : undefined;
+    const worker = await createControlWorker({ connection, namespace, catalog, version });
     const callbacks = await createCallbackWorker({ connection, namespace });
     await syncSchedules(address, namespace, log);
     const running = Promise.all([worker.run(), callbacks.run()]);
-    announce({ event: 'worker:ready', role, address, namespace });
+    await checkRouting(address, namespace, version?.buildId, env.TIDEWAY_PROMOTE === '1' || env.TIDEWAY_PROMOTE === 'true', log);
+    announce({
+      event: 'worker:ready',
+      role,
+      address,
+      namespace,
+      ...(version ? { buildId: version.buildId, versioning: version.behavior } : {}),
+    });
     await running;
     log.info({ event: 'worker:stopped', role }, 'worker stopped');
   } else if (role === 'pool' && group && laneArg && (LANES as readonly string[]).includes(laneArg)) {
@@ -78,6 +92,18 @@ async function main(): Promise<void> {
 function announce(fields: Record<string, unknown> & { event: string }): void {
   process.stdout.write(`${JSON.stringify({ ...fields, pid: process.pid, time: Date.now() })}\n`);
 }
+
+/** Worker-versioning settings of a control process (docs/pools.md, "Upgrades"). */
+const controlEnvSchema = z.object({
+  /** Join the tideway-control Worker Deployment as this build; unset = unversioned. */
+  TIDEWAY_BUILD_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'use 1-64 letters, digits, dots, dashes or underscores')
+    .optional(),
+  TIDEWAY_VERSIONING_BEHAVIOR: z.enum(['auto-upgrade', 'pinned']).default('auto-upgrade'),
+  /** Make this build the current version once it polls (a one-step rollout). */
+  TIDEWAY_PROMOTE: z.enum(['0', '1', 'true', 'false']).optional(),
+});
 
 /** Per-process settings of a pool process (per process, not per pool: replicas share a host in dev). */
 const poolEnvSchema = z.object({
