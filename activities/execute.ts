@@ -31,7 +31,7 @@ export interface AttemptFailed {
 }
 
 /** An attempt still running after this long is reported to the workflow as `running`. */
-export const STARTED_SIGNAL_DELAY_MS = 50;
+export const STARTED_SIGNAL_DELAY_MS = 500;
 
 /** Signals are progress reports: a lost one must never fail the attempt itself. */
 function notify(ctx: Context, signal: string, payload: unknown): Promise<void> {

@@ -9,14 +9,18 @@ import { mapLimit, quantile, startBenchStack, type BenchStack, runBench } from '
  * start) p50/p99 in both phases and their ratio (goal ≤ 1.5), split into the part spent before the
  * activity was scheduled (control queue: workflow start, envelope check) and the part in the
  * pool's own queue; and the low lane's completed tasks per 10 s window during the flood (goal: never 0).
- * Knobs: BENCH_LANES_FLOOD (5000), BENCH_LANES_HIGH_RPS (2), BENCH_LANES_PHASE_S (40 s per phase),
- * BENCH_LANES_SLEEP_MS (100 ms per task). Tasks start as TaskClient starts them: with the lane's
+ * Knobs: BENCH_LANES_FLOOD (5000), BENCH_LANES_HIGH_RPS (5), BENCH_LANES_PHASE_S (40 s per phase),
+ * BENCH_LANES_SLEEP_MS (100 ms per task). Diagnostics: BENCH_LANES_FLOOD_RATE paces the flood's
+ * submits (tasks/s; default as fast as 32 concurrent submits go), BENCH_LANES_FLOOD_DELAY submits
+ * it with a start delay (e.g. 1h) so the phase measures what the starts alone cost. Tasks start as TaskClient starts them: with the lane's
  * Temporal priority key (config/names.ts LANE_PRIORITY_KEY), which orders the shared control queue.
  */
 const FLOOD = Number(process.env.BENCH_LANES_FLOOD ?? 5000);
-const HIGH_RPS = Number(process.env.BENCH_LANES_HIGH_RPS ?? 2);
+const HIGH_RPS = Number(process.env.BENCH_LANES_HIGH_RPS ?? 5);
 const PHASE_S = Number(process.env.BENCH_LANES_PHASE_S ?? 40);
 const SLEEP_MS = Number(process.env.BENCH_LANES_SLEEP_MS ?? 100);
+const FLOOD_RATE = process.env.BENCH_LANES_FLOOD_RATE ? Number(process.env.BENCH_LANES_FLOOD_RATE) : undefined;
+const FLOOD_DELAY = process.env.BENCH_LANES_FLOOD_DELAY as `${number}h` | `${number}m` | undefined;
 
 interface Ledger {
   taskId: string;
@@ -97,7 +101,9 @@ async function main(): Promise<void> {
       stack.spawn({ role: 'pool', group: 'demo', lane: 'low' }),
     ]);
     say(
-      `high lane: ${HIGH_RPS} task/s of demo.sleep ${SLEEP_MS} ms, ${PHASE_S} s per phase; flood: ${FLOOD} low-lane demo.sleep ${SLEEP_MS} ms`,
+      `high lane: ${HIGH_RPS} task/s of demo.sleep ${SLEEP_MS} ms, ${PHASE_S} s per phase; flood: ${FLOOD} low-lane demo.sleep ${SLEEP_MS} ms` +
+        (FLOOD_RATE ? `, submitted at ${FLOOD_RATE}/s` : ', submitted as fast as 32 concurrent submits go') +
+        (FLOOD_DELAY ? `, each with a ${FLOOD_DELAY} start delay (starts only)` : ''),
     );
     // Warm-up: the first tasks pay connection and cache set-up; keep them out of the figures.
     await highLane(stack, 'warmup', 3).then((s) => waits(stack, s));
@@ -110,9 +116,14 @@ async function main(): Promise<void> {
     const flooding = mapLimit(
       Array.from({ length: FLOOD }, (_, i) => `bench-low-${i}-${floodStart.toString(36)}`),
       32,
-      async (id) => {
+      async (id, i) => {
+        if (FLOOD_RATE) await sleep(Math.max(0, floodStart + (i * 1000) / FLOOD_RATE - Date.now()));
         lowIds.push(id);
-        await stack.client.submit('demo.sleep', { ms: SLEEP_MS }, { taskId: id, lane: 'low', tenant: 'bulk-import' });
+        await stack.client.submit(
+          'demo.sleep',
+          { ms: SLEEP_MS },
+          { taskId: id, lane: 'low', tenant: 'bulk-import', ...(FLOOD_DELAY ? { delay: FLOOD_DELAY } : {}) },
+        );
       },
     );
     const underFlood = await highLane(stack, 'flood', PHASE_S);

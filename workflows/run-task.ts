@@ -294,7 +294,7 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
           attemptOffset: state.attempts,
         }),
       );
-      // Started reports come only for attempts past 50 ms and failures always report, so an
+      // Started reports come only for attempts past STARTED_SIGNAL_DELAY_MS and failures always report, so an
       // unreported success is the attempt after the last one counted.
       if (!attemptRunning) state.attempts += 1;
       return { kind: 'succeeded', result };
