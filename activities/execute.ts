@@ -85,7 +85,19 @@ export function createPoolActivities(catalog: Catalog, group: string) {
       } catch (err) {
         clearTimeout(startedTimer);
         // Cancellation (or shutdown) aborted the handler: let the SDK report it as cancelled.
-        if (ctx.cancellationSignal.aborted) throw err;
+        if (ctx.cancellationSignal.aborted) {
+          // A drain cut the attempt off: the SDK fails it as WorkerShutdown and Temporal retries it on
+          // another replica; tell the workflow too, so `lastError` says why the attempt ended.
+          if (ctx.cancellationDetails?.workerShutdown) {
+            await started;
+            await notify(ctx, MESSAGES.attemptFailedSignal, {
+              attempt,
+              at: Date.now(),
+              error: { type: 'WorkerShutdown', class: 'retryable', message: 'the pool worker shut down before the attempt finished' },
+            } satisfies AttemptFailed);
+          }
+          throw err;
+        }
         const failure = toFailure(task, err, attempt);
         const cls = (failure.details?.[0] as FailureDetail).class; // classified once, in toFailure
         await started;

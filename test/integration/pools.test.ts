@@ -104,6 +104,8 @@ test('a task cut off by the grace period is retried on another pool process, not
   ]);
   const state = await stack.client.get(id);
   expect(state).toMatchObject({ status: 'succeeded', attempts: 2 });
+  // The workflow was told why attempt 1 ended.
+  expect(state.lastError).toMatchObject({ type: 'WorkerShutdown', class: 'retryable', attempt: 1 });
   // The first attempt was failed by the draining worker itself (not timed out by the server).
   const history = await stack.temporal.workflow.getHandle(id).fetchHistory();
   const started = (history.events ?? []).flatMap((e) =>
