@@ -1,6 +1,7 @@
 import { TidewayError } from '../config/errors';
 
 export { ValidationError, UnknownTaskTypeError, TidewayError } from '../config/errors';
+export { AdmissionThrottledError } from '../config/admission';
 
 /** Thrown by TaskClient when no task has the given ID (or the caller may not see it). */
 export class TaskNotFoundError extends TidewayError {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Client,
   Connection,
@@ -11,6 +12,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { optionalTsToDate, tsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
+import { LaneAdmission, parseAdmission, type AdmissionSpec } from '../config/admission';
 import { catalog as defaultCatalog, type Tasks } from '../config/catalog';
 import type { Catalog } from '../config/catalog-schema';
 import type { Duration } from '../config/duration';
@@ -65,6 +67,13 @@ export interface ListResult {
 export interface TaskClientOptions<T extends readonly AnyTaskDefinition[]> {
   client: Client;
   catalog: Catalog<T>;
+  /**
+   * Per-lane start budgets of this process (config/admission.ts), e.g. `parseAdmission('low=8/s')`.
+   * @default none: every submit starts at once
+   */
+  admission?: AdmissionSpec;
+  /** How long a submit may wait for its lane's budget before `AdmissionThrottledError`. @default 30s */
+  admissionMaxWaitMs?: number;
 }
 
 const STATUS_NAMES = temporal.api.enums.v1.WorkflowExecutionStatus;
@@ -81,19 +90,36 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
   readonly schedules: TaskSchedules;
   private ownedConnection: Connection | undefined;
 
+  /** Lane start budgets; `admission.spec` says which lanes are paced. */
+  readonly admission: LaneAdmission;
+  private readonly admissionMaxWaitMs: number;
+
   constructor(opts: TaskClientOptions<T>) {
     this.temporal = opts.client;
     this.catalog = opts.catalog;
     this.schedules = new TaskSchedules(opts.client);
+    this.admission = new LaneAdmission(opts.admission ?? {});
+    this.admissionMaxWaitMs = opts.admissionMaxWaitMs ?? 30_000;
   }
 
-  /** Connects to TEMPORAL_ADDRESS (default 127.0.0.1:7233) with the project catalog. */
-  static async connect(opts: { address?: string; namespace?: string } = {}): Promise<TaskClient<Tasks>> {
+  /**
+   * Connects to TEMPORAL_ADDRESS (default 127.0.0.1:7233) with the project catalog. Lane budgets
+   * come from `opts.admission`, else TIDEWAY_ADMISSION (e.g. `low=8/s`).
+   */
+  static async connect(
+    opts: { address?: string; namespace?: string; admission?: AdmissionSpec; admissionMaxWaitMs?: number } = {},
+  ): Promise<TaskClient<Tasks>> {
+    const admission = opts.admission ?? parseAdmission(process.env.TIDEWAY_ADMISSION);
     const connection = await Connection.connect({
       address: opts.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
     });
     const client = new Client({ connection, namespace: opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
-    const tc = new TaskClient({ client, catalog: defaultCatalog });
+    const tc = new TaskClient({
+      client,
+      catalog: defaultCatalog,
+      admission,
+      ...(opts.admissionMaxWaitMs !== undefined ? { admissionMaxWaitMs: opts.admissionMaxWaitMs } : {}),
+    });
     tc.ownedConnection = connection;
     return tc;
   }
@@ -116,6 +142,9 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
     const id = taskId ?? randomUUID();
     const idCheck = taskIdSchema.safeParse(id);
     if (!idCheck.success) throw new ValidationError(zodIssues(idCheck.error.issues, 'taskId'));
+    // After validation (bad input never uses budget), before the start: a paced lane waits its turn.
+    const wait = this.admission.reserve(resolved.lane, this.admissionMaxWaitMs);
+    if (wait > 0) await sleep(wait);
     const status: TaskStatus = resolved.delayMs ? 'scheduled' : 'queued';
     // The delay is applied by Temporal's start delay, so the workflow must not wait it again.
     const { delay: _delay, ...rest } = envelope;

@@ -1,19 +1,23 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { readFileSync, existsSync } from 'node:fs';
+import { TaskClient } from '../api/task-client';
+import { DEV_SERVER_ADMISSION, formatAdmission, parseAdmission } from '../config/admission';
+import { catalog } from '../config/catalog';
 import { mapLimit, quantile, startBenchStack, type BenchStack, runBench } from './lib-stack';
 
 /**
- * `npm run bench:lanes`: high-lane demo.sleep tasks arrive at a steady rate, first alone, then while
- * FLOOD demo.sleep tasks flood the low lane. Prints the high lane's queue wait (submit → handler
- * start) p50/p99 in both phases and their ratio (goal ≤ 1.5), split into the part spent before the
- * activity was scheduled (control queue: workflow start, envelope check) and the part in the
- * pool's own queue; and the low lane's completed tasks per 10 s window during the flood (goal: never 0).
+ * `npm run bench:lanes`: high-lane demo.sleep tasks arrive at a steady rate, first alone (phase 1),
+ * then while FLOOD demo.sleep tasks are offered to the low lane: through a TaskClient with lane
+ * admission (phase 2: what `npm start` applies on its embedded server, or TIDEWAY_ADMISSION), and
+ * with none (phase 3: the baseline, in the same run). Prints the high lane's queue wait (submit →
+ * handler start) p50/p99 per phase and the p99 ratio to phase 1 (goal ≤ 1.5), split into the part
+ * before the activity was scheduled (workflow start, control queue, envelope check) and the part in
+ * the pool's own queue; and the low lane's tasks started per 10 s window (goal: never 0).
  * Knobs: BENCH_LANES_FLOOD (5000), BENCH_LANES_HIGH_RPS (5), BENCH_LANES_PHASE_S (40 s per phase),
- * BENCH_LANES_SLEEP_MS (100 ms per task). Diagnostics: BENCH_LANES_FLOOD_RATE paces the flood's
- * submits (tasks/s; default as fast as 32 concurrent submits go), BENCH_LANES_FLOOD_DELAY submits
- * it with a start delay (e.g. 1h) so the phase measures what the starts alone cost. Tasks start as TaskClient starts them: with the lane's
- * Temporal priority key (config/names.ts LANE_PRIORITY_KEY), which orders the shared control queue.
+ * BENCH_LANES_SLEEP_MS (100 ms per task). Diagnostics: BENCH_LANES_FLOOD_RATE paces the offered
+ * flood (tasks/s), BENCH_LANES_FLOOD_DELAY gives each flood task a start delay (e.g. 1h), so a phase
+ * measures what the starts alone cost.
  */
 const FLOOD = Number(process.env.BENCH_LANES_FLOOD ?? 5000);
 const HIGH_RPS = Number(process.env.BENCH_LANES_HIGH_RPS ?? 5);
@@ -90,10 +94,78 @@ async function waits(stack: BenchStack, samples: HighSample[]): Promise<Waits> {
 
 const fmt = (ms: number) => (Number.isNaN(ms) ? '-' : `${Math.round(ms)} ms`);
 
+/** Submits the flood until `stop()`; returns how many were submitted (admitted) by then. */
+function flood(client: TaskClient, tag: string, lowIds: string[]) {
+  const t0 = Date.now();
+  let stopped = false;
+  let admitted = 0;
+  const done = mapLimit(
+    Array.from({ length: FLOOD }, (_, i) => `bench-low-${tag}-${i}-${t0.toString(36)}`),
+    32,
+    async (id, i) => {
+      if (stopped) return;
+      if (FLOOD_RATE) await sleep(Math.max(0, t0 + (i * 1000) / FLOOD_RATE - Date.now()));
+      lowIds.push(id);
+      await client.submit(
+        'demo.sleep',
+        { ms: SLEEP_MS },
+        { taskId: id, lane: 'low', tenant: 'bulk-import', ...(FLOOD_DELAY ? { delay: FLOOD_DELAY } : {}) },
+      );
+      admitted++;
+    },
+  );
+  return {
+    startedAt: t0,
+    admitted: () => admitted,
+    /** Stops taking new items (submits already waiting for admission still go); resolves when idle. */
+    stop: async () => {
+      stopped = true;
+      await done;
+      return Date.now();
+    },
+    done,
+  };
+}
+
+interface FloodResult {
+  name: string;
+  waits: Waits;
+  windows: number[];
+  startedInPhase: number;
+  admittedInPhase: number;
+  submitNote: string;
+}
+
+async function floodPhase(stack: BenchStack, name: string, tag: string, client: TaskClient, lowIds: string[], untilDone: boolean) {
+  const f = flood(client, tag, lowIds);
+  const underFlood = await highLane(stack, tag, PHASE_S);
+  const phaseEnd = Date.now();
+  const admittedInPhase = f.admitted();
+  let submitNote: string;
+  if (untilDone) {
+    await f.done;
+    submitNote = `all ${FLOOD} submitted after ${((Date.now() - f.startedAt) / 1000).toFixed(0)} s`;
+  } else {
+    await f.stop();
+    submitNote = `${admittedInPhase} of ${FLOOD} admitted during the phase; the producer was waiting its turn for the rest, which the bench then dropped`;
+  }
+  const w = await waits(stack, underFlood);
+  const low = [...ledger(stack.ledger).values()].filter((e) => e.taskId.startsWith(`bench-low-${tag}-`));
+  const windows: number[] = [];
+  for (let t = f.startedAt; t + 10_000 <= Math.max(phaseEnd, f.startedAt + 10_000); t += 10_000) {
+    windows.push(low.filter((e) => e.at >= t && e.at < t + 10_000).length);
+  }
+  const startedInPhase = low.filter((e) => e.at < phaseEnd).length;
+  return { name, waits: w, windows, startedInPhase, admittedInPhase, submitNote } satisfies FloodResult;
+}
+
 async function main(): Promise<void> {
   const say = (l: string) => process.stdout.write(`${l}\n`);
   const stack = await startBenchStack('lanes', say);
   const lowIds: string[] = [];
+  // What `npm start` applies on its embedded server, or TIDEWAY_ADMISSION (config/admission.ts).
+  const admission = parseAdmission(process.env.TIDEWAY_ADMISSION ?? (stack.startedServer ? DEV_SERVER_ADMISSION : undefined));
+  const paced = new TaskClient({ client: stack.temporal, catalog, admission, admissionMaxWaitMs: Number.POSITIVE_INFINITY });
   try {
     await Promise.all([
       stack.spawn({ role: 'control' }),
@@ -102,49 +174,27 @@ async function main(): Promise<void> {
     ]);
     say(
       `high lane: ${HIGH_RPS} task/s of demo.sleep ${SLEEP_MS} ms, ${PHASE_S} s per phase; flood: ${FLOOD} low-lane demo.sleep ${SLEEP_MS} ms` +
-        (FLOOD_RATE ? `, submitted at ${FLOOD_RATE}/s` : ', submitted as fast as 32 concurrent submits go') +
+        (FLOOD_RATE ? `, offered at ${FLOOD_RATE}/s` : ', offered as fast as 32 concurrent submits go') +
         (FLOOD_DELAY ? `, each with a ${FLOOD_DELAY} start delay (starts only)` : ''),
     );
+    say(`lane admission (TIDEWAY_ADMISSION): ${formatAdmission(admission)}`);
     // Warm-up: the first tasks pay connection and cache set-up; keep them out of the figures.
     await highLane(stack, 'warmup', 3).then((s) => waits(stack, s));
 
     say('phase 1: no flood...');
     const calm = await waits(stack, await highLane(stack, 'calm', PHASE_S));
-
-    say(`phase 2: flooding the low lane with ${FLOOD} tasks...`);
-    const floodStart = Date.now();
-    const flooding = mapLimit(
-      Array.from({ length: FLOOD }, (_, i) => `bench-low-${i}-${floodStart.toString(36)}`),
-      32,
-      async (id, i) => {
-        if (FLOOD_RATE) await sleep(Math.max(0, floodStart + (i * 1000) / FLOOD_RATE - Date.now()));
-        lowIds.push(id);
-        await stack.client.submit(
-          'demo.sleep',
-          { ms: SLEEP_MS },
-          { taskId: id, lane: 'low', tenant: 'bulk-import', ...(FLOOD_DELAY ? { delay: FLOOD_DELAY } : {}) },
-        );
-      },
-    );
-    const underFlood = await highLane(stack, 'flood', PHASE_S);
-    const floodEnd = Date.now();
-    await flooding;
-    const submittedAllAt = Date.now();
-    const flood = await waits(stack, underFlood);
-
-    const low = [...ledger(stack.ledger).values()].filter((e) => e.taskId.startsWith('bench-low-'));
-    const windows: number[] = [];
-    for (let t = floodStart; t + 10_000 <= Math.max(floodEnd, floodStart + 10_000); t += 10_000) {
-      windows.push(low.filter((e) => e.at >= t && e.at < t + 10_000).length);
-    }
-    const p99Ratio = quantile(flood.total, 0.99) / quantile(calm.total, 0.99);
+    say(`phase 2: flooding the low lane with ${FLOOD} tasks, lane admission ${formatAdmission(admission)}...`);
+    const withAdmission = await floodPhase(stack, 'flood, lane admission on', 'adm', paced, lowIds, formatAdmission(admission) === 'off');
+    say(`phase 3 (baseline): flooding the low lane with ${FLOOD} tasks, no lane admission...`);
+    const without = await floodPhase(stack, 'flood, no lane admission', 'raw', stack.client, lowIds, true);
 
     say('');
     say('| high lane queue wait | samples | p50 | p99 | p50 control part | p99 control part | p50 pool-queue part | p99 pool-queue part |');
     say('|---|---|---|---|---|---|---|---|');
     for (const [name, w] of [
       ['no flood', calm],
-      ['low-lane flood', flood],
+      [withAdmission.name, withAdmission.waits],
+      [without.name, without.waits],
     ] as const) {
       say(
         `| ${name} | ${w.total.length} | ${fmt(quantile(w.total, 0.5))} | ${fmt(quantile(w.total, 0.99))} | ` +
@@ -152,16 +202,19 @@ async function main(): Promise<void> {
       );
     }
     say('');
-    say(`p99 ratio flood / no flood: ${p99Ratio.toFixed(2)} (goal <= 1.5)`);
-    say(
-      `low lane during the flood (${((floodEnd - floodStart) / 1000).toFixed(0)} s): tasks started per 10 s window: ` +
-        `[${windows.join(', ')}]; min ${Math.min(...windows)} (goal: never 0); ${low.filter((e) => e.at < floodEnd).length} of ${FLOOD} started by the end of phase 2; ` +
-        `all ${FLOOD} submitted after ${((submittedAllAt - floodStart) / 1000).toFixed(0)} s`,
-    );
+    for (const r of [withAdmission, without]) {
+      const ratio = quantile(r.waits.total, 0.99) / quantile(calm.total, 0.99);
+      say(`${r.name}:`);
+      say(`  p99 ratio flood / no flood: ${ratio.toFixed(2)} (goal <= 1.5: ${ratio <= 1.5 ? 'MET' : 'NOT MET'})`);
+      say(
+        `  low lane tasks started per 10 s window: [${r.windows.join(', ')}]; min ${Math.min(...r.windows)} ` +
+          `(goal never 0: ${Math.min(...r.windows) > 0 ? 'MET' : 'NOT MET'}); ${r.startedInPhase} started during the phase; ${r.submitNote}`,
+      );
+    }
   } finally {
     // Whatever is left of the flood is not needed: a server we started dies with the stack; on a
     // shared server, terminate the leftovers rather than leave thousands of tasks behind.
-    if (process.env.TEMPORAL_ADDRESS) {
+    if (!stack.startedServer) {
       say('terminating leftover flood tasks...');
       await mapLimit(lowIds, 32, (id) =>
         stack.temporal.workflow

@@ -11,6 +11,8 @@ import { spawnWorker, type WorkerProcess, type WorkerRole } from '../workers/sup
 /** A Temporal server, a TaskClient and real worker processes for one benchmark run. */
 export interface BenchStack {
   readonly address: string;
+  /** True when the bench started its own (embedded) dev server. */
+  readonly startedServer: boolean;
   readonly dir: string;
   readonly ledger: string;
   readonly client: TaskClient;
@@ -54,6 +56,7 @@ export async function startBenchStack(
   const addr = address;
   return {
     address: addr,
+    startedServer: !settings.temporalAddress,
     dir,
     ledger,
     client,

@@ -19,6 +19,14 @@ export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, string>> = {
   'matching.numTaskqueueWritePartitions': '1',
   // Let API batch operations run side by side (the default is one per namespace).
   'frontend.MaxConcurrentBatchOperationPerNamespace': '5',
+  // The dev server has one history shard, and each shard's task queues (transfer: dispatch of
+  // workflow and activity tasks; timer: delays, retries, timeouts; visibility: search attributes)
+  // are polled at most 20 times/s by default: 25-45 ms per dispatch hop, ~100 ms of a 146 ms task,
+  // and a FIFO bottleneck under a flood. A cluster spreads that over hundreds of shards; one shard
+  // gets the budget here (docs/decisions.md).
+  'history.transferProcessorMaxPollRPS': '1000',
+  'history.timerProcessorMaxPollRPS': '1000',
+  'history.visibilityProcessorMaxPollRPS': '1000',
 };
 
 /**

@@ -96,6 +96,15 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
     };
   }
   const e = err as { type?: unknown; code?: unknown; message?: unknown; issues?: unknown; statusCode?: unknown; known?: unknown };
+  if (e?.type === 'AdmissionThrottled') {
+    const a = err as { lane?: unknown; retryAfterMs?: unknown };
+    const retryAfterSeconds = Math.max(1, Math.ceil(Number(a.retryAfterMs) / 1000));
+    return {
+      status: 429,
+      body: { error: { type: 'TooManyRequests', message: String(e.message), details: { reason: 'lane_admission', lane: a.lane, retryAfterSeconds } } },
+      retryAfterSeconds,
+    };
+  }
   if (typeof e?.type === 'string' && DOMAIN_STATUS[e.type] !== undefined) {
     const details =
       e.type === 'ValidationError'

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../../config/duration';
 import { createLogger } from '../../config/log';
+import { parseAdmission, type AdmissionSpec } from '../../config/admission';
 import { TaskClient } from '../task-client';
 import { ApiKeyStore, generateApiKey } from './auth';
 import type { BackpressureOptions } from './backpressure';
@@ -37,7 +38,12 @@ export interface StartApiOptions {
   say?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
   poolProviders?: PoolInfoProvider[];
+  /** Lane start budgets. @default TIDEWAY_ADMISSION (none when unset) */
+  admission?: AdmissionSpec;
 }
+
+/** An HTTP submit waits at most this long for its lane's budget, then gets 429 with Retry-After. */
+const API_ADMISSION_MAX_WAIT_MS = 1000;
 
 /** A listening API server. */
 export interface RunningApi {
@@ -83,6 +89,8 @@ export async function startApiServer(opts: StartApiOptions = {}): Promise<Runnin
   const client = await TaskClient.connect({
     address: opts.address ?? env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
     namespace: opts.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default',
+    admission: opts.admission ?? parseAdmission(env.TIDEWAY_ADMISSION),
+    admissionMaxWaitMs: API_ADMISSION_MAX_WAIT_MS,
   });
   const server = await buildApiServer({
     client,

@@ -1,6 +1,9 @@
 import { ApiKeyStore } from '../../api/http/auth';
 import { buildApiServer, type ApiServer } from '../../api/http/server';
 import { HttpTaskClient } from '../../api/http-client';
+import { TaskClient } from '../../api/task-client';
+import { parseAdmission } from '../../config/admission';
+import { catalog } from '../../config/catalog';
 import { poolTaskQueue } from '../../config/names';
 import { expectNoLeakedWorkers, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
 import { listen, type Caller } from './api-helpers';
@@ -315,6 +318,36 @@ describe('backpressure', () => {
       for (const id of ids) await qc('POST', `/v1/tasks/${id}:cancel`, { key: KEYS.quota });
     } finally {
       await q.close();
+    }
+  });
+});
+
+describe('lane admission', () => {
+  test('over the low lane budget a submit gets 429 with Retry-After and starts nothing; other lanes pass', async () => {
+    const paced = new TaskClient({
+      client: stack.temporal,
+      catalog,
+      admission: parseAdmission('low=0.2/s,burst=2'),
+      admissionMaxWaitMs: 0,
+    });
+    const a = await buildApiServer({ client: paced, keys, backpressure: false });
+    const { call: ac } = await listen(a);
+    try {
+      const low = (taskId: string) =>
+        ac('POST', '/v1/tasks', { key: KEYS.quiet, json: { type: 'demo.echo', input: 1, lane: 'low', taskId } });
+      expect((await low(uniqueId('adm-a'))).status).toBe(201);
+      expect((await low(uniqueId('adm-b'))).status).toBe(201);
+      const refusedId = uniqueId('adm-c');
+      const refused = await low(refusedId);
+      expect(refused.status).toBe(429);
+      expect(refused.body.error).toMatchObject({ type: 'TooManyRequests', details: { reason: 'lane_admission', lane: 'low' } });
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      await expect(stack.temporal.workflow.getHandle(refusedId).describe()).rejects.toThrow(/not found/i);
+      // Bad input is still a 400 (validated before any budget is used), and the high lane is not paced.
+      expect((await ac('POST', '/v1/tasks', { key: KEYS.quiet, json: { type: 'demo.echo', input: 1, lane: 'bulk' } })).status).toBe(400);
+      expect((await ac('POST', '/v1/tasks', { key: KEYS.quiet, json: { type: 'demo.echo', input: 1, lane: 'high' } })).status).toBe(201);
+    } finally {
+      await a.close();
     }
   });
 });

@@ -1,4 +1,7 @@
 import { tsToMs } from '@temporalio/common/lib/time';
+import { TaskClient } from '../../api/task-client';
+import { parseAdmission } from '../../config/admission';
+import { catalog } from '../../config/catalog';
 import { uniqueId, waitFor, useStack } from '../helpers/stack';
 
 /**
@@ -45,4 +48,19 @@ test('a saturated low lane does not delay the high lane, and keeps progressing',
   // …and the low lane kept going: every low task finishes.
   await Promise.all(low.map((id) => client.result(id)));
   expect(lowStarted()).toBe(100);
+});
+
+test('a paced low lane admits its starts at the budget while a high-lane submit goes at once', async () => {
+  const paced = new TaskClient({ client: stack.temporal, catalog, admission: parseAdmission('low=4/s,burst=1') });
+  const t0 = Date.now();
+  const order: string[] = [];
+  const lows = Array.from({ length: 5 }, (_, i) =>
+    paced.submit('demo.echo', { i }, { taskId: uniqueId(`paced${i}`), lane: 'low' }).then(() => order.push(`low${i}`)),
+  );
+  const high = paced.submit('demo.echo', { high: true }, { taskId: uniqueId('unpaced'), lane: 'high' }).then(() => order.push('high'));
+  await Promise.all([...lows, high]);
+  // 5 starts at 4/s with a burst of 1: the last is due 4 intervals (1 s) after the first.
+  expect(Date.now() - t0).toBeGreaterThanOrEqual(1000);
+  expect(order.indexOf('high')).toBeLessThan(order.indexOf('low4'));
+  expect(order.filter((o) => o.startsWith('low'))).toEqual(['low0', 'low1', 'low2', 'low3', 'low4']);
 });
