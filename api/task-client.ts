@@ -17,7 +17,7 @@ import { catalog as defaultCatalog, type Tasks } from '../config/catalog';
 import type { Catalog } from '../config/catalog-schema';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
-import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
+import { resolveEnvelope, taskIdSchema, type ResolvedTask, type TaskEnvelope } from '../config/envelope';
 import {
   CONTROL_TASK_QUEUE,
   LANES,
@@ -29,7 +29,7 @@ import {
   type TaskStatus,
 } from '../config/names';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
-import type { TaskState } from '../workflows/run-task';
+import type { ClientResolvedTask, TaskState } from '../workflows/run-task';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
 import { TaskSchedules } from './schedules';
 import { SA_KEYS, summaryFrom, visibilityQuery, type ListFilter, type TaskSummary } from './search';
@@ -152,7 +152,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
       await this.temporal.workflow.start(RUN_TASK_WORKFLOW, {
         taskQueue: CONTROL_TASK_QUEUE,
         workflowId: id,
-        args: [rest],
+        args: [rest, clientResolution(resolved, envelope)],
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
         ...(resolved.delayMs ? { startDelay: resolved.delayMs } : {}),
@@ -322,4 +322,13 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
 function envelopeFields(opts: SubmitOptions): Omit<TaskEnvelope, 'type' | 'input'> {
   const { taskId: _id, ...rest } = opts;
   return rest;
+}
+
+/**
+ * The resolution the workflow may use instead of resolving again. The start delay is Temporal's
+ * (never waited twice), and the input is sent once unless the schema changed it.
+ */
+function clientResolution(resolved: ResolvedTask, envelope: TaskEnvelope): ClientResolvedTask {
+  const { delayMs: _delay, input, ...rest } = resolved;
+  return JSON.stringify(input) === JSON.stringify(envelope.input) ? rest : { ...rest, input };
 }

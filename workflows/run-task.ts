@@ -117,7 +117,30 @@ type Outcome =
  * `state` and the search attributes true at every transition. A task that fails for good is
  * dead-lettered: it stays open, waiting for `redrive` or `discard`, until its retention ends.
  */
-export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
+/**
+ * What TaskClient resolved before starting (`resolveEnvelope` on the client's catalog), so the
+ * workflow need not resolve again: the local activity round trip is most of a workflow task's time.
+ * `input` is left out when it equals the envelope's (no copy of big inputs in history).
+ */
+export type ClientResolvedTask = Omit<ResolvedTask, 'input' | 'delayMs'> & { input?: unknown };
+
+/** A usable client resolution; anything else (a plain client's second argument) is resolved again. */
+function usableResolution(envelope: Partial<TaskEnvelope>, r: unknown): r is ClientResolvedTask {
+  const c = r as Partial<ClientResolvedTask> | null | undefined;
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    c.type === envelope.type &&
+    typeof c.group === 'string' &&
+    typeof c.tenant === 'string' &&
+    (LANES as readonly unknown[]).includes(c.lane) &&
+    typeof c.timeouts === 'object' &&
+    typeof c.retry === 'object' &&
+    typeof c.deadLetterRetentionMs === 'number'
+  );
+}
+
+export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedTask): Promise<unknown> {
   const info = workflowInfo();
   const raw = (envelope ?? {}) as Partial<TaskEnvelope>;
   const state: TaskState = {
@@ -183,7 +206,11 @@ export async function runTask(envelope: TaskEnvelope): Promise<unknown> {
   // 1. Validate against the catalog (also for tasks started by a plain Temporal client).
   let task: ResolvedTask;
   try {
-    task = await resolveTask(envelope);
+    // Branching on the workflow's own input keeps replay deterministic: histories recorded before
+    // this second argument existed have none and take the local activity, as they did.
+    task = usableResolution(raw, resolved)
+      ? { ...resolved, input: resolved.input !== undefined ? resolved.input : raw.input }
+      : await resolveTask(envelope);
   } catch (err) {
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
     state.lastError = {
