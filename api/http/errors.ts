@@ -101,7 +101,13 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
     const retryAfterSeconds = Math.max(1, Math.ceil(Number(a.retryAfterMs) / 1000));
     return {
       status: 429,
-      body: { error: { type: 'TooManyRequests', message: String(e.message), details: { reason: 'lane_admission', lane: a.lane, retryAfterSeconds } } },
+      body: {
+        error: {
+          type: 'TooManyRequests',
+          message: String(e.message),
+          details: { reason: 'lane_admission', lane: a.lane, retryAfterSeconds },
+        },
+      },
       retryAfterSeconds,
     };
   }
