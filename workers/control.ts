@@ -85,15 +85,12 @@ export async function createCallbackWorker(opts: Pick<ControlWorkerOptions, 'con
  * the source of truth). Idempotent, so several control replicas may run it; a failure is logged,
  * not fatal: tasks keep flowing even if a schedule could not be synced.
  */
-export async function syncSchedules(address: string, namespace: string, log: Logger): Promise<void> {
-  const connection = await Connection.connect({ address });
+export async function syncSchedules(connection: Connection, namespace: string, log: Logger): Promise<void> {
   try {
     const report = await new TaskSchedules(new Client({ connection, namespace })).sync(catalog);
     log.info({ event: 'schedules:synced', ...report }, 'catalog schedules synced');
   } catch (err) {
     log.error({ event: 'schedules:sync-failed', err: String(err) }, 'could not sync catalog schedules');
-  } finally {
-    await connection.close();
   }
 }
 
@@ -103,13 +100,12 @@ export async function syncSchedules(address: string, namespace: string, log: Log
  * this worker would not receive them, so a stuck rollout is explained in the log, not guessed at.
  */
 export async function checkRouting(
-  address: string,
+  connection: Connection,
   namespace: string,
   buildId: string | undefined,
   promote: boolean,
   log: Logger,
 ): Promise<void> {
-  const connection = await Connection.connect({ address });
   try {
     if (buildId && promote) {
       const deadline = Date.now() + 30_000;
@@ -141,8 +137,6 @@ export async function checkRouting(
     }
   } catch (err) {
     log.error({ event: 'versioning:check-failed', err: String(err) }, 'could not check worker-versioning routing');
-  } finally {
-    await connection.close();
   }
 }
 

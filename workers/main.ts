@@ -1,3 +1,4 @@
+import { Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { z } from 'zod';
 import { catalog } from '../config/catalog';
@@ -34,9 +35,15 @@ async function main(): Promise<void> {
       : undefined;
     const worker = await createControlWorker({ connection, namespace, catalog, version });
     const callbacks = await createCallbackWorker({ connection, namespace });
-    await syncSchedules(address, namespace, log);
+    // One client connection for the start-up housekeeping (the worker's own is a NativeConnection).
+    const client = await Connection.connect({ address });
     const running = Promise.all([worker.run(), callbacks.run()]);
-    await checkRouting(address, namespace, version?.buildId, env.TIDEWAY_PROMOTE === '1' || env.TIDEWAY_PROMOTE === 'true', log);
+    try {
+      await syncSchedules(client, namespace, log);
+      await checkRouting(client, namespace, version?.buildId, env.TIDEWAY_PROMOTE === '1' || env.TIDEWAY_PROMOTE === 'true', log);
+    } finally {
+      await client.close();
+    }
     announce({
       event: 'worker:ready',
       role,
