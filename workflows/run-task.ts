@@ -111,13 +111,6 @@ type Outcome =
   | { kind: 'not_started'; lane: Lane }; // schedule-to-start timeout: TTL or promotion
 
 /**
- * Runs one task: validates its envelope against the catalog (local activity on the control
- * worker), then runs its handler on the pool queue `tideway.<group>.<lane>` under the type's
- * retry policy compiled to Temporal's own (so attempts and delays show in the Web UI). Keeps
- * `state` and the search attributes true at every transition. A task that fails for good is
- * dead-lettered: it stays open, waiting for `redrive` or `discard`, until its retention ends.
- */
-/**
  * What TaskClient resolved before starting (`resolveEnvelope` on the client's catalog), so the
  * workflow need not resolve again: the local activity round trip is most of a workflow task's time.
  * `input` is left out when it equals the envelope's (no copy of big inputs in history).
@@ -140,6 +133,13 @@ function usableResolution(envelope: Partial<TaskEnvelope>, r: unknown): r is Cli
   );
 }
 
+/**
+ * Runs one task: validates its envelope against the catalog (local activity on the control
+ * worker, unless TaskClient passed its own resolution as `resolved`), then runs its handler on the pool queue `tideway.<group>.<lane>` under the type's
+ * retry policy compiled to Temporal's own (so attempts and delays show in the Web UI). Keeps
+ * `state` and the search attributes true at every transition. A task that fails for good is
+ * dead-lettered: it stays open, waiting for `redrive` or `discard`, until its retention ends.
+ */
 export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedTask): Promise<unknown> {
   const info = workflowInfo();
   const raw = (envelope ?? {}) as Partial<TaskEnvelope>;
@@ -321,8 +321,8 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
           attemptOffset: state.attempts,
         }),
       );
-      // Started reports come only for attempts past STARTED_SIGNAL_DELAY_MS and failures always report, so an
-      // unreported success is the attempt after the last one counted.
+      // Started reports come only for attempts past STARTED_SIGNAL_DELAY_MS and failures always
+      // report, so an unreported success is the attempt after the last one counted.
       if (!attemptRunning) state.attempts += 1;
       return { kind: 'succeeded', result };
     } catch (err) {
