@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tsToMs } from '@temporalio/common/lib/time';
 import { readFileSync, existsSync } from 'node:fs';
 import { TaskClient } from '../api/task-client';
-import { DEV_SERVER_ADMISSION, formatAdmission, parseAdmission } from '../config/admission';
+import { admissionFor, formatAdmission } from '../config/admission';
 import { catalog } from '../config/catalog';
 import { mapLimit, quantile, startBenchStack, type BenchStack, runBench } from './lib-stack';
 
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
   const stack = await startBenchStack('lanes', say);
   const lowIds: string[] = [];
   // What `npm start` applies on its embedded server, or TIDEWAY_ADMISSION (config/admission.ts).
-  const admission = parseAdmission(process.env.TIDEWAY_ADMISSION ?? (stack.startedServer ? DEV_SERVER_ADMISSION : undefined));
+  const admission = admissionFor(process.env.TIDEWAY_ADMISSION, stack.startedServer);
   const paced = new TaskClient({ client: stack.temporal, catalog, admission, admissionMaxWaitMs: Number.POSITIVE_INFINITY });
   try {
     await Promise.all([

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEV_SERVER_ADMISSION, formatAdmission, parseAdmission } from '../config/admission';
+import { admissionFor, formatAdmission } from '../config/admission';
 import { startApiServer, type RunningApi } from '../api/http/start';
 import { catalog } from '../config/catalog';
 import { scalerStateProvider } from '../scaler/pool-info';
@@ -47,8 +47,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   const target = await ensureTemporal(settings, say);
   // The embedded server is small: unless told otherwise, pace the low lane so a flood of it leaves
   // room for the other lanes (config/admission.ts). A cluster of your own sets its own budget.
-  if (target.started && process.env.TIDEWAY_ADMISSION === undefined) process.env.TIDEWAY_ADMISSION = DEV_SERVER_ADMISSION;
-  const admission = parseAdmission(process.env.TIDEWAY_ADMISSION);
+  const admission = admissionFor(process.env.TIDEWAY_ADMISSION, target.started);
   const logDir = join(settings.dataDir, 'logs');
   mkdirSync(logDir, { recursive: true });
 

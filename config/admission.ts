@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { TidewayError } from './errors';
 import { LANES, type Lane } from './names';
 
@@ -22,24 +21,29 @@ export type AdmissionSpec = Partial<Record<Lane, LaneBudget>>;
 /**
  * Budget of the embedded dev server (single-shard SQLite, 2 cores here): the low-lane rate under
  * which bench:lanes kept the high lane's p99 nearest its idle value (8/s: 1.4x and 2.0x in two
- * runs; 4/s: 1.4x and 1.8x; the p50 did not move in any of them). Not applied when TEMPORAL_ADDRESS names another server: a cluster's capacity
- * is its operator's to set.
+ * runs; 4/s: 1.4x and 1.8x; the p50 did not move in any of them). Not applied when
+ * TEMPORAL_ADDRESS names another server: a cluster's capacity is its operator's to set.
  */
 export const DEV_SERVER_ADMISSION = 'low=4/s';
 
-const entry = z
-  .string()
-  .trim()
-  .regex(/^(high|normal|low)=\d+(\.\d+)?\/s(,burst=\d+)?$/, 'use <lane>=<n>/s or <lane>=<n>/s,burst=<m>, e.g. low=8/s');
+/** The budgets a process runs with: TIDEWAY_ADMISSION if set, else the embedded server's default. */
+export function admissionFor(setting: string | undefined, embeddedServer: boolean): AdmissionSpec {
+  return parseAdmission(setting ?? (embeddedServer ? DEV_SERVER_ADMISSION : undefined));
+}
+
+const ENTRY = /^(high|normal|low)=(\d+(?:\.\d+)?)\/s(?:,burst=(\d+))?$/;
 
 /** Parses `low=8/s;normal=50/s,burst=100` (lanes separated by `;`). Empty or `off` = no budget. */
 export function parseAdmission(text: string | undefined): AdmissionSpec {
   const spec: AdmissionSpec = {};
   if (!text || text.trim() === '' || text.trim() === 'off') return spec;
   for (const part of text.split(';').filter((p) => p.trim() !== '')) {
-    const ok = entry.safeParse(part);
-    if (!ok.success) throw new AdmissionConfigError(`TIDEWAY_ADMISSION: ${JSON.stringify(part)}: ${ok.error.issues[0]?.message}`);
-    const m = /^(\w+)=([\d.]+)\/s(?:,burst=(\d+))?$/.exec(ok.data)!;
+    const m = ENTRY.exec(part.trim());
+    if (!m) {
+      throw new AdmissionConfigError(
+        `TIDEWAY_ADMISSION: ${JSON.stringify(part)}: use <lane>=<n>/s or <lane>=<n>/s,burst=<m>, e.g. low=8/s`,
+      );
+    }
     const lane = m[1] as Lane;
     const perSecond = Number(m[2]);
     if (!(perSecond > 0)) throw new AdmissionConfigError(`TIDEWAY_ADMISSION: ${lane} needs a rate above 0`);

@@ -47,7 +47,7 @@ export class TooManyRequestsError extends HttpError {
   constructor(
     message: string,
     readonly retryAfterSeconds: number,
-    readonly reason: 'backlog' | 'inflight_quota' | 'batch_limit',
+    readonly reason: 'backlog' | 'inflight_quota' | 'batch_limit' | 'lane_admission',
     details: Record<string, unknown> = {},
   ) {
     super(message, { reason, retryAfterSeconds, ...details });
@@ -97,19 +97,10 @@ export function toErrorResponse(err: unknown): { status: number; body: ErrorBody
   }
   const e = err as { type?: unknown; code?: unknown; message?: unknown; issues?: unknown; statusCode?: unknown; known?: unknown };
   if (e?.type === 'AdmissionThrottled') {
+    // The lane's start budget (config/admission.ts): the same 429 as backpressure, its own reason.
     const a = err as { lane?: unknown; retryAfterMs?: unknown };
-    const retryAfterSeconds = Math.max(1, Math.ceil(Number(a.retryAfterMs) / 1000));
-    return {
-      status: 429,
-      body: {
-        error: {
-          type: 'TooManyRequests',
-          message: String(e.message),
-          details: { reason: 'lane_admission', lane: a.lane, retryAfterSeconds },
-        },
-      },
-      retryAfterSeconds,
-    };
+    const seconds = Math.max(1, Math.ceil(Number(a.retryAfterMs) / 1000));
+    return toErrorResponse(new TooManyRequestsError(String(e.message), seconds, 'lane_admission', { lane: a.lane }));
   }
   if (typeof e?.type === 'string' && DOMAIN_STATUS[e.type] !== undefined) {
     const details =
