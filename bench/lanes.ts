@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tsToMs } from '@temporalio/common/lib/time';
+import type { temporal } from '@temporalio/proto';
 import { readFileSync, existsSync } from 'node:fs';
 import { TaskClient } from '../api/task-client';
 import { admissionFor, formatAdmission } from '../config/admission';
@@ -17,7 +18,8 @@ import { mapLimit, quantile, startBenchStack, type BenchStack, runBench } from '
  * Knobs: BENCH_LANES_FLOOD (5000), BENCH_LANES_HIGH_RPS (5), BENCH_LANES_PHASE_S (40 s per phase),
  * BENCH_LANES_SLEEP_MS (100 ms per task). Diagnostics: BENCH_LANES_FLOOD_RATE paces the offered
  * flood (tasks/s), BENCH_LANES_FLOOD_DELAY gives each flood task a start delay (e.g. 1h), so a phase
- * measures what the starts alone cost.
+ * measures what the starts alone cost; BENCH_LANES_TRACE=N prints the hops of each phase's N slowest
+ * high-lane samples.
  */
 const FLOOD = Number(process.env.BENCH_LANES_FLOOD ?? 5000);
 const HIGH_RPS = Number(process.env.BENCH_LANES_HIGH_RPS ?? 5);
@@ -25,6 +27,7 @@ const PHASE_S = Number(process.env.BENCH_LANES_PHASE_S ?? 40);
 const SLEEP_MS = Number(process.env.BENCH_LANES_SLEEP_MS ?? 100);
 const FLOOD_RATE = process.env.BENCH_LANES_FLOOD_RATE ? Number(process.env.BENCH_LANES_FLOOD_RATE) : undefined;
 const FLOOD_DELAY = process.env.BENCH_LANES_FLOOD_DELAY as `${number}h` | `${number}m` | undefined;
+const TRACE = Number(process.env.BENCH_LANES_TRACE ?? 0);
 
 interface Ledger {
   taskId: string;
@@ -70,13 +73,39 @@ interface Waits {
   total: number[];
   control: number[];
   pool: number[];
+  /** Per sample: the hops of its queue wait (BENCH_LANES_TRACE prints the slowest). */
+  hops: { id: string; total: number; parts: [string, number][] }[];
+}
+
+/**
+ * The hops from submit to handler start, from the workflow's own event times: the start RPC, the
+ * first workflow task's wait for a control poller, its run on the control worker, the activity's
+ * wait in the pool queue (to the handler start the ledger records).
+ */
+function hopsOf(submittedAt: number, handlerAt: number, events: temporal.api.history.v1.IHistoryEvent[]): [string, number][] {
+  const t = (pred: (e: temporal.api.history.v1.IHistoryEvent) => boolean) => {
+    const e = events.find(pred);
+    return e?.eventTime ? tsToMs(e.eventTime) : NaN;
+  };
+  const started = t((e) => !!e.workflowExecutionStartedEventAttributes);
+  const wftScheduled = t((e) => !!e.workflowTaskScheduledEventAttributes);
+  const wftStarted = t((e) => !!e.workflowTaskStartedEventAttributes);
+  const wftCompleted = t((e) => !!e.workflowTaskCompletedEventAttributes);
+  const actScheduled = t((e) => !!e.activityTaskScheduledEventAttributes);
+  return [
+    ['start rpc', started - submittedAt],
+    ['wft wait', wftStarted - wftScheduled],
+    ['wft run', wftCompleted - wftStarted],
+    ['to activity', actScheduled - wftCompleted],
+    ['pool queue', handlerAt - actScheduled],
+  ];
 }
 
 /** Queue waits of finished high-lane samples: total from the ledger, split using the workflow history. */
 async function waits(stack: BenchStack, samples: HighSample[]): Promise<Waits> {
   await Promise.all(samples.map((s) => stack.client.result(s.id)));
   const l = ledger(stack.ledger);
-  const w: Waits = { total: [], control: [], pool: [] };
+  const w: Waits = { total: [], control: [], pool: [], hops: [] };
   await mapLimit(samples, 8, async (s) => {
     const e = l.get(s.id);
     if (!e) return;
@@ -88,6 +117,7 @@ async function waits(stack: BenchStack, samples: HighSample[]): Promise<Waits> {
       w.control.push(at - s.submittedAt);
       w.pool.push(e.at - at);
     }
+    w.hops.push({ id: s.id, total: e.at - s.submittedAt, parts: hopsOf(s.submittedAt, e.at, h.events ?? []) });
   });
   return w;
 }
@@ -200,6 +230,19 @@ async function main(): Promise<void> {
         `| ${name} | ${w.total.length} | ${fmt(quantile(w.total, 0.5))} | ${fmt(quantile(w.total, 0.99))} | ` +
           `${fmt(quantile(w.control, 0.5))} | ${fmt(quantile(w.control, 0.99))} | ${fmt(quantile(w.pool, 0.5))} | ${fmt(quantile(w.pool, 0.99))} |`,
       );
+    }
+    if (TRACE) {
+      say('');
+      for (const [name, w] of [
+        ['no flood', calm],
+        [withAdmission.name, withAdmission.waits],
+        [without.name, without.waits],
+      ] as const) {
+        say(`slowest ${TRACE} high-lane samples, ${name}:`);
+        for (const x of [...w.hops].sort((a, b) => b.total - a.total).slice(0, TRACE)) {
+          say(`  ${fmt(x.total)}: ${x.parts.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+        }
+      }
     }
     say('');
     for (const r of [withAdmission, without]) {

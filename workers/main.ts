@@ -21,7 +21,13 @@ async function main(): Promise<void> {
   const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
   // SDK internals log warnings and errors only; Tideway's own events go through pino on stdout.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const sdkMetrics = sdkEnvSchema.parse(process.env).TIDEWAY_SDK_METRICS;
+  Runtime.install({
+    logger: new DefaultLogger('WARN'),
+    // The SDK's own metrics (poll and schedule-to-start latencies, slots, sticky cache) on a
+    // Prometheus endpoint of their own, when asked for: they explain where a task's time goes.
+    ...(sdkMetrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetrics } } } } : {}),
+  });
   const connection = await connectWorker(address);
 
   if (role === 'control') {
@@ -101,6 +107,15 @@ function announce(fields: Record<string, unknown> & { event: string }): void {
 }
 
 /** Worker-versioning settings of a control process (docs/pools.md, "Upgrades"). */
+/** Settings of any worker process. */
+const sdkEnvSchema = z.object({
+  /** host:port for the Temporal SDK's own Prometheus metrics (unset: off). */
+  TIDEWAY_SDK_METRICS: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'use host:port, e.g. 127.0.0.1:9464')
+    .optional(),
+});
+
 const controlEnvSchema = z.object({
   /** Join the tideway-control Worker Deployment as this build; unset = unversioned. */
   TIDEWAY_BUILD_ID: z
