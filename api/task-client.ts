@@ -330,5 +330,7 @@ function envelopeFields(opts: SubmitOptions): Omit<TaskEnvelope, 'type' | 'input
  */
 function clientResolution(resolved: ResolvedTask, envelope: TaskEnvelope): ClientResolvedTask {
   const { delayMs: _delay, input, ...rest } = resolved;
-  return JSON.stringify(input) === JSON.stringify(envelope.input) ? rest : { ...rest, input };
+  // submitEnvelope sets every search attribute at start, so the workflow need not upsert them again.
+  const out: ClientResolvedTask = { ...rest, attributesAtStart: true };
+  return JSON.stringify(input) === JSON.stringify(envelope.input) ? out : { ...out, input };
 }

@@ -108,6 +108,11 @@ async function main(): Promise<void> {
       });
       await h.result();
     },
+    // TaskClient's start delay: the start-time attributes say `scheduled`, the workflow moves to `queued`.
+    'client-delayed': async () => {
+      await c.submit('demo.echo', 3, { taskId: 'client-delayed', delay: '300ms' });
+      await c.result('client-delayed');
+    },
   };
   for (const [name, run] of Object.entries(cases)) {
     await run();

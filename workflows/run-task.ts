@@ -115,7 +115,15 @@ type Outcome =
  * workflow need not resolve again: the local activity round trip is most of a workflow task's time.
  * `input` is left out when it equals the envelope's (no copy of big inputs in history).
  */
-export type ClientResolvedTask = Omit<ResolvedTask, 'input' | 'delayMs'> & { input?: unknown };
+export type ClientResolvedTask = Omit<ResolvedTask, 'input' | 'delayMs'> & {
+  input?: unknown;
+  /**
+   * The client set the task's search attributes at start (TaskClient does), so the workflow upserts
+   * only what differs from them: one visibility write and one history event fewer per task.
+   * Histories recorded before this flag existed lack it and replay through the upsert they made.
+   */
+  attributesAtStart?: true;
+};
 
 /** A usable client resolution; anything else (a plain client's second argument) is resolved again. */
 function usableResolution(envelope: Partial<TaskEnvelope>, r: unknown): r is ClientResolvedTask {
@@ -246,7 +254,14 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
     setStatus('scheduled', saBase(lane));
     await sleep(task.delayMs);
   }
-  setStatus('queued', saBase(lane));
+  if (resolved?.attributesAtStart === true && usableResolution(raw, resolved)) {
+    // Only what the start-time attributes (in the start event, so replay-safe) do not already say.
+    const due = [...saBase(lane), { key: SA.TaskStatus, value: 'queued' }].filter((p) => info.typedSearchAttributes.get(p.key) !== p.value);
+    state.status = 'queued';
+    if (due.length > 0) upsertSearchAttributes(due);
+  } else {
+    setStatus('queued', saBase(lane));
+  }
 
   // 3. TTL counts from when the task became eligible to run.
   const deadline = task.ttlMs !== undefined ? Date.now() + task.ttlMs : undefined;

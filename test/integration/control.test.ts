@@ -18,6 +18,24 @@ test('delay: status scheduled until the start delay passes, then it runs', async
   expect(stack.ledgerFor(id)[0]!.at - t0).toBeGreaterThanOrEqual(2_000);
 });
 
+test("TaskClient's start-time search attributes serve the queued task: the workflow writes none of them again", async () => {
+  const id = uniqueId('attrs');
+  const tenant = uniqueId('tenant');
+  // The low lane has no pool here, so the task stays queued once its first workflow task is done.
+  await stack.client.submit('demo.echo', 1, { taskId: id, lane: 'low', tenant });
+  const events = await waitFor(async () => {
+    const h = await stack.temporal.workflow.getHandle(id).fetchHistory();
+    return h.events?.some((e) => e.activityTaskScheduledEventAttributes) ? h.events : undefined;
+  });
+  expect(events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes)).toEqual([]);
+  const row = await waitFor(async () =>
+    (await stack.client.list({ status: 'queued', lane: 'low', tenant })).tasks.find((t) => t.taskId === id),
+  );
+  expect(row).toMatchObject({ type: 'demo.echo', group: 'demo', lane: 'low', tenant, status: 'queued' });
+  expect(await stack.client.get(id)).toMatchObject({ status: 'queued', lane: 'low', tenant });
+  await stack.client.cancel(id);
+});
+
 test('delay in a plain-client envelope is honoured by the workflow', async () => {
   const id = uniqueId('plaindelay');
   const t0 = Date.now();
