@@ -14,7 +14,7 @@ import { spawnWorker } from '../workers/supervisor';
  * Records real histories of every path through `runTask` into test/fixtures/histories/*.binpb, for the
  * replay test that fails the build on a non-deterministic workflow change. Run it when a change is
  * deliberately incompatible (after adding `patched()` for old histories, keep the old files):
- *   RECORD_GENERATION=v4 npm run record:histories
+ *   RECORD_GENERATION=v5 npm run record:histories
  */
 async function main(): Promise<void> {
   const out = join(__dirname, '..', '..', 'test', 'fixtures', 'histories');
