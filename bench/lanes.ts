@@ -8,22 +8,27 @@ import { catalog } from '../config/catalog';
 import { mapLimit, quantile, startBenchStack, type BenchStack, runBench } from './lib-stack';
 
 /**
- * `npm run bench:lanes`: high-lane demo.sleep tasks arrive at a steady rate, first alone (phase 1),
- * then while FLOOD demo.sleep tasks are offered to the low lane: through a TaskClient with lane
- * admission (phase 2: what `npm start` applies on its embedded server, or TIDEWAY_ADMISSION), and
- * with none (phase 3: the baseline, in the same run). Prints the high lane's queue wait (submit →
- * handler start) p50/p99 per phase and the p99 ratio to phase 1 (goal ≤ 1.5), split into the part
- * before the activity was scheduled (workflow start, control queue, envelope check) and the part in
- * the pool's own queue; and the low lane's tasks started per 10 s window (goal: never 0).
- * Knobs: BENCH_LANES_FLOOD (5000), BENCH_LANES_HIGH_RPS (5), BENCH_LANES_PHASE_S (40 s per phase),
- * BENCH_LANES_SLEEP_MS (100 ms per task). Diagnostics: BENCH_LANES_FLOOD_RATE paces the offered
- * flood (tasks/s), BENCH_LANES_FLOOD_DELAY gives each flood task a start delay (e.g. 1h), so a phase
- * measures what the starts alone cost; BENCH_LANES_TRACE=N prints the hops of each phase's N slowest
- * high-lane samples.
+ * `npm run bench:lanes`: high-lane demo.sleep tasks arrive at a steady rate, with no flood and while
+ * FLOOD demo.sleep tasks are offered to the low lane through a TaskClient with lane admission (what
+ * `npm start` applies on its embedded server, or TIDEWAY_ADMISSION). These two alternate in ROUNDS
+ * rounds (no flood, then flood, PHASE_S each), so slow drift on a noisy machine hits both alike and
+ * each p99 rests on ROUNDS x PHASE_S x HIGH_RPS samples, not a handful of outliers. Then, once, the
+ * baseline: the same flood with no admission. Prints the high lane's queue wait (submit → handler
+ * start) p50/p99 per condition and the p99 ratio to no flood (goal ≤ 1.5; per round too), split into
+ * the part before the activity was scheduled (workflow start, control queue) and the part in the
+ * pool's own queue; and the low lane's tasks started per 10 s window of flood (goal: never 0).
+ * Knobs: BENCH_LANES_FLOOD (5000), BENCH_LANES_HIGH_RPS (5), BENCH_LANES_ROUNDS (3),
+ * BENCH_LANES_PHASE_S (30 s per phase), BENCH_LANES_SLEEP_MS (100 ms per task). Diagnostics:
+ * BENCH_LANES_FLOOD_RATE paces the offered flood (tasks/s), BENCH_LANES_FLOOD_DELAY gives each flood
+ * task a start delay (e.g. 1h), so a phase measures what the starts alone cost; BENCH_LANES_TRACE=N
+ * prints the hops of each condition's N slowest high-lane samples.
  */
 const FLOOD = Number(process.env.BENCH_LANES_FLOOD ?? 5000);
 const HIGH_RPS = Number(process.env.BENCH_LANES_HIGH_RPS ?? 5);
-const PHASE_S = Number(process.env.BENCH_LANES_PHASE_S ?? 40);
+const PHASE_S = Number(process.env.BENCH_LANES_PHASE_S ?? 30);
+const ROUNDS = Number(process.env.BENCH_LANES_ROUNDS ?? 3);
+/** Pause after a flood phase, so its last admitted tasks are done before the next no-flood phase. */
+const SETTLE_MS = 3000;
 const SLEEP_MS = Number(process.env.BENCH_LANES_SLEEP_MS ?? 100);
 const FLOOD_RATE = process.env.BENCH_LANES_FLOOD_RATE ? Number(process.env.BENCH_LANES_FLOOD_RATE) : undefined;
 const FLOOD_DELAY = process.env.BENCH_LANES_FLOOD_DELAY as `${number}h` | `${number}m` | undefined;
@@ -124,14 +129,17 @@ async function waits(stack: BenchStack, samples: HighSample[]): Promise<Waits> {
 
 const fmt = (ms: number) => (Number.isNaN(ms) ? '-' : `${Math.round(ms)} ms`);
 
-/** Submits the flood until `stop()`; returns how many were submitted (admitted) by then. */
-function flood(client: TaskClient, tag: string, lowIds: string[]) {
+/**
+ * Submits the flood, `concurrency` submits at a time, until `stop()`. A paced client needs only a
+ * few: each waits its turn, and fewer waiting means fewer still admitted after `stop()`.
+ */
+function flood(client: TaskClient, tag: string, lowIds: string[], concurrency: number) {
   const t0 = Date.now();
   let stopped = false;
   let admitted = 0;
   const done = mapLimit(
     Array.from({ length: FLOOD }, (_, i) => `bench-low-${tag}-${i}-${t0.toString(36)}`),
-    32,
+    concurrency,
     async (id, i) => {
       if (stopped) return;
       if (FLOOD_RATE) await sleep(Math.max(0, t0 + (i * 1000) / FLOOD_RATE - Date.now()));
@@ -158,26 +166,32 @@ function flood(client: TaskClient, tag: string, lowIds: string[]) {
 }
 
 interface FloodResult {
-  name: string;
   waits: Waits;
   windows: number[];
   startedInPhase: number;
   admittedInPhase: number;
+  /** How the flood's submitting went, when it ran to the end ('' when stopped). */
   submitNote: string;
 }
 
-async function floodPhase(stack: BenchStack, name: string, tag: string, client: TaskClient, lowIds: string[], untilDone: boolean) {
-  const f = flood(client, tag, lowIds);
+async function floodPhase(
+  stack: BenchStack,
+  tag: string,
+  client: TaskClient,
+  lowIds: string[],
+  opts: { untilDone: boolean; concurrency: number },
+): Promise<FloodResult> {
+  const f = flood(client, tag, lowIds, opts.concurrency);
   const underFlood = await highLane(stack, tag, PHASE_S);
   const phaseEnd = Date.now();
   const admittedInPhase = f.admitted();
   let submitNote: string;
-  if (untilDone) {
+  if (opts.untilDone) {
     await f.done;
     submitNote = `all ${FLOOD} submitted after ${((Date.now() - f.startedAt) / 1000).toFixed(0)} s`;
   } else {
     await f.stop();
-    submitNote = `${admittedInPhase} of ${FLOOD} admitted during the phase; the producer was waiting its turn for the rest, which the bench then dropped`;
+    submitNote = '';
   }
   const w = await waits(stack, underFlood);
   const low = [...ledger(stack.ledger).values()].filter((e) => e.taskId.startsWith(`bench-low-${tag}-`));
@@ -186,7 +200,17 @@ async function floodPhase(stack: BenchStack, name: string, tag: string, client: 
     windows.push(low.filter((e) => e.at >= t && e.at < t + 10_000).length);
   }
   const startedInPhase = low.filter((e) => e.at < phaseEnd).length;
-  return { name, waits: w, windows, startedInPhase, admittedInPhase, submitNote } satisfies FloodResult;
+  return { waits: w, windows, startedInPhase, admittedInPhase, submitNote };
+}
+
+/** The samples of several phases as one. */
+function pooled(ws: Waits[]): Waits {
+  return {
+    total: ws.flatMap((w) => w.total),
+    control: ws.flatMap((w) => w.control),
+    pool: ws.flatMap((w) => w.pool),
+    hops: ws.flatMap((w) => w.hops),
+  };
 }
 
 async function main(): Promise<void> {
@@ -202,30 +226,41 @@ async function main(): Promise<void> {
       stack.spawn({ role: 'pool', group: 'demo', lane: 'high' }),
       stack.spawn({ role: 'pool', group: 'demo', lane: 'low' }),
     ]);
+    const admissionOn = formatAdmission(admission) !== 'off';
+    // Without admission the flood leaves a backlog that would spill into the next round: run once.
+    const rounds = admissionOn ? ROUNDS : 1;
     say(
-      `high lane: ${HIGH_RPS} task/s of demo.sleep ${SLEEP_MS} ms, ${PHASE_S} s per phase; flood: ${FLOOD} low-lane demo.sleep ${SLEEP_MS} ms` +
-        (FLOOD_RATE ? `, offered at ${FLOOD_RATE}/s` : ', offered as fast as 32 concurrent submits go') +
+      `high lane: ${HIGH_RPS} task/s of demo.sleep ${SLEEP_MS} ms; flood: ${FLOOD} low-lane demo.sleep ${SLEEP_MS} ms` +
+        (FLOOD_RATE ? `, offered at ${FLOOD_RATE}/s` : ', offered as fast as the producer may submit') +
         (FLOOD_DELAY ? `, each with a ${FLOOD_DELAY} start delay (starts only)` : ''),
     );
     say(`lane admission (TIDEWAY_ADMISSION): ${formatAdmission(admission)}`);
     // Warm-up: the first tasks pay connection and cache set-up; keep them out of the figures.
     await highLane(stack, 'warmup', 3).then((s) => waits(stack, s));
 
-    say('phase 1: no flood...');
-    const calm = await waits(stack, await highLane(stack, 'calm', PHASE_S));
-    say(`phase 2: flooding the low lane with ${FLOOD} tasks, lane admission ${formatAdmission(admission)}...`);
-    const withAdmission = await floodPhase(stack, 'flood, lane admission on', 'adm', paced, lowIds, formatAdmission(admission) === 'off');
-    say(`phase 3 (baseline): flooding the low lane with ${FLOOD} tasks, no lane admission...`);
-    const without = await floodPhase(stack, 'flood, no lane admission', 'raw', stack.client, lowIds, true);
+    const calmRounds: Waits[] = [];
+    const admRounds: FloodResult[] = [];
+    for (let r = 1; r <= rounds; r++) {
+      say(`round ${r}/${rounds}: ${PHASE_S} s no flood...`);
+      calmRounds.push(await waits(stack, await highLane(stack, `calm${r}`, PHASE_S)));
+      say(`round ${r}/${rounds}: ${PHASE_S} s flooding the low lane, lane admission ${formatAdmission(admission)}...`);
+      admRounds.push(await floodPhase(stack, `adm${r}`, paced, lowIds, { untilDone: !admissionOn, concurrency: admissionOn ? 4 : 32 }));
+      await sleep(SETTLE_MS);
+    }
+    say(`baseline: ${PHASE_S} s flooding the low lane with ${FLOOD} tasks, no lane admission...`);
+    const without = await floodPhase(stack, 'raw', stack.client, lowIds, { untilDone: true, concurrency: 32 });
 
+    const calm = pooled(calmRounds);
+    const withAdmission = pooled(admRounds.map((r) => r.waits));
+    const conditions = [
+      ['no flood', calm],
+      [`flood, lane admission on (${rounds} phases)`, withAdmission],
+      ['flood, no lane admission', without.waits],
+    ] as const;
     say('');
     say('| high lane queue wait | samples | p50 | p99 | p50 control part | p99 control part | p50 pool-queue part | p99 pool-queue part |');
     say('|---|---|---|---|---|---|---|---|');
-    for (const [name, w] of [
-      ['no flood', calm],
-      [withAdmission.name, withAdmission.waits],
-      [without.name, without.waits],
-    ] as const) {
+    for (const [name, w] of conditions) {
       say(
         `| ${name} | ${w.total.length} | ${fmt(quantile(w.total, 0.5))} | ${fmt(quantile(w.total, 0.99))} | ` +
           `${fmt(quantile(w.control, 0.5))} | ${fmt(quantile(w.control, 0.99))} | ${fmt(quantile(w.pool, 0.5))} | ${fmt(quantile(w.pool, 0.99))} |`,
@@ -233,27 +268,37 @@ async function main(): Promise<void> {
     }
     if (TRACE) {
       say('');
-      for (const [name, w] of [
-        ['no flood', calm],
-        [withAdmission.name, withAdmission.waits],
-        [without.name, without.waits],
-      ] as const) {
+      for (const [name, w] of conditions) {
         say(`slowest ${TRACE} high-lane samples, ${name}:`);
         for (const x of [...w.hops].sort((a, b) => b.total - a.total).slice(0, TRACE)) {
           say(`  ${fmt(x.total)}: ${x.parts.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
         }
       }
     }
-    say('');
-    for (const r of [withAdmission, without]) {
-      const ratio = quantile(r.waits.total, 0.99) / quantile(calm.total, 0.99);
-      say(`${r.name}:`);
-      say(`  p99 ratio flood / no flood: ${ratio.toFixed(2)} (goal <= 1.5: ${ratio <= 1.5 ? 'MET' : 'NOT MET'})`);
+    const report = (name: string, w: Waits, rs: FloodResult[], perRound: number[]) => {
+      const ratio = quantile(w.total, 0.99) / quantile(calm.total, 0.99);
+      const windows = rs.flatMap((r) => r.windows);
+      say(`${name}:`);
       say(
-        `  low lane tasks started per 10 s window: [${r.windows.join(', ')}]; min ${Math.min(...r.windows)} ` +
-          `(goal never 0: ${Math.min(...r.windows) > 0 ? 'MET' : 'NOT MET'}); ${r.startedInPhase} started during the phase; ${r.submitNote}`,
+        `  p99 ratio flood / no flood: ${ratio.toFixed(2)} (goal <= 1.5: ${ratio <= 1.5 ? 'MET' : 'NOT MET'})` +
+          (perRound.length > 1 ? `; round by round: ${perRound.map((x) => x.toFixed(2)).join(', ')}` : ''),
       );
-    }
+      say(
+        `  low lane tasks started per 10 s window: [${windows.join(', ')}]; min ${Math.min(...windows)} ` +
+          `(goal never 0: ${Math.min(...windows) > 0 ? 'MET' : 'NOT MET'}); ` +
+          `${rs.reduce((n, r) => n + r.startedInPhase, 0)} started during the flood; ` +
+          (rs[0]?.submitNote ||
+            `admitted per phase: ${rs.map((r) => r.admittedInPhase).join(', ')} of ${FLOOD} offered; the producer was waiting its turn for the rest, which the bench then dropped`),
+      );
+    };
+    say('');
+    report(
+      conditions[1][0],
+      withAdmission,
+      admRounds,
+      admRounds.map((r, i) => quantile(r.waits.total, 0.99) / quantile(calmRounds[i]!.total, 0.99)),
+    );
+    report(conditions[2][0], without.waits, [without], []);
   } finally {
     // Whatever is left of the flood is not needed: a server we started dies with the stack; on a
     // shared server, terminate the leftovers rather than leave thousands of tasks behind.
