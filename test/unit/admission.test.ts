@@ -1,4 +1,12 @@
-import { AdmissionConfigError, AdmissionThrottledError, LaneAdmission, formatAdmission, parseAdmission } from '../../config/admission';
+import {
+  AdmissionConfigError,
+  AdmissionThrottledError,
+  DEV_SERVER_ADMISSION,
+  LaneAdmission,
+  admissionFor,
+  formatAdmission,
+  parseAdmission,
+} from '../../config/admission';
 
 describe('parseAdmission', () => {
   test('reads lanes, rates and bursts; empty and "off" mean no budget', () => {
@@ -16,6 +24,16 @@ describe('parseAdmission', () => {
     expect(() => parseAdmission('bulk=8/s')).toThrow(AdmissionConfigError);
     expect(() => parseAdmission('low=8')).toThrow(/"low=8".*<lane>=<n>\/s/);
     expect(() => parseAdmission('low=0/s')).toThrow(/rate above 0/);
+  });
+});
+
+describe('admissionFor', () => {
+  test('the embedded server gets a low-lane budget; another server none unless TIDEWAY_ADMISSION says so', () => {
+    expect(admissionFor(undefined, true)).toEqual(parseAdmission(DEV_SERVER_ADMISSION));
+    expect(Object.keys(admissionFor(undefined, true))).toEqual(['low']);
+    expect(admissionFor(undefined, false)).toEqual({});
+    expect(admissionFor('off', true)).toEqual({});
+    expect(admissionFor('normal=5/s', false)).toEqual({ normal: { perSecond: 5, burst: 5 } });
   });
 });
 
