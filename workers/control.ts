@@ -54,9 +54,6 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     activities: createControlActivities(opts.catalog),
     // The control worker never runs remote activities, only local ones.
     enableNonLocalActivities: false,
-    // Every task's first workflow task comes through the shared (non-sticky) queue and its later
-    // ones through this worker's sticky queue, about one each; the SDK default splits pollers 2:8.
-    nonStickyToStickyPollRatio: 0.5,
     ...(opts.version
       ? {
           workerDeploymentOptions: {
