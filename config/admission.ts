@@ -21,7 +21,7 @@ export type AdmissionSpec = Partial<Record<Lane, LaneBudget>>;
 /**
  * Budget of the embedded dev server (one history shard, one SQLite connection, 2 cores here): the
  * highest low-lane rate under which bench:lanes keeps the high lane's p99 within 1.5x of its idle
- * value with a margin (p99 ratio over 450 samples per condition: 2/s 0.96 in two runs; 3/s 1.21;
+ * value with a margin (p99 ratio over 450 samples per condition: 2/s 0.96-1.38 in four runs; 3/s 1.21;
  * 4/s 1.33, 1.39, 1.56; the p50 did not move in any). Not applied when TEMPORAL_ADDRESS names
  * another server: a cluster's capacity is its operator's to set.
  */
