@@ -79,7 +79,7 @@ interface Waits {
   control: number[];
   pool: number[];
   /** Per sample: the hops of its queue wait (BENCH_LANES_TRACE prints the slowest). */
-  hops: { id: string; total: number; parts: [string, number][] }[];
+  hops: { total: number; parts: [string, number][] }[];
 }
 
 /**
@@ -122,7 +122,7 @@ async function waits(stack: BenchStack, samples: HighSample[]): Promise<Waits> {
       w.control.push(at - s.submittedAt);
       w.pool.push(e.at - at);
     }
-    w.hops.push({ id: s.id, total: e.at - s.submittedAt, parts: hopsOf(s.submittedAt, e.at, h.events ?? []) });
+    w.hops.push({ total: e.at - s.submittedAt, parts: hopsOf(s.submittedAt, e.at, h.events ?? []) });
   });
   return w;
 }
@@ -170,8 +170,8 @@ interface FloodResult {
   windows: number[];
   startedInPhase: number;
   admittedInPhase: number;
-  /** How the flood's submitting went, when it ran to the end ('' when stopped). */
-  submitNote: string;
+  /** How long submitting the whole flood took, when it ran to the end (not when stopped). */
+  submitNote?: string;
 }
 
 async function floodPhase(
@@ -185,13 +185,12 @@ async function floodPhase(
   const underFlood = await highLane(stack, tag, PHASE_S);
   const phaseEnd = Date.now();
   const admittedInPhase = f.admitted();
-  let submitNote: string;
+  let submitNote: string | undefined;
   if (opts.untilDone) {
     await f.done;
     submitNote = `all ${FLOOD} submitted after ${((Date.now() - f.startedAt) / 1000).toFixed(0)} s`;
   } else {
     await f.stop();
-    submitNote = '';
   }
   const w = await waits(stack, underFlood);
   const low = [...ledger(stack.ledger).values()].filter((e) => e.taskId.startsWith(`bench-low-${tag}-`));
@@ -287,7 +286,7 @@ async function main(): Promise<void> {
         `  low lane tasks started per 10 s window: [${windows.join(', ')}]; min ${Math.min(...windows)} ` +
           `(goal never 0: ${Math.min(...windows) > 0 ? 'MET' : 'NOT MET'}); ` +
           `${rs.reduce((n, r) => n + r.startedInPhase, 0)} started during the flood; ` +
-          (rs[0]?.submitNote ||
+          (rs[0]?.submitNote ??
             `admitted per phase: ${rs.map((r) => r.admittedInPhase).join(', ')} of ${FLOOD} offered; the producer was waiting its turn for the rest, which the bench then dropped`),
       );
     };

@@ -106,7 +106,6 @@ function announce(fields: Record<string, unknown> & { event: string }): void {
   process.stdout.write(`${JSON.stringify({ ...fields, pid: process.pid, time: Date.now() })}\n`);
 }
 
-/** Worker-versioning settings of a control process (docs/pools.md, "Upgrades"). */
 /** Settings of any worker process. */
 const sdkEnvSchema = z.object({
   /** host:port for the Temporal SDK's own Prometheus metrics (unset: off). */
@@ -116,6 +115,7 @@ const sdkEnvSchema = z.object({
     .optional(),
 });
 
+/** Worker-versioning settings of a control process (docs/pools.md, "Upgrades"). */
 const controlEnvSchema = z.object({
   /** Join the tideway-control Worker Deployment as this build; unset = unversioned. */
   TIDEWAY_BUILD_ID: z

@@ -213,12 +213,11 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
 
   // 1. Validate against the catalog (also for tasks started by a plain Temporal client).
   let task: ResolvedTask;
+  // Branching on the workflow's own input keeps replay deterministic: histories recorded before
+  // this second argument existed have none and take the local activity, as they did.
+  const fromClient = usableResolution(raw, resolved);
   try {
-    // Branching on the workflow's own input keeps replay deterministic: histories recorded before
-    // this second argument existed have none and take the local activity, as they did.
-    task = usableResolution(raw, resolved)
-      ? { ...resolved, input: resolved.input !== undefined ? resolved.input : raw.input }
-      : await resolveTask(envelope);
+    task = fromClient ? { ...resolved, input: resolved.input !== undefined ? resolved.input : raw.input } : await resolveTask(envelope);
   } catch (err) {
     const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
     state.lastError = {
@@ -254,7 +253,7 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
     setStatus('scheduled', saBase(lane));
     await sleep(task.delayMs);
   }
-  if (resolved?.attributesAtStart === true && usableResolution(raw, resolved)) {
+  if (fromClient && resolved.attributesAtStart === true) {
     // Only what the start-time attributes (in the start event, so replay-safe) do not already say.
     const due = [...saBase(lane), { key: SA.TaskStatus, value: 'queued' }].filter((p) => info.typedSearchAttributes.get(p.key) !== p.value);
     state.status = 'queued';
