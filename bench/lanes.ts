@@ -85,9 +85,14 @@ interface Waits {
 /**
  * The hops from submit to handler start, from the workflow's own event times: the start RPC, the
  * first workflow task's wait for a control poller, its run on the control worker, the activity's
- * wait in the pool queue (to the handler start the ledger records).
+ * wait in the pool queue (to the handler start the ledger records). `scheduledAt` (NaN if absent)
+ * splits the wait into the control part and the pool-queue part.
  */
-function hopsOf(submittedAt: number, handlerAt: number, events: temporal.api.history.v1.IHistoryEvent[]): [string, number][] {
+function hopsOf(
+  submittedAt: number,
+  handlerAt: number,
+  events: temporal.api.history.v1.IHistoryEvent[],
+): { scheduledAt: number; parts: [string, number][] } {
   const t = (pred: (e: temporal.api.history.v1.IHistoryEvent) => boolean) => {
     const e = events.find(pred);
     return e?.eventTime ? tsToMs(e.eventTime) : NaN;
@@ -97,13 +102,16 @@ function hopsOf(submittedAt: number, handlerAt: number, events: temporal.api.his
   const wftStarted = t((e) => !!e.workflowTaskStartedEventAttributes);
   const wftCompleted = t((e) => !!e.workflowTaskCompletedEventAttributes);
   const actScheduled = t((e) => !!e.activityTaskScheduledEventAttributes);
-  return [
-    ['start rpc', started - submittedAt],
-    ['wft wait', wftStarted - wftScheduled],
-    ['wft run', wftCompleted - wftStarted],
-    ['to activity', actScheduled - wftCompleted],
-    ['pool queue', handlerAt - actScheduled],
-  ];
+  return {
+    scheduledAt: actScheduled,
+    parts: [
+      ['start rpc', started - submittedAt],
+      ['wft wait', wftStarted - wftScheduled],
+      ['wft run', wftCompleted - wftStarted],
+      ['to activity', actScheduled - wftCompleted],
+      ['pool queue', handlerAt - actScheduled],
+    ],
+  };
 }
 
 /** Queue waits of finished high-lane samples: total from the ledger, split using the workflow history. */
@@ -116,13 +124,12 @@ async function waits(stack: BenchStack, samples: HighSample[]): Promise<Waits> {
     if (!e) return;
     w.total.push(e.at - s.submittedAt);
     const h = await stack.temporal.workflow.getHandle(s.id).fetchHistory();
-    const scheduled = h.events?.find((ev) => ev.activityTaskScheduledEventAttributes);
-    if (scheduled?.eventTime) {
-      const at = tsToMs(scheduled.eventTime);
-      w.control.push(at - s.submittedAt);
-      w.pool.push(e.at - at);
+    const { scheduledAt, parts } = hopsOf(s.submittedAt, e.at, h.events ?? []);
+    if (!Number.isNaN(scheduledAt)) {
+      w.control.push(scheduledAt - s.submittedAt);
+      w.pool.push(e.at - scheduledAt);
     }
-    w.hops.push({ total: e.at - s.submittedAt, parts: hopsOf(s.submittedAt, e.at, h.events ?? []) });
+    w.hops.push({ total: e.at - s.submittedAt, parts });
   });
   return w;
 }
@@ -253,7 +260,7 @@ async function main(): Promise<void> {
     const withAdmission = pooled(admRounds.map((r) => r.waits));
     const conditions = [
       ['no flood', calm],
-      [`flood, lane admission on (${rounds} phases)`, withAdmission],
+      [`flood, lane admission on (${rounds} phase${rounds === 1 ? '' : 's'})`, withAdmission],
       ['flood, no lane admission', without.waits],
     ] as const;
     say('');

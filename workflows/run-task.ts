@@ -143,10 +143,11 @@ function usableResolution(envelope: Partial<TaskEnvelope>, r: unknown): r is Cli
 
 /**
  * Runs one task: validates its envelope against the catalog (local activity on the control
- * worker, unless TaskClient passed its own resolution as `resolved`), then runs its handler on the pool queue `tideway.<group>.<lane>` under the type's
- * retry policy compiled to Temporal's own (so attempts and delays show in the Web UI). Keeps
- * `state` and the search attributes true at every transition. A task that fails for good is
- * dead-lettered: it stays open, waiting for `redrive` or `discard`, until its retention ends.
+ * worker, unless TaskClient passed its own resolution as `resolved`), then runs its handler on the
+ * pool queue `tideway.<group>.<lane>` under the type's retry policy compiled to Temporal's own (so
+ * attempts and delays show in the Web UI). Keeps `state` and the search attributes true at every
+ * transition. A task that fails for good is dead-lettered: it stays open, waiting for `redrive` or
+ * `discard`, until its retention ends.
  */
 export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedTask): Promise<unknown> {
   const info = workflowInfo();
