@@ -4,6 +4,9 @@ const transform = {
   '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
 };
 
+// Tests import the package by name like the examples do; map it to the sources.
+const moduleNameMapper = { '^tideway$': '<rootDir>/exports/index.ts', '^tideway/(.*)$': '<rootDir>/exports/$1.ts' };
+
 /** @type {import('jest').Config} */
 module.exports = {
   projects: [
@@ -11,12 +14,14 @@ module.exports = {
       displayName: 'unit',
       testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
       transform,
+      moduleNameMapper,
       testEnvironment: 'node',
     },
     {
       displayName: 'integration',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       transform,
+      moduleNameMapper,
       testEnvironment: 'node',
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
       globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',

@@ -3,8 +3,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
 import { resolveEnvelope, type ResolvedTask } from '../config/envelope';
 import { MESSAGES, type Lane } from '../config/names';
-import type { TaskContext } from '../config/task';
+import type { TaskContext, TaskHandler } from '../config/task';
 import { toFailure, type FailureDetail } from './classify';
+import { NonRetryableError } from './errors';
 
 /** What `runTask` passes to `executeTask` on the pool's queue. */
 export interface ExecuteRequest {
@@ -44,15 +45,16 @@ function notify(ctx: Context, signal: string, payload: unknown): Promise<void> {
 }
 
 /**
- * The activity a pool worker hosts: runs the catalog handler for the task's type. Only types of
- * `group` are served, so a pool never runs another group's code.
+ * The activity a pool worker hosts: runs the handler for the task's type. Only types of `group` are
+ * served (`handlers` holds that group's, see config/load.ts), so a pool never runs another group's code.
  */
-export function createPoolActivities(catalog: Catalog, group: string) {
+export function createPoolActivities(catalog: Catalog, group: string, handlers: ReadonlyMap<string, TaskHandler<unknown, unknown>>) {
   return {
     async executeTask(req: ExecuteRequest): Promise<unknown> {
       const ctx = Context.current();
       const task = catalog.get(req.type);
-      if (!task || task.group !== group) {
+      const handler = handlers.get(req.type);
+      if (!task || task.group !== group || !handler) {
         throw ApplicationFailure.create({
           type: 'UnknownTaskTypeError',
           nonRetryable: true,
@@ -78,8 +80,17 @@ export function createPoolActivities(catalog: Catalog, group: string) {
         lastHeartbeat: ctx.info.heartbeatDetails,
       };
       try {
-        const result = await task.def.handler(req.input, taskCtx);
+        const result = await handler(req.input, taskCtx);
         clearTimeout(startedTimer);
+        const checked = task.def.output?.safeParse(result);
+        if (checked && !checked.success) {
+          // The handler's code is wrong, not the moment: another attempt would return the same.
+          throw new NonRetryableError(
+            `${req.type} returned a result that does not match its output schema: ${checked.error.issues
+              .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+              .join('; ')}`,
+          );
+        }
         await started;
         return result;
       } catch (err) {

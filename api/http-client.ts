@@ -1,7 +1,7 @@
-import type { Tasks } from '../config/catalog';
+import type { RegisteredTasks } from '../config/register';
 import type { TaskEnvelope } from '../config/envelope';
 import { TERMINAL_STATUSES, type Lane } from '../config/names';
-import type { TaskInput, TaskName } from '../config/task';
+import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
 import { TidewayError } from '../config/errors';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError, ValidationError } from './errors';
 import type { ListFilter, ListResult, SubmitOptions, SubmitResult, TaskState } from './task-client';
@@ -38,7 +38,7 @@ export interface HttpTaskClientOptions {
  * Speaks Tideway's HTTP API with the same method names and types as TaskClient, so a script can
  * switch between Temporal and HTTP by changing one constructor. Errors come back as the same classes.
  */
-export class HttpTaskClient {
+export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks> {
   private readonly base: string;
   constructor(private readonly opts: HttpTaskClientOptions) {
     this.base = opts.url.replace(/\/+$/, '');
@@ -56,7 +56,7 @@ export class HttpTaskClient {
   }
 
   /** Submits a task (same dedupe semantics as TaskClient.submit; the tenant comes from the key). */
-  async submit<K extends TaskName<Tasks>>(type: K, input: TaskInput<Tasks, K>, opts: SubmitOptions = {}): Promise<SubmitResult> {
+  async submit<K extends TaskName<T>>(type: K, input: TaskInput<T, K>, opts: SubmitOptions = {}): Promise<SubmitResult> {
     const { tenant: _t, ...rest } = opts;
     return this.submitBody({ type, input, ...(rest as Omit<SubmitBody, 'type' | 'input'>) });
   }
@@ -82,11 +82,14 @@ export class HttpTaskClient {
     return this.call<TaskState>('GET', `/v1/tasks/${encodeURIComponent(taskId)}`);
   }
 
-  /** Polls until the task is terminal; returns its result or throws TaskFailedError. */
-  async result(taskId: string, pollMs = 500): Promise<unknown> {
+  /**
+   * Polls until the task is terminal; returns its result or throws TaskFailedError. Name the type
+   * (`result(id, 'media.thumbnail')`) for a typed result, as with TaskClient.
+   */
+  async result<K extends TaskName<T>>(taskId: string, _type?: K, pollMs = 500): Promise<TaskOutput<T, K>> {
     for (;;) {
       const s = await this.get(taskId);
-      if (s.status === 'succeeded') return s.result;
+      if (s.status === 'succeeded') return s.result as TaskOutput<T, K>;
       if (TERMINAL_STATUSES.includes(s.status)) {
         throw new TaskFailedError(taskId, s.status, `task ${taskId} ${s.status}${s.lastError ? `: ${s.lastError.message}` : ''}`);
       }

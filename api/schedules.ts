@@ -1,8 +1,8 @@
 import { ScheduleNotFoundError as TemporalScheduleNotFound, type Client, type ScheduleOptions } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
-import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../config/names';
-import { CATALOG_SCHEDULE_PREFIX, toTemporalCron, type CompiledSchedule } from '../config/schedule';
+import { RUN_TASK_WORKFLOW, controlTaskQueue } from '../config/names';
+import { catalogSchedulePrefix, toTemporalCron, type CompiledSchedule } from '../config/schedule';
 import { ScheduleNotFoundError } from './errors';
 import { SA_KEYS } from './search';
 
@@ -13,6 +13,8 @@ export interface ScheduleMemo {
   lane: string;
   expectedTasks: number;
   source: 'catalog' | 'api';
+  /** The app that owns the schedule (absent: the unnamed app); sync never touches another app's. */
+  app?: string;
 }
 
 /** One schedule as `schedules list` shows it. */
@@ -35,14 +37,21 @@ export interface SyncReport {
 
 /** Temporal ScheduleOptions for a catalog schedule: starts `runTask` on the control queue. */
 export function catalogScheduleOptions(s: CompiledSchedule): ScheduleOptions {
-  const memo: ScheduleMemo = { taskType: s.taskType, group: s.group, lane: s.lane, expectedTasks: s.expectedTasks, source: 'catalog' };
+  const memo: ScheduleMemo = {
+    taskType: s.taskType,
+    group: s.group,
+    lane: s.lane,
+    expectedTasks: s.expectedTasks,
+    source: 'catalog',
+    ...(s.app ? { app: s.app } : {}),
+  };
   return {
     scheduleId: s.scheduleId,
     spec: { cronExpressions: [toTemporalCron(s.cron)], ...(s.timezone ? { timezone: s.timezone } : {}) },
     action: {
       type: 'startWorkflow',
       workflowType: RUN_TASK_WORKFLOW,
-      taskQueue: CONTROL_TASK_QUEUE,
+      taskQueue: controlTaskQueue(s.app),
       // Temporal appends the fire time to this ID, so each fire is one task, run once.
       workflowId: s.scheduleId,
       args: [{ type: s.taskType, input: s.input, lane: s.lane }],
@@ -61,18 +70,29 @@ export function catalogScheduleOptions(s: CompiledSchedule): ScheduleOptions {
 
 /** Manages Tideway's Temporal Schedules: catalog sync and the operator verbs. */
 export class TaskSchedules {
-  constructor(private readonly client: Client) {}
+  /** `app`: whose schedules these are; another app's on the same namespace are never listed or synced. */
+  constructor(
+    private readonly client: Client,
+    private readonly app?: string,
+  ) {}
+
+  /** True when a listed schedule belongs to this app's catalog (its prefix, and no other app in its memo). */
+  private ownsCatalogSchedule(scheduleId: string, memo: ScheduleMemo | undefined): boolean {
+    return scheduleId.startsWith(catalogSchedulePrefix(this.app)) && (memo?.app ?? undefined) === this.app;
+  }
 
   /**
    * Makes the server match the catalog: creates missing schedules, updates changed ones, and
-   * deletes catalog schedules (prefix `tideway.`) the catalog no longer names. Pause state is kept.
+   * deletes this app's catalog schedules (prefix `tideway[.<app>].`) the catalog no longer names.
+   * Pause state is kept.
    */
   async sync(catalog: Catalog): Promise<SyncReport> {
+    if (catalog.app !== this.app) throw new Error(`schedules of app ${String(this.app)} cannot sync the catalog of app ${String(catalog.app)}`);
     const report: SyncReport = { created: [], updated: [], deleted: [] };
     const wanted = new Map(catalog.schedules.map((s) => [s.scheduleId, s]));
     const existing = new Set<string>();
     for await (const s of this.client.schedule.list()) {
-      if (s.scheduleId.startsWith(CATALOG_SCHEDULE_PREFIX)) existing.add(s.scheduleId);
+      if (this.ownsCatalogSchedule(s.scheduleId, s.memo?.tideway as ScheduleMemo | undefined)) existing.add(s.scheduleId);
     }
     for (const [id, s] of wanted) {
       const opts = catalogScheduleOptions(s);
@@ -102,7 +122,8 @@ export class TaskSchedules {
     const out: ScheduleSummary[] = [];
     for await (const s of this.client.schedule.list()) {
       const memo = (s.memo?.tideway ?? undefined) as ScheduleMemo | undefined;
-      if (!memo && !s.scheduleId.startsWith(CATALOG_SCHEDULE_PREFIX)) continue;
+      if (!memo && !this.ownsCatalogSchedule(s.scheduleId, memo)) continue;
+      if (memo && (memo.app ?? undefined) !== this.app) continue;
       const action = s.action as { workflowType?: string } | undefined;
       if (action?.workflowType && action.workflowType !== RUN_TASK_WORKFLOW) continue;
       out.push({

@@ -26,10 +26,15 @@ export const listFilterSchema = z
   .strict();
 export type ListFilter = z.input<typeof listFilterSchema>;
 
-/** Builds the visibility query for a filter: `WorkflowType="runTask" AND TaskStatus="..."`. */
-export function visibilityQuery(filter: ListFilter): string {
+/**
+ * Builds the visibility query for a filter: `WorkflowType="runTask" AND TaskQueue="<control queue>"
+ * AND TaskStatus="..."`. The control queue keeps one app's list free of another app's tasks on the
+ * same namespace (Temporal's built-in TaskQueue attribute, so nothing extra is registered).
+ */
+export function visibilityQuery(filter: ListFilter, controlQueue?: string): string {
   const f = listFilterSchema.parse(filter);
   const parts = [`WorkflowType="${RUN_TASK_WORKFLOW}"`];
+  if (controlQueue) parts.push(`TaskQueue="${controlQueue}"`);
   if (f.type) parts.push(`TaskType="${f.type}"`);
   if (f.group) parts.push(`ServiceGroup="${f.group}"`);
   if (f.lane) parts.push(`Lane="${f.lane}"`);

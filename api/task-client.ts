@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Client,
   Connection,
+  type ConnectionOptions,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
@@ -13,13 +14,12 @@ import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/pa
 import { optionalTsToDate, tsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { LaneAdmission, parseAdmission, type AdmissionSpec } from '../config/admission';
-import { catalog as defaultCatalog, type Tasks } from '../config/catalog';
 import type { Catalog } from '../config/catalog-schema';
+import type { RegisteredTasks } from '../config/register';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type ResolvedTask, type TaskEnvelope } from '../config/envelope';
 import {
-  CONTROL_TASK_QUEUE,
   LANES,
   LANE_PRIORITY_KEY,
   MESSAGES,
@@ -83,7 +83,7 @@ const PAUSABLE: readonly TaskStatus[] = ['scheduled', 'queued', 'running', 'retr
  * Submit and manage tasks directly over Temporal, typed by the catalog: `submit('demo.sleep',
  * { ms: 'x' })` does not compile. Input is validated before anything starts.
  */
-export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
+export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks> {
   readonly temporal: Client;
   readonly catalog: Catalog<T>;
   /** Cron schedules (Temporal Schedules underneath). */
@@ -97,26 +97,35 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
   constructor(opts: TaskClientOptions<T>) {
     this.temporal = opts.client;
     this.catalog = opts.catalog;
-    this.schedules = new TaskSchedules(opts.client);
+    this.schedules = new TaskSchedules(opts.client, opts.catalog.app);
     this.admission = new LaneAdmission(opts.admission ?? {});
     this.admissionMaxWaitMs = opts.admissionMaxWaitMs ?? 30_000;
   }
 
   /**
-   * Connects to TEMPORAL_ADDRESS (default 127.0.0.1:7233) with the project catalog. Lane budgets
-   * come from `opts.admission`, else TIDEWAY_ADMISSION (e.g. `low=8/s`).
+   * Connects to Temporal for `catalog` (its app decides the queues). Address and namespace default
+   * to TEMPORAL_ADDRESS (else 127.0.0.1:7233) and TEMPORAL_NAMESPACE (else `default`); lane budgets
+   * to TIDEWAY_ADMISSION (e.g. `low=8/s`). `TaskClient.fromConfig()` reads all of it from
+   * tideway.config.ts instead.
    */
-  static async connect(
-    opts: { address?: string; namespace?: string; admission?: AdmissionSpec; admissionMaxWaitMs?: number } = {},
-  ): Promise<TaskClient<Tasks>> {
+  static async connect<C extends readonly AnyTaskDefinition[]>(opts: {
+    catalog: Catalog<C>;
+    address?: string;
+    namespace?: string;
+    /** TLS and API key (see `securityOptions` for building them from settings). */
+    connection?: Omit<ConnectionOptions, 'address'>;
+    admission?: AdmissionSpec;
+    admissionMaxWaitMs?: number;
+  }): Promise<TaskClient<C>> {
     const admission = opts.admission ?? parseAdmission(process.env.TIDEWAY_ADMISSION);
     const connection = await Connection.connect({
+      ...opts.connection,
       address: opts.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
     });
     const client = new Client({ connection, namespace: opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
-    const tc = new TaskClient({
+    const tc = new TaskClient<C>({
       client,
-      catalog: defaultCatalog,
+      catalog: opts.catalog,
       admission,
       ...(opts.admissionMaxWaitMs !== undefined ? { admissionMaxWaitMs: opts.admissionMaxWaitMs } : {}),
     });
@@ -150,7 +159,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
     const { delay: _delay, ...rest } = envelope;
     try {
       await this.temporal.workflow.start(RUN_TASK_WORKFLOW, {
-        taskQueue: CONTROL_TASK_QUEUE,
+        taskQueue: this.catalog.controlQueue,
         workflowId: id,
         args: [rest, clientResolution(resolved, envelope)],
         workflowIdConflictPolicy: 'FAIL',
@@ -223,7 +232,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
   async list(filter: ListFilter = {}, page: { pageSize?: number; pageToken?: string } = {}): Promise<ListResult> {
     const res = await this.temporal.workflowService.listWorkflowExecutions({
       namespace: this.temporal.options.namespace,
-      query: visibilityQuery(filter),
+      query: visibilityQuery(filter, this.catalog.controlQueue),
       pageSize: page.pageSize ?? 100,
       ...(page.pageToken ? { nextPageToken: Buffer.from(page.pageToken, 'base64url') } : {}),
     });
@@ -243,7 +252,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
 
   /** Counts tasks matching a filter. */
   async count(filter: ListFilter = {}): Promise<number> {
-    const res = await this.temporal.workflow.count(visibilityQuery(filter));
+    const res = await this.temporal.workflow.count(visibilityQuery(filter, this.catalog.controlQueue));
     return res.count;
   }
 
@@ -305,7 +314,8 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
   async describe(taskId: string): Promise<TaskSummary> {
     try {
       const d = await this.handle(taskId).describe();
-      if (d.type !== RUN_TASK_WORKFLOW) throw new TaskNotFoundError(taskId);
+      // Another app's task on the same namespace is not this client's to see.
+      if (d.type !== RUN_TASK_WORKFLOW || d.taskQueue !== this.catalog.controlQueue) throw new TaskNotFoundError(taskId);
       return summaryFrom(d.workflowId, d.runId, d.typedSearchAttributes, d.status.name, d.startTime, d.closeTime);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
@@ -318,6 +328,14 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = Tasks> {
     return this.temporal.workflow.getHandle(taskId);
   }
 }
+
+/**
+ * A TaskClient of any catalog, for code that serves whatever catalog it is handed (the HTTP API,
+ * the CLI). A typed client's method signatures are narrower, so it is not assignable to the
+ * unregistered TaskClient; `any` here says "the catalog is not known at compile time".
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyTaskClient = TaskClient<any>;
 
 function envelopeFields(opts: SubmitOptions): Omit<TaskEnvelope, 'type' | 'input'> {
   const { taskId: _id, ...rest } = opts;

@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { ApiKeyStore } from '../api/http/auth';
 import { buildApiServer } from '../api/http/server';
 import { TaskClient } from '../api/task-client';
-import { catalog } from '../config/catalog';
+import { catalog } from '../examples/demo/catalog';
 import { loadSettings } from '../config/settings';
 import { findOrBuildTemporalCli, startDevServer, type DevServer } from '../temporal';
 

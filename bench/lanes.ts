@@ -4,7 +4,7 @@ import type { temporal } from '@temporalio/proto';
 import { readFileSync, existsSync } from 'node:fs';
 import { TaskClient } from '../api/task-client';
 import { admissionFor, formatAdmission } from '../config/admission';
-import { catalog } from '../config/catalog';
+import { catalog, type Tasks } from '../examples/demo/catalog';
 import { mapLimit, quantile, startBenchStack, type BenchStack, runBench } from './lib-stack';
 
 /**
@@ -140,7 +140,7 @@ const fmt = (ms: number) => (Number.isNaN(ms) ? '-' : `${Math.round(ms)} ms`);
  * Submits the flood, `concurrency` submits at a time, until `stop()`. A paced client needs only a
  * few: each waits its turn, and fewer waiting means fewer still admitted after `stop()`.
  */
-function flood(client: TaskClient, tag: string, lowIds: string[], concurrency: number) {
+function flood(client: TaskClient<Tasks>, tag: string, lowIds: string[], concurrency: number) {
   const t0 = Date.now();
   let stopped = false;
   let admitted = 0;
@@ -184,7 +184,7 @@ interface FloodResult {
 async function floodPhase(
   stack: BenchStack,
   tag: string,
-  client: TaskClient,
+  client: TaskClient<Tasks>,
   lowIds: string[],
   opts: { untilDone: boolean; concurrency: number },
 ): Promise<FloodResult> {

@@ -1,10 +1,11 @@
+import type { Tasks } from '../examples/demo/catalog';
 import type { TaskClient } from '../api/task-client';
 import type { WorkerProcess, WorkerRole } from '../workers/supervisor';
 import { hitStats, startLimitedServer, type HitStats } from './lib-limited-server';
 
 /** What the scenario needs from a stack (the bench's or the integration tests'). */
 export interface ScenarioStack {
-  client: TaskClient;
+  client: TaskClient<Tasks>;
   spawn(role: WorkerRole, env?: Record<string, string>): Promise<WorkerProcess>;
 }
 

@@ -3,10 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
 import { TaskClient } from '../api/task-client';
-import { catalog } from '../config/catalog';
+import { catalog, type Tasks } from '../examples/demo/catalog';
 import { loadSettings } from '../config/settings';
 import { findOrBuildTemporalCli, startDevServer } from '../temporal';
 import { spawnWorker, type WorkerProcess, type WorkerRole } from '../workers/supervisor';
+
+/** The demo project every bench runs (compiled benches live in dist/bench, two levels below the repo). */
+export const DEMO_CONFIG = join(__dirname, '..', '..', 'examples', 'demo', 'tideway.config.ts');
 
 /** A Temporal server, a TaskClient and real worker processes for one benchmark run. */
 export interface BenchStack {
@@ -15,7 +18,7 @@ export interface BenchStack {
   readonly startedServer: boolean;
   readonly dir: string;
   readonly ledger: string;
-  readonly client: TaskClient;
+  readonly client: TaskClient<Tasks>;
   readonly temporal: Client;
   /** Starts a worker process with the bench environment plus `env`, and waits until it polls. */
   spawn(role: WorkerRole, env?: Record<string, string>): Promise<WorkerProcess>;
@@ -63,6 +66,7 @@ export async function startBenchStack(
     temporal,
     async spawn(role, env = {}) {
       const w = spawnWorker(role, {
+        config: DEMO_CONFIG,
         address: addr,
         namespace: settings.namespace,
         env: { TIDEWAY_DEMO_LEDGER: ledger, TIDEWAY_LOG_LEVEL: 'warn', TIDEWAY_METRICS_HOST: '127.0.0.1', ...env },

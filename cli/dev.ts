@@ -4,15 +4,16 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { admissionFor, formatAdmission } from '../config/admission';
 import { startApiServer, type RunningApi } from '../api/http/start';
-import { catalog } from '../config/catalog';
+import { loadProject } from '../config/load';
 import { scalerStateProvider } from '../scaler/pool-info';
-import { loadSettings } from '../config/settings';
 import { ensureTemporal } from '../temporal';
 import { spawnWorker, workerLogName, type WorkerProcess, type WorkerRole } from '../workers/supervisor';
 
 export interface DevOptions {
   /** Run the scaler, which starts and stops pool processes; off runs no pools at all. @default true */
   pools?: boolean;
+  /** The project's config module (`--config`); else TIDEWAY_CONFIG; else tideway.config.* here. */
+  config?: string;
 }
 
 /** Compiled entry of the scaler process. */
@@ -22,10 +23,10 @@ const SCALER_MAIN = join(__dirname, '..', 'scaler', 'main.js');
  * Starts the scaler as its own process with the process actuator. Its pool processes are its
  * children; if it dies they keep running and the restarted scaler adopts them (registry file).
  */
-function spawnScaler(env: Record<string, string>, logFile: string): ChildProcess {
+function spawnScaler(env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [SCALER_MAIN, '--actuator', 'process', '--interval', process.env.TIDEWAY_SCALER_INTERVAL ?? '5s'], {
-    env: { ...process.env, ...env },
+  const child = spawn(process.execPath, [SCALER_MAIN, '--actuator', 'process', '--interval', env.TIDEWAY_SCALER_INTERVAL ?? '5s'], {
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.pipe(log);
@@ -40,23 +41,27 @@ function spawnScaler(env: Record<string, string>, logFile: string): ChildProcess
  * stops them when idle; prints where to look; stops everything on Ctrl-C.
  */
 export async function runDev(opts: DevOptions = {}): Promise<void> {
-  const settings = loadSettings();
+  const project = await loadProject(opts.config ? { config: opts.config } : {});
+  const { settings, catalog } = project;
   const say = (line: string) => process.stdout.write(`${line}\n`);
+  say(`Project ${project.file}${catalog.app ? ` (app ${catalog.app})` : ''}: ${catalog.byName.size} task types in ${catalog.groups.join(', ')}`);
   mkdirSync(settings.dataDir, { recursive: true });
   say(settings.temporalAddress ? `Using Temporal at ${settings.temporalAddress}` : 'Starting the Temporal dev server...');
   const target = await ensureTemporal(settings, say);
   // The embedded server is small: unless told otherwise, pace the low lane so a flood of it leaves
   // room for the other lanes (config/admission.ts). A cluster of your own sets its own budget.
-  const admission = admissionFor(process.env.TIDEWAY_ADMISSION, target.started);
+  const admission = admissionFor(project.env.TIDEWAY_ADMISSION, target.started);
   const logDir = join(settings.dataDir, 'logs');
   mkdirSync(logDir, { recursive: true });
 
   const procs: WorkerProcess[] = [];
-  const common = { address: target.address, namespace: target.namespace };
+  const common = { config: project.file, address: target.address, namespace: target.namespace };
   const roles: WorkerRole[] = [{ role: 'control' }];
   for (const r of roles) procs.push(spawnWorker(r, { ...common, logFile: join(logDir, workerLogName(r)) }));
   await Promise.all(procs.map((p) => p.ready));
   const scalerEnv = {
+    ...process.env,
+    TIDEWAY_CONFIG: project.file,
     TEMPORAL_ADDRESS: target.address,
     TEMPORAL_NAMESPACE: target.namespace,
     TIDEWAY_DATA_DIR: settings.dataDir,
@@ -76,6 +81,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   if (opts.pools !== false) startScaler();
   // The HTTP API in this process; in dev it creates and prints a key when none is configured.
   const api: RunningApi = await startApiServer({
+    project,
     address: target.address,
     namespace: target.namespace,
     dev: true,
@@ -96,9 +102,11 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   }
   say(`  Logs            ${logDir}${target.logFile ? `, ${target.logFile}` : ''}`);
   say('');
-  say(`Try:  npx tideway submit demo.echo '{"hello":"world"}' --wait`);
+  const first = [...catalog.byName.keys()][0] ?? 'group.task';
+  const cfg = opts.config ? ` --config ${opts.config}` : '';
+  say(`Try:  npx tideway${cfg} submit ${first} '{}' --wait`);
   say(
-    `      curl -s -H "Authorization: Bearer $TIDEWAY_API_KEY" ${api.url}/v1/tasks -H 'content-type: application/json' -d '{"type":"demo.echo","input":{"hi":1}}'`,
+    `      curl -s -H "Authorization: Bearer $TIDEWAY_API_KEY" ${api.url}/v1/tasks -H 'content-type: application/json' -d '{"type":"${first}","input":{}}'`,
   );
   say('Press Ctrl-C to stop.');
 
@@ -127,7 +135,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
 function watchAndRestart(
   p: WorkerProcess,
   procs: WorkerProcess[],
-  common: { address: string; namespace: string },
+  common: { config: string; address: string; namespace: string },
   logDir: string,
   isStopping: () => boolean,
 ): void {

@@ -1,11 +1,13 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { HttpTaskClient } from '../api/http-client';
 import { TaskClient } from '../api/task-client';
 import { LANES, TASK_STATUSES, type Lane, type TaskStatus } from '../config/names';
-import { catalog } from '../config/catalog';
 import { loadSettings } from '../config/settings';
 import { ensureTemporal } from '../temporal';
+import { runControl, runPool } from '../workers/run';
+import { registerConfigCommands } from './commands/config';
 import { runDev } from './dev';
+import { cliProject, configOption, projectTaskClient, useConfig } from './project';
 import { registerScalerCommands } from './commands/scaler';
 import { registerApiCommands } from './commands/api';
 import { registerVersionCommands } from './commands/versions';
@@ -16,20 +18,32 @@ const program = new Command()
   .name('tideway')
   .description('Durable tasks on Temporal: submit, inspect and manage tasks; run a local stack.')
   .showHelpAfterError('(run with --help for usage)')
+  .option('-c, --config <file>', 'the project config module (default: TIDEWAY_CONFIG, else ./tideway.config.ts)')
+  .hook('preAction', (cmd) => useConfig(cmd.opts<{ config?: string }>().config))
   .addHelpText(
     'after',
     `
-Environment:
+Project:
+  Every verb acts for one project: its tideway.config.ts names the catalog (task types), the
+  handler modules per group and the settings. \`tideway config check\` shows what is in force.
+
+Environment (each overrides the config file):
+  TIDEWAY_CONFIG       the config module, like --config
   TEMPORAL_ADDRESS     use this Temporal server instead of starting a dev server (host:port)
   TEMPORAL_NAMESPACE   namespace (default "default")
+  TEMPORAL_TLS_CERT/_KEY, TEMPORAL_API_KEY   mTLS files, or an API key for a hosted cluster
+  TIDEWAY_APP          app name in every queue (several projects on one namespace)
   TIDEWAY_DATA_DIR     where the dev server keeps its SQLite file and logs (default .tideway)
+  TIDEWAY_URL, TIDEWAY_API_KEY   act over the HTTP API instead of Temporal directly
 
 Examples:
   npx tideway dev
-  npx tideway submit demo.echo '{"hello":"world"}' --wait
-  npx tideway submit demo.sleep '{"ms":5000}' --id nightly-42 --lane high
+  npx tideway config check
+  npx tideway types
+  npx tideway submit media.thumbnail '{"url":"https://example.com/a.png"}' --wait
+  npx tideway submit media.thumbnail '{"url":"..."}' --id thumb-42 --lane high
   npx tideway list --status running
-  npx tideway get nightly-42`,
+  npx tideway get thumb-42`,
   );
 
 function parseJson(value: string): unknown {
@@ -44,8 +58,7 @@ async function withClient<R>(fn: (c: TaskClient | HttpTaskClient) => Promise<R>)
   // HTTP mode when TIDEWAY_URL is set: the API key decides the tenant.
   const http = HttpTaskClient.fromEnv();
   if (http) return fn(http);
-  const s = loadSettings();
-  const client = await TaskClient.connect({ address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`, namespace: s.namespace });
+  const client = await projectTaskClient(await cliProject());
   try {
     return await fn(client);
   } finally {
@@ -55,15 +68,29 @@ async function withClient<R>(fn: (c: TaskClient | HttpTaskClient) => Promise<R>)
 
 program
   .command('dev')
-  .description('start the Temporal dev server (or use TEMPORAL_ADDRESS), the control worker and every pool')
+  .description("start the Temporal dev server (or use TEMPORAL_ADDRESS), the project's control worker, scaler, pools and HTTP API")
   .option('--no-pools', 'run neither the scaler nor any pool process (tasks queue up until pools run)')
-  .action(async (o: { pools: boolean }) => runDev({ pools: o.pools }));
+  .action(async (o: { pools: boolean }) => runDev({ pools: o.pools, ...(configOption() ? { config: configOption() } : {}) }));
+
+program
+  .command('worker')
+  .description("run one worker process of the project: the control worker, or a pool (loads only that group's handlers)")
+  .argument('<role>', 'control | pool')
+  .argument('[group]', 'pool only: the service group')
+  .addArgument(new Argument('[lane]', 'pool only: the lane').choices(LANES))
+  .addHelpText('after', '\nExamples:\n  npx tideway worker control\n  npx tideway worker pool media normal')
+  .action(async (role: string, group: string | undefined, lane: Lane | undefined) => {
+    const project = await cliProject();
+    if (role === 'control') return runControl(project);
+    if (role === 'pool' && group && lane) return runPool(project, group, lane);
+    throw new InvalidArgumentError(`use \`worker control\` or \`worker pool <group> <lane>\`; groups: ${project.catalog.groups.join(', ')}`);
+  });
 
 program
   .command('temporal')
   .description("only start the Temporal dev server with Tideway's search attributes (building the CLI if needed)")
   .action(async () => {
-    const t = await ensureTemporal(loadSettings(), (l) => process.stdout.write(`${l}\n`));
+    const t = await ensureTemporal(await temporalSettings(), (l) => process.stdout.write(`${l}\n`));
     process.stdout.write(`Temporal at ${t.address}${t.uiUrl ? `, Web UI ${t.uiUrl}` : ''}. Ctrl-C to stop.\n`);
     const stop = () => void t.stop().then(() => process.exit(0));
     process.on('SIGINT', stop);
@@ -72,9 +99,10 @@ program
 
 program
   .command('types')
-  .description('list the task types in the catalog')
+  .description("list the task types in the project's catalog")
   .option('--json', 'machine-readable output')
-  .action((o: { json?: boolean }) => {
+  .action(async (o: { json?: boolean }) => {
+    const { catalog } = await cliProject();
     const rows = [...catalog.byName.values()].map((t) => ({
       type: t.name,
       group: t.group,
@@ -191,9 +219,20 @@ program
   );
 
 registerScalerCommands(program);
+registerConfigCommands(program);
 
 registerApiCommands(program);
 registerVersionCommands(program);
+
+/** `tideway temporal` needs no catalog: the settings come from the config when there is one, else the environment. */
+async function temporalSettings() {
+  try {
+    return (await cliProject()).settings;
+  } catch (err) {
+    if ((err as { type?: string }).type !== 'ConfigError' || configOption()) throw err;
+    return loadSettings();
+  }
+}
 
 program.parseAsync().catch((err: unknown) => {
   const e = err as { type?: string; message?: string; issues?: { path: string; message: string }[] };

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { durationMs } from './duration';
 import { CatalogError, zodIssues, type FieldIssue } from './errors';
-import { LANES, type Lane } from './names';
+import { APP_NAME, LANES, callbackTaskQueue, controlTaskQueue, poolTaskQueue, type Lane } from './names';
 import { compileRetry, retryPolicySchema, type CompiledRetry, type RetryPolicy } from './retry';
-import { CATALOG_SCHEDULE_PREFIX, scheduleEntrySchema, type CompiledSchedule } from './schedule';
+import { catalogSchedulePrefix, scheduleEntrySchema, type CompiledSchedule } from './schedule';
 import type { AnyTaskDefinition } from './task';
 
 /** Defaults for everything a catalog may leave out, kept in one place. */
@@ -22,6 +22,14 @@ export const CATALOG_DEFAULTS = {
   },
 } as const;
 
+/**
+ * A zod schema, recognised by shape rather than `instanceof`: a user's project may load its own copy
+ * of zod beside Tideway's.
+ */
+const zodSchema = z.custom<z.ZodType>((v) => typeof (v as { safeParse?: unknown } | null)?.safeParse === 'function', {
+  message: 'must be a zod schema',
+});
+
 const NAME = /^[a-z][a-z0-9-]*(\.[a-z0-9][a-z0-9_-]*)+$/;
 const GROUP = /^[a-z][a-z0-9-]{0,39}$/;
 
@@ -30,7 +38,8 @@ const taskEntrySchema = z
     name: z.string().regex(NAME, "must look like 'group.name' (lowercase, dots between parts)"),
     group: z.string().regex(GROUP, 'must be lowercase letters, digits and dashes, starting with a letter'),
     lane: z.enum(LANES).default(CATALOG_DEFAULTS.lane),
-    input: z.custom<z.ZodType>((v) => v instanceof z.ZodType, { message: 'must be a zod schema' }),
+    input: zodSchema,
+    output: zodSchema.optional(),
     timeouts: z
       .object({
         startToClose: durationMs.prefault(CATALOG_DEFAULTS.timeouts.startToClose),
@@ -44,9 +53,12 @@ const taskEntrySchema = z
     promoteAfter: durationMs.optional(),
     schedules: z.array(scheduleEntrySchema).default([]),
     description: z.string().optional(),
-    handler: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
-      message: 'must be an async function (input, ctx) => result',
-    }),
+    /** Inline handler; without one, the group's handler module (config `handlers`) provides it. */
+    handler: z
+      .custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
+        message: 'must be an async function (input, ctx) => result',
+      })
+      .optional(),
   })
   .strict()
   .refine((t) => t.name.startsWith(`${t.group}.`), {
@@ -118,16 +130,29 @@ export interface CompiledTask {
 export interface PoolSpec extends PoolSettings {
   readonly group: string;
   readonly lane: Lane;
+  /** `tideway[.<app>].<group>.<lane>`. */
+  readonly taskQueue: string;
 }
 
 export interface CatalogInput<T extends readonly AnyTaskDefinition[]> {
   tasks: T;
   pools?: PoolsInput;
+  /**
+   * App name carried by every queue of this catalog, so several projects can share one namespace.
+   * Usually set in tideway.config.ts (`app`) rather than here. @default none: `tideway.control`
+   */
+  app?: string;
 }
 
 /** The validated catalog every process loads once. */
 export interface Catalog<T extends readonly AnyTaskDefinition[] = readonly AnyTaskDefinition[]> {
   readonly tasks: T;
+  /** The app whose queues this catalog's tasks run on; undefined = the unnamed app. */
+  readonly app: string | undefined;
+  /** `tideway[.<app>].control`: where `runTask` starts. */
+  readonly controlQueue: string;
+  /** `tideway[.<app>].callbacks`. */
+  readonly callbackQueue: string;
   readonly byName: ReadonlyMap<string, CompiledTask>;
   readonly groups: readonly string[];
   readonly pools: readonly PoolSpec[];
@@ -135,6 +160,8 @@ export interface Catalog<T extends readonly AnyTaskDefinition[] = readonly AnyTa
   readonly schedules: readonly CompiledSchedule[];
   get(name: string): CompiledTask | undefined;
   pool(group: string, lane: Lane): PoolSpec | undefined;
+  /** The same catalog on another app's queues (tideway.config.ts or TIDEWAY_APP chose it). */
+  withApp(app: string | undefined): Catalog<T>;
 }
 
 /**
@@ -143,6 +170,10 @@ export interface Catalog<T extends readonly AnyTaskDefinition[] = readonly AnyTa
  */
 export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(input: CatalogInput<T>): Catalog<T> {
   const issues: FieldIssue[] = [];
+  if (input.app !== undefined && !APP_NAME.test(input.app)) {
+    issues.push({ path: 'app', message: 'must be 1-40 lowercase letters, digits and dashes, starting with a letter' });
+  }
+  const app = input.app;
   const byName = new Map<string, CompiledTask>();
   const schedules: CompiledSchedule[] = [];
   input.tasks.forEach((raw, i) => {
@@ -163,7 +194,8 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
       if (!inputCheck.success) issues.push(...zodIssues(inputCheck.error.issues, `${path}.input`));
       schedules.push({
         id: sc.id,
-        scheduleId: `${CATALOG_SCHEDULE_PREFIX}${sc.id}`,
+        scheduleId: `${catalogSchedulePrefix(app)}${sc.id}`,
+        app,
         taskType: t.name,
         group: t.group,
         lane: sc.lane ?? t.lane,
@@ -201,19 +233,26 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
       const merged = { ...(poolsIn[group]?.all ?? {}), ...(poolsIn[group]?.[lane] ?? {}) };
       const p = poolSettingsSchema.safeParse(merged);
       if (!p.success) issues.push(...zodIssues(p.error.issues, `pools.${group}.${lane}`));
-      else pools.push({ group, lane, ...p.data });
+      else pools.push({ group, lane, taskQueue: poolTaskQueue(group, lane, app), ...p.data });
     }
   }
   if (issues.length > 0) throw new CatalogError(issues);
 
   return {
     tasks: input.tasks,
+    app,
+    controlQueue: controlTaskQueue(app),
+    callbackQueue: callbackTaskQueue(app),
     byName,
     groups,
     pools,
     schedules,
     get: (name) => byName.get(name),
     pool: (group, lane) => pools.find((p) => p.group === group && p.lane === lane),
+    withApp: (other) => {
+      const { app: _app, ...rest } = input;
+      return defineCatalog({ ...rest, ...(other !== undefined ? { app: other } : {}) });
+    },
   };
 }
 

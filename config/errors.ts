@@ -51,3 +51,27 @@ export function zodIssues(issues: readonly { path: readonly PropertyKey[]; messa
     message: i.message,
   }));
 }
+
+/** Thrown when tideway.config.ts cannot be found, loaded or validated; `issues` names each bad field. */
+export class ConfigError extends TidewayError {
+  readonly type = 'ConfigError';
+  constructor(
+    message: string,
+    readonly issues: FieldIssue[] = [],
+    options?: { cause?: unknown },
+  ) {
+    super(issues.length > 0 ? `${message}\n${issues.map((i) => `  - ${i.path}: ${i.message}`).join('\n')}` : message, options);
+  }
+}
+
+/** Thrown by a pool process when its group's handler module cannot be loaded or does not fit the catalog. */
+export class HandlerModuleError extends TidewayError {
+  readonly type = 'HandlerModuleError';
+  constructor(
+    readonly group: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

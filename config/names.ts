@@ -8,6 +8,23 @@
 /** Task queue that runs only workflow code (and the envelope-resolving local activity). */
 export const CONTROL_TASK_QUEUE = 'tideway.control';
 
+/**
+ * An app name keeps several Tideway projects apart on one Temporal namespace: each app's queues
+ * carry it (`tideway.<app>.control`, `tideway.<app>.<group>.<lane>`). No app = the names above.
+ */
+export const APP_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+
+/** The control queue of `app` (`tideway.control` when there is none). */
+export function controlTaskQueue(app?: string): string {
+  return app ? `tideway.${app}.control` : CONTROL_TASK_QUEUE;
+}
+
+/** The app a control queue belongs to (undefined for `tideway.control` or a queue of another shape). */
+export function appOfControlQueue(taskQueue: string): string | undefined {
+  const m = /^tideway\.([a-z][a-z0-9-]{0,39})\.control$/.exec(taskQueue);
+  return m?.[1];
+}
+
 /** Workflow type every task runs as. */
 export const RUN_TASK_WORKFLOW = 'runTask';
 
@@ -27,9 +44,9 @@ export type Lane = (typeof LANES)[number];
  */
 export const LANE_PRIORITY_KEY: Readonly<Record<Lane, number>> = { high: 1, normal: 3, low: 5 };
 
-/** The activity task queue of the pool serving (group, lane). */
-export function poolTaskQueue(group: string, lane: Lane): string {
-  return `tideway.${group}.${lane}`;
+/** The activity task queue of the pool serving (group, lane) of `app`. */
+export function poolTaskQueue(group: string, lane: Lane, app?: string): string {
+  return app ? `tideway.${app}.${group}.${lane}` : `tideway.${group}.${lane}`;
 }
 
 export const TASK_STATUSES = [
@@ -70,3 +87,8 @@ export const MESSAGES = {
 
 /** Task queue of the callback-delivery activity (hosted by the control worker). */
 export const CALLBACK_TASK_QUEUE = 'tideway.callbacks';
+
+/** The callback queue of `app`. */
+export function callbackTaskQueue(app?: string): string {
+  return app ? `tideway.${app}.callbacks` : CALLBACK_TASK_QUEUE;
+}

@@ -90,7 +90,14 @@ export interface CompiledSchedule {
   input: unknown;
   overlap: OverlapPolicy;
   expectedTasks: number;
+  /** The app whose control queue the fires start on. */
+  app: string | undefined;
 }
 
 /** Prefix of every Temporal Schedule Tideway creates from the catalog (sync removes only these). */
 export const CATALOG_SCHEDULE_PREFIX = 'tideway.';
+
+/** The catalog-schedule prefix of `app`: `tideway.<app>.`, or `tideway.` for the unnamed app. */
+export function catalogSchedulePrefix(app?: string): string {
+  return app ? `${CATALOG_SCHEDULE_PREFIX}${app}.` : CATALOG_SCHEDULE_PREFIX;
+}

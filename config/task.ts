@@ -53,7 +53,16 @@ export interface TaskDefinition<N extends string = string, S extends z.ZodType =
   schedules?: ScheduleEntryInput[];
   /** One-line description shown by `tideway types`. */
   description?: string;
-  handler: TaskHandler<z.output<S>, O>;
+  /**
+   * Schema of the handler's result: types the result for clients whose handler lives in a group's
+   * handler module, and is checked when the handler returns (a mismatch fails the attempt for good).
+   */
+  output?: z.ZodType<O>;
+  /**
+   * Inline handler. Leave it out to keep handler code out of the catalog: the config's
+   * `handlers[group]` module provides it, loaded only by that group's pools.
+   */
+  handler?: TaskHandler<z.output<S>, O>;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -66,7 +75,13 @@ export function defineTask<const N extends string, S extends z.ZodType, O>(def: 
 
 /** Type-level helpers: the names, inputs and outputs of a list of task definitions. */
 export type TaskName<T extends readonly AnyTaskDefinition[]> = T[number]['name'];
-export type TaskOf<T extends readonly AnyTaskDefinition[], K extends TaskName<T>> = Extract<T[number], { name: K }>;
+/** The definition of `K`; with an untyped list (names are plain strings) any definition. */
+export type TaskOf<T extends readonly AnyTaskDefinition[], K extends TaskName<T>> = string extends T[number]['name']
+  ? T[number]
+  : Extract<T[number], { name: K }>;
 export type TaskInput<T extends readonly AnyTaskDefinition[], K extends TaskName<T>> = z.input<TaskOf<T, K>['input']>;
-export type TaskOutput<T extends readonly AnyTaskDefinition[], K extends TaskName<T>> =
-  TaskOf<T, K> extends TaskDefinition<string, z.ZodType, infer O> ? O : never;
+export type TaskOutput<T extends readonly AnyTaskDefinition[], K extends TaskName<T>> = string extends T[number]['name']
+  ? unknown
+  : TaskOf<T, K> extends TaskDefinition<string, z.ZodType, infer O>
+    ? O
+    : never;

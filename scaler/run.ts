@@ -2,9 +2,9 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Option, type Command } from 'commander';
-import { catalog } from '../config/catalog';
+import { loadProject } from '../config/load';
 import { createLogger } from '../config/log';
-import { loadSettings } from '../config/settings';
+import { securityOptions } from '../temporal/connection';
 import { ACTUATOR_TYPES, createActuator, ProcessActuator, type ActuatorConfig, type ActuatorType } from './actuators';
 import { ScalerMetrics } from './metrics';
 import { compileScalerOptions, type ScalerOptions } from './options';
@@ -29,6 +29,8 @@ export interface ScalerFlags {
   logDir?: string;
   k8sNamespace?: string;
   k8sDeployment?: string;
+  /** The project's config module (else TIDEWAY_CONFIG, else tideway.config.* here). */
+  config?: string;
 }
 
 /** Adds the scaler's flags to a command. */
@@ -37,7 +39,7 @@ export function addScalerFlags(cmd: Command): Command {
     .addOption(
       new Option('--actuator <type>', 'who runs the pools').choices(ACTUATOR_TYPES).default('process').env('TIDEWAY_SCALER_ACTUATOR'),
     )
-    .option('--options <json>', 'scaler options as JSON (see docs/scaler.md); flags below win', process.env.TIDEWAY_SCALER_OPTIONS)
+    .option('--options <json>', "scaler options as JSON (see docs/scaler.md; default: the config's `scaler`, or TIDEWAY_SCALER_OPTIONS); flags below win")
     .option('--interval <duration>', "decision interval, e.g. '15s'")
     .option('--drain <duration>', 'target drain time of a backlog')
     .option('--window <duration>', 'stabilization window before scaling down')
@@ -57,8 +59,9 @@ export function addScalerFlags(cmd: Command): Command {
 }
 
 /** Turns flags into ScalerOptions (flags override the JSON). */
-export function optionsFromFlags(f: ScalerFlags): ScalerOptions {
-  const base = f.options ? (JSON.parse(f.options) as ScalerOptions) : {};
+export function optionsFromFlags(f: ScalerFlags, fallbackJson?: string): ScalerOptions {
+  const json = f.options ?? fallbackJson;
+  const base = json ? (JSON.parse(json) as ScalerOptions) : {};
   return {
     ...base,
     ...(f.interval ? { interval: f.interval as ScalerOptions['interval'] } : {}),
@@ -76,17 +79,19 @@ export function optionsFromFlags(f: ScalerFlags): ScalerOptions {
  * drains the pools it runs; a crash leaves them running and the next scaler adopts them.
  */
 export async function runScaler(f: ScalerFlags): Promise<void> {
-  const settings = loadSettings();
-  const log = createLogger('tideway-scaler');
+  const project = await loadProject(f.config ? { config: f.config } : {});
+  const { settings, catalog } = project;
+  const log = createLogger('tideway-scaler', catalog.app ? { app: catalog.app } : {});
   const address = settings.temporalAddress ?? `127.0.0.1:${settings.temporalPort}`;
-  const options = compileScalerOptions(optionsFromFlags(f), catalog.pools);
-  const connection = await Connection.connect({ address });
+  const options = compileScalerOptions(optionsFromFlags(f, project.env.TIDEWAY_SCALER_OPTIONS), catalog.pools);
+  const connection = await Connection.connect({ address, ...securityOptions(settings) });
   const client = new Client({ connection, namespace: settings.namespace });
   const stateFile = f.stateFile ?? defaultStateFile(settings.dataDir);
   const cfg: ActuatorConfig =
     f.actuator === 'process'
       ? {
           type: 'process',
+          config: project.file,
           address,
           namespace: settings.namespace,
           logDir: f.logDir ?? join(settings.dataDir, 'logs'),

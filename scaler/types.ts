@@ -1,5 +1,5 @@
 import type { PoolSpec } from '../config/catalog-schema';
-import { poolTaskQueue, type Lane } from '../config/names';
+import type { Lane } from '../config/names';
 
 /** Stable key of a pool, `<group>.<lane>` (used in options, metrics labels and the state file). */
 export type PoolKey = `${string}.${Lane}`;
@@ -12,12 +12,11 @@ export function poolKey(p: { group: string; lane: Lane }): PoolKey {
 /** A pool as the scaler sees it: the catalog spec after per-pool overrides. */
 export interface ScaledPool extends PoolSpec {
   readonly key: PoolKey;
-  readonly taskQueue: string;
 }
 
 /** Builds a ScaledPool from a spec. */
 export function scaledPool(spec: PoolSpec): ScaledPool {
-  return { ...spec, key: poolKey(spec), taskQueue: poolTaskQueue(spec.group, spec.lane) };
+  return { ...spec, key: poolKey(spec) };
 }
 
 /** One forecast cron fire that will start tasks in a pool. */

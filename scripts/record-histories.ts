@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { TaskClient } from '../api/task-client';
-import { catalog } from '../config/catalog';
+import { catalog } from '../examples/demo/catalog';
 import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../config/names';
 import { loadSettings } from '../config/settings';
 import { findOrBuildTemporalCli, startDevServer } from '../temporal';
@@ -23,10 +23,11 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tideway-record-'));
   const cli = await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir });
   const server = await startDevServer({ cli, dbFile: join(dir, 'temporal.db'), port: 0, headless: true, logDir: dir });
+  const config = join(__dirname, '..', '..', 'examples', 'demo', 'tideway.config.ts');
   const workers = [
-    spawnWorker({ role: 'control' }, { address: server.address }),
-    spawnWorker({ role: 'pool', group: 'demo', lane: 'normal' }, { address: server.address }),
-    spawnWorker({ role: 'pool', group: 'demo', lane: 'high' }, { address: server.address }),
+    spawnWorker({ role: 'control' }, { config, address: server.address }),
+    spawnWorker({ role: 'pool', group: 'demo', lane: 'normal' }, { config, address: server.address }),
+    spawnWorker({ role: 'pool', group: 'demo', lane: 'high' }, { config, address: server.address }),
   ];
   await Promise.all(workers.map((w) => w.ready));
   const connection = await Connection.connect({ address: server.address });

@@ -17,6 +17,11 @@ import { TidewayError } from '../config/errors';
 /** Name of the deployment every versioned control worker joins. */
 export const CONTROL_DEPLOYMENT = 'tideway-control';
 
+/** The Worker Deployment of `app`'s control workers (`tideway-<app>-control`; none: `tideway-control`). */
+export function controlDeployment(app?: string): string {
+  return app ? `tideway-${app}-control` : CONTROL_DEPLOYMENT;
+}
+
 export class DeploymentError extends TidewayError {
   readonly type = 'DeploymentError';
 }

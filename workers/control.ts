@@ -7,10 +7,8 @@ import { TaskSchedules } from '../api/schedules';
 import type { Logger } from '../config/log';
 import { createCallbackActivities } from '../activities/callback';
 import { createControlActivities } from '../activities/execute';
-import { catalog } from '../config/catalog';
 import type { Catalog } from '../config/catalog-schema';
-import { CALLBACK_TASK_QUEUE, CONTROL_TASK_QUEUE } from '../config/names';
-import { CONTROL_DEPLOYMENT, describeDeployment, setCurrentVersion } from '../temporal/deployments';
+import { controlDeployment, describeDeployment, setCurrentVersion } from '../temporal/deployments';
 
 /** Where `npm run build` writes the pre-bundled workflow code (saves seconds at every start). */
 export const WORKFLOW_BUNDLE_PATH = join(__dirname, '..', 'workflow-bundle.js');
@@ -19,10 +17,10 @@ export interface ControlWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   catalog: Catalog;
-  /** @default 'tideway.control' */
+  /** @default the catalog's control queue, `tideway[.<app>].control` */
   taskQueue?: string;
   /**
-   * Join the `tideway-control` Worker Deployment as this build (worker versioning). Unset: an
+   * Join the `tideway[-<app>]-control` Worker Deployment as this build (worker versioning). Unset: an
    * unversioned worker, which gets tasks only while the deployment has no current version.
    */
   version?: ControlVersion | undefined;
@@ -49,7 +47,7 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
-    taskQueue: opts.taskQueue ?? CONTROL_TASK_QUEUE,
+    taskQueue: opts.taskQueue ?? opts.catalog.controlQueue,
     ...code,
     activities: createControlActivities(opts.catalog),
     // The control worker never runs remote activities, only local ones.
@@ -57,7 +55,7 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     ...(opts.version
       ? {
           workerDeploymentOptions: {
-            version: { deploymentName: CONTROL_DEPLOYMENT, buildId: opts.version.buildId },
+            version: { deploymentName: controlDeployment(opts.catalog.app), buildId: opts.version.buildId },
             useWorkerVersioning: true,
             defaultVersioningBehavior: opts.version.behavior,
           },
@@ -70,11 +68,11 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
  * The callback worker, in the control process: delivers result callbacks (HTTP, so a real
  * activity on its own queue, retried by Temporal) without touching any pool's capacity.
  */
-export async function createCallbackWorker(opts: Pick<ControlWorkerOptions, 'connection' | 'namespace'>): Promise<Worker> {
+export async function createCallbackWorker(opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog'>): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
-    taskQueue: CALLBACK_TASK_QUEUE,
+    taskQueue: opts.catalog.callbackQueue,
     activities: { deliverCallback: withFailureTypes(createCallbackActivities().deliverCallback) },
     maxConcurrentActivityTaskExecutions: 50,
   });
@@ -85,9 +83,9 @@ export async function createCallbackWorker(opts: Pick<ControlWorkerOptions, 'con
  * the source of truth). Idempotent, so several control replicas may run it; a failure is logged,
  * not fatal: tasks keep flowing even if a schedule could not be synced.
  */
-export async function syncSchedules(connection: Connection, namespace: string, log: Logger): Promise<void> {
+export async function syncSchedules(connection: Connection, namespace: string, catalog: Catalog, log: Logger): Promise<void> {
   try {
-    const report = await new TaskSchedules(new Client({ connection, namespace })).sync(catalog);
+    const report = await new TaskSchedules(new Client({ connection, namespace }), catalog.app).sync(catalog);
     log.info({ event: 'schedules:synced', ...report }, 'catalog schedules synced');
   } catch (err) {
     log.error({ event: 'schedules:sync-failed', err: String(err) }, 'could not sync catalog schedules');
@@ -105,13 +103,14 @@ export async function checkRouting(
   buildId: string | undefined,
   promote: boolean,
   log: Logger,
+  deploymentName = controlDeployment(),
 ): Promise<void> {
   try {
     if (buildId && promote) {
       const deadline = Date.now() + 30_000;
       for (;;) {
         try {
-          await setCurrentVersion(connection, namespace, buildId);
+          await setCurrentVersion(connection, namespace, buildId, deploymentName);
           log.info({ event: 'versioning:promoted', buildId }, `build ${buildId} is the current control version`);
           return;
         } catch (err) {
@@ -120,7 +119,7 @@ export async function checkRouting(
         }
       }
     }
-    const d = await describeDeployment(connection, namespace);
+    const d = await describeDeployment(connection, namespace, deploymentName);
     const current = d?.currentBuildId;
     if (current === buildId) return;
     if (!buildId && current) {

@@ -4,7 +4,7 @@ import type { FailureDetail } from '../activities/classify';
 import { createPoolActivities, type ExecuteRequest } from '../activities/execute';
 import type { Catalog, PoolSpec } from '../config/catalog-schema';
 import type { Logger } from '../config/log';
-import { poolTaskQueue } from '../config/names';
+import type { TaskHandler } from '../config/task';
 import { AimdController, type AimdDecision, type AttemptOutcome } from './aimd';
 import { PoolMetrics } from './pool-metrics';
 import { AdaptiveSlotSupplier } from './slots';
@@ -13,6 +13,8 @@ export interface PoolWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   catalog: Catalog;
+  /** This group's handlers (Project.handlersFor): the pool serves exactly these task types. */
+  handlers: ReadonlyMap<string, TaskHandler<unknown, unknown>>;
   pool: PoolSpec;
   /** Overrides the pool's `shutdownGrace` (ms). */
   shutdownGraceMs?: number;
@@ -54,14 +56,14 @@ export function outcomeOf(err: unknown): AttemptOutcome {
 }
 
 /**
- * A pool worker: serves exactly one `tideway.<group>.<lane>` queue with that group's handlers only.
+ * A pool worker: serves exactly one `tideway[.<app>].<group>.<lane>` queue with that group's handlers only.
  * Its activity slots come from an adaptive supplier whose limit AIMD lowers when handlers report
  * throttling, so the worker polls for no more tasks than it may start.
  */
 export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
   const { pool } = opts;
   const now = opts.now ?? Date.now;
-  const taskQueue = poolTaskQueue(pool.group, pool.lane);
+  const taskQueue = pool.taskQueue;
   const slots = new AdaptiveSlotSupplier(pool.concurrency);
   const aimdOn = opts.aimd ?? pool.aimd.enabled;
   const aimd = aimdOn
@@ -131,7 +133,7 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue,
-    activities: createPoolActivities(opts.catalog, pool.group),
+    activities: createPoolActivities(opts.catalog, pool.group, opts.handlers),
     tuner,
     interceptors: { activity: [() => ({ inbound: observe })] },
     ...(pool.rateLimit !== undefined ? { maxTaskQueueActivitiesPerSecond: pool.rateLimit } : {}),

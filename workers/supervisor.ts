@@ -18,6 +18,8 @@ export function workerLogName(r: WorkerRole): string {
 }
 
 export interface SpawnWorkerOptions {
+  /** The project's config module (TIDEWAY_CONFIG of the child): the catalog and handlers it serves. */
+  config: string;
   address: string;
   namespace?: string;
   /** Extra environment (e.g. TIDEWAY_DEMO_LEDGER, TIDEWAY_SHUTDOWN_GRACE_MS). */
@@ -81,6 +83,7 @@ export function spawnWorker(r: WorkerRole, opts: SpawnWorkerOptions): WorkerProc
   const child = spawn(process.execPath, [WORKER_MAIN, ...args], {
     env: {
       ...process.env,
+      TIDEWAY_CONFIG: opts.config,
       TEMPORAL_ADDRESS: opts.address,
       TEMPORAL_NAMESPACE: opts.namespace ?? 'default',
       ...opts.env,

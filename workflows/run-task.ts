@@ -21,8 +21,9 @@ import type { CallbackActivities } from '../activities/callback';
 import type { AttemptFailed, AttemptStarted, ControlActivities, PoolActivities } from '../activities/execute';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
 import {
-  CALLBACK_TASK_QUEUE,
   DEFAULT_TENANT,
+  appOfControlQueue,
+  callbackTaskQueue,
   LANES,
   LANE_PRIORITY_KEY,
   MESSAGES,
@@ -144,13 +145,16 @@ function usableResolution(envelope: Partial<TaskEnvelope>, r: unknown): r is Cli
 /**
  * Runs one task: validates its envelope against the catalog (local activity on the control
  * worker, unless TaskClient passed its own resolution as `resolved`), then runs its handler on the
- * pool queue `tideway.<group>.<lane>` under the type's retry policy compiled to Temporal's own (so
+ * pool queue `tideway[.<app>].<group>.<lane>` under the type's retry policy compiled to Temporal's own (so
  * attempts and delays show in the Web UI). Keeps `state` and the search attributes true at every
  * transition. A task that fails for good is dead-lettered: it stays open, waiting for `redrive` or
  * `discard`, until its retention ends.
  */
 export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedTask): Promise<unknown> {
   const info = workflowInfo();
+  // The app comes from the control queue the task was started on (`tideway.<app>.control`), so a
+  // plain client needs nothing but that queue's name; history replays the same (it is recorded).
+  const app = appOfControlQueue(info.taskQueue);
   const raw = (envelope ?? {}) as Partial<TaskEnvelope>;
   const state: TaskState = {
     taskId: info.workflowId,
@@ -276,7 +280,7 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
 
   const callback = task.callbackUrl
     ? proxyActivities<CallbackActivities>({
-        taskQueue: CALLBACK_TASK_QUEUE,
+        taskQueue: callbackTaskQueue(app),
         startToCloseTimeout: '30s',
         retry: { maximumAttempts: task.retry.maxAttempts, ...retryableBackoff },
       }).deliverCallback
@@ -309,7 +313,7 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
     const promoteTo = LANE_UP[lane];
     if (task.promoteAfterMs !== undefined && promoteTo && state.attempts === 0) timeouts.push(task.promoteAfterMs);
     const { executeTask } = proxyActivities<PoolActivities>({
-      taskQueue: poolTaskQueue(task.group, lane),
+      taskQueue: poolTaskQueue(task.group, lane, app),
       startToCloseTimeout: task.timeouts.startToCloseMs,
       heartbeatTimeout: task.timeouts.heartbeatMs,
       ...(timeouts.length > 0 ? { scheduleToStartTimeout: Math.min(...timeouts) } : {}),

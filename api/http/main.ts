@@ -1,8 +1,10 @@
+import { loadProject } from '../../config/load';
 import { startApiServer } from './start';
 
-/** `node dist/api/http/main.js`: serve the HTTP API until SIGINT/SIGTERM. */
+/** `node dist/api/http/main.js`: serve the HTTP API of the project (TIDEWAY_CONFIG) until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
-  const api = await startApiServer({ dev: process.env.TIDEWAY_DEV === '1' });
+  const project = await loadProject();
+  const api = await startApiServer({ project, dev: project.env.TIDEWAY_DEV === '1' });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

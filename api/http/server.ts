@@ -1,10 +1,9 @@
 import { STATUS_CODES } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { catalog as defaultCatalog } from '../../config/catalog';
 import type { Catalog } from '../../config/catalog-schema';
 import { createLogger, type Logger } from '../../config/log';
-import type { TaskClient } from '../task-client';
+import type { AnyTaskClient } from '../task-client';
 import { authenticate, type ApiKeyStore } from './auth';
 import { Backpressure, QueueStatsReader, type BackpressureOptions } from './backpressure';
 import { describeBatch, startBatch } from './batches';
@@ -47,10 +46,10 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 export interface ApiServerOptions {
   /** TaskClient over Temporal that the API acts through. */
-  client: TaskClient;
+  client: AnyTaskClient;
   /** API keys → tenants. */
   keys: ApiKeyStore;
-  /** @default the project catalog */
+  /** @default the client's catalog */
   catalog?: Catalog;
   /** Largest request body in bytes; larger gets 413. @default 1 MiB */
   bodyLimit?: number;
@@ -99,7 +98,7 @@ function splitAction<A extends string>(raw: string, actions: readonly A[]): { id
 
 /** Builds the fastify app with every route of the public contract; call `app.listen` to serve. */
 export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer> {
-  const catalog = opts.catalog ?? (defaultCatalog as unknown as Catalog);
+  const catalog = opts.catalog ?? (opts.client.catalog as unknown as Catalog);
   const log = opts.logger ?? createLogger('api');
   const temporal = opts.client.temporal;
   const metrics = new ApiMetrics();

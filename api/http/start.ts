@@ -2,6 +2,9 @@ import { z } from 'zod';
 import { parseDuration } from '../../config/duration';
 import { createLogger } from '../../config/log';
 import { parseAdmission, type AdmissionSpec } from '../../config/admission';
+import type { Project } from '../../config/load';
+import { loadSettings } from '../../config/settings';
+import { securityOptions } from '../../temporal/connection';
 import { TaskClient } from '../task-client';
 import { ApiKeyStore, generateApiKey } from './auth';
 import type { BackpressureOptions } from './backpressure';
@@ -26,6 +29,8 @@ const envSchema = z.object({
 });
 
 export interface StartApiOptions {
+  /** The loaded project: its catalog, and the settings its config and environment give. */
+  project: Project;
   /** Temporal address. @default TEMPORAL_ADDRESS or 127.0.0.1:7233 */
   address?: string;
   namespace?: string;
@@ -36,6 +41,7 @@ export interface StartApiOptions {
   dev?: boolean;
   /** Where to print the URL (and a dev key). @default stdout */
   say?: (line: string) => void;
+  /** @default the project's environment (its config under the process environment) */
   env?: NodeJS.ProcessEnv;
   poolProviders?: PoolInfoProvider[];
   /** Lane start budgets. @default TIDEWAY_ADMISSION (none when unset) */
@@ -59,8 +65,8 @@ export interface RunningApi {
  * TIDEWAY_BODY_LIMIT, TIDEWAY_MAX_BACKLOG, TIDEWAY_MAX_BACKLOG_AGE, TIDEWAY_HEAVY_SHARE,
  * TIDEWAY_TENANT_INFLIGHT) and returns once it listens.
  */
-export async function startApiServer(opts: StartApiOptions = {}): Promise<RunningApi> {
-  const env = opts.env ?? process.env;
+export async function startApiServer(opts: StartApiOptions): Promise<RunningApi> {
+  const env = opts.env ?? opts.project.env;
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     throw new ApiStartError(`invalid environment:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
@@ -86,9 +92,12 @@ export async function startApiServer(opts: StartApiOptions = {}): Promise<Runnin
     ...(e.TIDEWAY_HEAVY_SHARE !== undefined ? { heavyShare: e.TIDEWAY_HEAVY_SHARE } : {}),
     ...(e.TIDEWAY_TENANT_INFLIGHT !== undefined ? { tenantInflightLimit: e.TIDEWAY_TENANT_INFLIGHT } : {}),
   };
+  const settings = loadSettings(env);
   const client = await TaskClient.connect({
-    address: opts.address ?? env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    namespace: opts.namespace ?? env.TEMPORAL_NAMESPACE ?? 'default',
+    catalog: opts.project.catalog,
+    address: opts.address ?? settings.temporalAddress ?? `127.0.0.1:${settings.temporalPort}`,
+    namespace: opts.namespace ?? settings.namespace,
+    connection: securityOptions(settings),
     admission: opts.admission ?? parseAdmission(env.TIDEWAY_ADMISSION),
     admissionMaxWaitMs: API_ADMISSION_MAX_WAIT_MS,
   });

@@ -3,7 +3,7 @@ import type { Catalog } from '../../config/catalog-schema';
 import { resolveEnvelope, type TaskEnvelope } from '../../config/envelope';
 import { TaskNotFoundError } from '../errors';
 import type { TaskSummary } from '../search';
-import type { ListResult, SubmitResult, TaskClient, TaskState } from '../task-client';
+import type { AnyTaskClient, ListResult, SubmitResult, TaskState } from '../task-client';
 import type { Backpressure } from './backpressure';
 import { BadRequestError, ConflictError, toErrorResponse } from './errors';
 import {
@@ -23,7 +23,7 @@ import {
  */
 export class TenantTasks {
   constructor(
-    private readonly client: TaskClient,
+    private readonly client: AnyTaskClient,
     private readonly catalog: Catalog,
     private readonly backpressure: Backpressure | undefined,
     private readonly onSubmit?: (tenant: string, outcome: 'started' | 'duplicate' | 'rejected') => void,

@@ -16,12 +16,11 @@ import { BATCH_OPERATIONS, MAX_BULK } from '../../api/http/schemas';
 import { createSchedule, describeSchedule, listSchedules, scheduleAction } from '../../api/http/schedules';
 import { startApiServer } from '../../api/http/start';
 import { TenantTasks } from '../../api/http/tasks';
-import { TaskClient } from '../../api/task-client';
-import { catalog } from '../../config/catalog';
+import type { AnyTaskClient } from '../../api/task-client';
 import type { Catalog } from '../../config/catalog-schema';
 import { DEFAULT_TENANT, LANES, TASK_STATUSES, type Lane } from '../../config/names';
 import { CATALOG_SCHEDULE_PREFIX, OVERLAP_POLICIES } from '../../config/schedule';
-import { loadSettings } from '../../config/settings';
+import { cliProject, projectTaskClient } from '../project';
 import { printJson, table } from '../format';
 
 /**
@@ -39,7 +38,7 @@ type Api = Pick<
 class DirectApi implements Api {
   private readonly tasks: TenantTasks;
   constructor(
-    private readonly client: TaskClient,
+    private readonly client: AnyTaskClient,
     private readonly tenant: string,
   ) {
     this.tasks = new TenantTasks(client, client.catalog as unknown as Catalog, undefined);
@@ -84,7 +83,7 @@ class DirectApi implements Api {
       isCatalogSchedule(id) ? this.client.schedules.delete(id) : scheduleAction(this.client.temporal, this.tenant, id, 'delete'),
   };
   pools = (): Promise<PoolView[]> =>
-    describePools(catalog as unknown as Catalog, new QueueStatsReader(this.client.temporal), undefined, []);
+    describePools(this.client.catalog as unknown as Catalog, new QueueStatsReader(this.client.temporal), undefined, []);
 }
 
 function isCatalogSchedule(id: string): boolean {
@@ -97,8 +96,7 @@ async function withApi<R>(tenant: string | undefined, fn: (api: Api) => Promise<
   if (http) {
     api = http;
   } else {
-    const s = loadSettings();
-    const client = await TaskClient.connect({ address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`, namespace: s.namespace });
+    const client = await projectTaskClient(await cliProject());
     api = new DirectApi(client, tenant ?? DEFAULT_TENANT);
   }
   try {
@@ -360,15 +358,10 @@ export function registerApiCommands(program: Command): void {
 
   program
     .command('api')
-    .description('serve the HTTP API (TIDEWAY_PORT, TIDEWAY_API_KEYS or TIDEWAY_API_KEYS_FILE)')
+    .description("serve the project's HTTP API (config `api`, or TIDEWAY_PORT, TIDEWAY_API_KEYS / TIDEWAY_API_KEYS_FILE)")
     .option('--dev', 'create and print a key for tenant "default" when none is configured')
     .action(async (o: { dev?: boolean }) => {
-      const s = loadSettings();
-      const api = await startApiServer({
-        address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`,
-        namespace: s.namespace,
-        dev: Boolean(o.dev),
-      });
+      const api = await startApiServer({ project: await cliProject(), dev: Boolean(o.dev) });
       const stop = () => void api.close().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);

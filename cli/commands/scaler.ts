@@ -1,24 +1,20 @@
-import { Client, Connection } from '@temporalio/client';
 import { type Command } from 'commander';
-import { catalog } from '../../config/catalog';
 import { formatMs } from '../../config/duration';
-import { loadSettings } from '../../config/settings';
 import { compileScalerOptions } from '../../scaler/options';
 import { addScalerFlags, runScaler, type ScalerFlags } from '../../scaler/run';
 import { describeQueueStats } from '../../scaler/signals/backlog';
 import { forecastSignal } from '../../scaler/signals/forecast';
 import { defaultStateFile, isStale, readScalerState, type PoolState } from '../../scaler/state';
 import { printJson, table } from '../format';
+import { cliProject, configOption, withTemporal } from '../project';
 
 /** Reads backlog and forecast straight from Temporal when no scaler is writing its state file. */
 async function liveView(): Promise<PoolState[]> {
-  const s = loadSettings();
-  const connection = await Connection.connect({ address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}` });
-  try {
-    const client = new Client({ connection, namespace: s.namespace });
+  return withTemporal(async ({ client, project }) => {
+    const { catalog } = project;
     const opts = compileScalerOptions({}, catalog.pools);
     const forecast = await forecastSignal({ catalog, client, horizonMs: opts.forecastHorizonMs }).read(opts.pools, Date.now());
-    // `return await`: a bare `return` would run `finally` (closing the connection) before the calls start.
+    // `return await`: the connection closes when this callback settles, so the calls must finish first.
     return await Promise.all(
       opts.pools.map(async (p) => {
         const q = await describeQueueStats(client, p.taskQueue);
@@ -50,9 +46,7 @@ async function liveView(): Promise<PoolState[]> {
         };
       }),
     );
-  } finally {
-    await connection.close();
-  }
+  });
 }
 
 /** Adds `tideway pools` (what the scaler sees and decided) and `tideway scaler` (run it). */
@@ -63,7 +57,7 @@ export function registerScalerCommands(program: Command): void {
     .option('--state-file <file>', 'scaler state file (default <data dir>/scaler-state.json)')
     .option('--json', 'machine-readable output')
     .action(async (o: { stateFile?: string; json?: boolean }) => {
-      const file = o.stateFile ?? defaultStateFile(loadSettings().dataDir);
+      const file = o.stateFile ?? defaultStateFile((await cliProject()).settings.dataDir);
       const state = readScalerState(file);
       const fresh = state !== undefined && !isStale(state);
       const pools = fresh ? state.pools : await liveView();
@@ -97,5 +91,5 @@ export function registerScalerCommands(program: Command): void {
     program
       .command('scaler')
       .description('run the scaler: backlog + cron forecast in, replicas out (process, kubernetes or dry-run actuator)'),
-  ).action(async (f: ScalerFlags) => runScaler(f));
+  ).action(async (f: ScalerFlags) => runScaler({ ...f, ...(configOption() ? { config: configOption() } : {}) }));
 }

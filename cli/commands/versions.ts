@@ -1,17 +1,12 @@
-import { Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadSettings } from '../../config/settings';
-import { CONTROL_DEPLOYMENT, describeDeployment, setCurrentVersion, setRampingVersion } from '../../temporal/deployments';
+import { controlDeployment, describeDeployment, setCurrentVersion, setRampingVersion } from '../../temporal/deployments';
 import { printJson, table } from '../format';
+import { withTemporal } from '../project';
 
-async function withConnection<R>(fn: (c: Connection, namespace: string) => Promise<R>): Promise<R> {
-  const s = loadSettings();
-  const connection = await Connection.connect({ address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}` });
-  try {
-    return await fn(connection, s.namespace);
-  } finally {
-    await connection.close();
-  }
+/** Runs `fn` against the project's namespace and its app's control deployment. */
+async function withConnection<R>(fn: (c: Connection, namespace: string, deployment: string) => Promise<R>): Promise<R> {
+  return withTemporal(({ connection, project }) => fn(connection, project.settings.namespace, controlDeployment(project.catalog.app)));
 }
 
 function percent(v: string): number {
@@ -24,7 +19,7 @@ function percent(v: string): number {
 export function registerVersionCommands(program: Command): void {
   const versions = program
     .command('versions')
-    .description(`show and roll out control-worker builds (Temporal Worker Deployment "${CONTROL_DEPLOYMENT}")`)
+    .description(`show and roll out control-worker builds (Temporal Worker Deployment "tideway[-<app>]-control")`)
     .option('--json', 'machine-readable output')
     .addHelpText(
       'after',
@@ -39,8 +34,8 @@ Rollout:
   npx tideway versions                                     # old build "draining" -> "drained": stop it`,
     )
     .action(async (o: { json?: boolean }) =>
-      withConnection(async (c, ns) => {
-        const d = await describeDeployment(c, ns);
+      withConnection(async (c, ns, dep) => {
+        const d = await describeDeployment(c, ns, dep);
         if (o.json) return printJson(d ?? null);
         if (!d) {
           process.stdout.write(`No control worker has polled with TIDEWAY_BUILD_ID yet: every worker is unversioned.\n`);
@@ -60,12 +55,12 @@ Rollout:
     .description('route new tasks to this build (or a share of them with --ramp)')
     .option('--ramp <percent>', 'send only this percentage of new tasks to the build', percent)
     .action(async (buildId: string, o: { ramp?: number }) =>
-      withConnection(async (c, ns) => {
+      withConnection(async (c, ns, dep) => {
         if (o.ramp !== undefined && o.ramp < 100) {
-          await setRampingVersion(c, ns, buildId, o.ramp);
+          await setRampingVersion(c, ns, buildId, o.ramp, dep);
           process.stdout.write(`build ${buildId} now gets ${o.ramp} % of new tasks\n`);
         } else {
-          await setCurrentVersion(c, ns, buildId);
+          await setCurrentVersion(c, ns, buildId, dep);
           process.stdout.write(`build ${buildId} is current: new tasks (and auto-upgrade tasks at their next step) run on it\n`);
         }
       }),
@@ -75,8 +70,8 @@ Rollout:
     .command('unversioned')
     .description('route new tasks back to control workers started without TIDEWAY_BUILD_ID')
     .action(async () =>
-      withConnection(async (c, ns) => {
-        await setCurrentVersion(c, ns, undefined);
+      withConnection(async (c, ns, dep) => {
+        await setCurrentVersion(c, ns, undefined, dep);
         process.stdout.write('new tasks go to unversioned control workers\n');
       }),
     );

@@ -7,6 +7,8 @@ import type { PoolKey, ScaledPool } from '../types';
 import type { Actuator } from './actuator';
 
 export interface ProcessActuatorOptions {
+  /** The project's config module, passed on to every pool process (TIDEWAY_CONFIG). */
+  config: string;
   /** Temporal address the pool processes connect to. */
   address: string;
   namespace?: string;
@@ -127,6 +129,7 @@ export class ProcessActuator implements Actuator {
       for (let i = list.length; i < n; i++) {
         const role = { role: 'pool' as const, group: pool.group, lane: pool.lane };
         const w = spawnWorker(role, {
+          config: this.opts.config,
           address: this.opts.address,
           namespace: this.opts.namespace ?? 'default',
           ...(this.opts.env ? { env: this.opts.env } : {}),

@@ -3,8 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { TaskClient } from '../../api/task-client';
-import { catalog } from '../../config/catalog';
+import { catalog, type Tasks } from '../../examples/demo/catalog';
 import { liveWorkerCount, spawnWorker, type WorkerProcess, type WorkerRole } from '../../workers/supervisor';
+
+/** The demo project's config module: what every test's worker processes load (TIDEWAY_CONFIG). */
+export const DEMO_CONFIG = join(__dirname, '..', '..', 'examples', 'demo', 'tideway.config.ts');
 
 /** Address of the dev server the integration run started (see global-setup.ts). */
 export function testAddress(): string {
@@ -32,7 +35,7 @@ export function readLedger(file: string): LedgerEntry[] {
 
 export interface Stack {
   address: string;
-  client: TaskClient;
+  client: TaskClient<Tasks>;
   temporal: Client;
   ledger: string;
   workers: WorkerProcess[];
@@ -48,6 +51,8 @@ export interface StackOptions {
   pools?: [string, string][];
   control?: boolean;
   env?: Record<string, string>;
+  /** Config module the workers load. @default the demo's */
+  config?: string;
 }
 
 /** Real worker processes (control + pools) against the test server, and a TaskClient. */
@@ -58,7 +63,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const env = { TIDEWAY_DEMO_LEDGER: ledger, TIDEWAY_LOG_LEVEL: 'warn', ...opts.env };
   const workers: WorkerProcess[] = [];
   const spawn = async (role: WorkerRole, extra: Record<string, string> = {}) => {
-    const w = spawnWorker(role, { address, env: { ...env, ...extra }, logFile: join(dir, 'workers.log') });
+    const w = spawnWorker(role, { config: opts.config ?? DEMO_CONFIG, address, env: { ...env, ...extra }, logFile: join(dir, 'workers.log') });
     workers.push(w);
     await w.ready;
     return w;

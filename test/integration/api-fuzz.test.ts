@@ -4,7 +4,7 @@ import { ApiKeyStore } from '../../api/http/auth';
 import { listQuerySchema } from '../../api/http/schemas';
 import { buildApiServer, type ApiServer } from '../../api/http/server';
 import { TaskClient } from '../../api/task-client';
-import { catalog } from '../../config/catalog';
+import { catalog, type Tasks } from '../../examples/demo/catalog';
 import { testAddress } from '../helpers/stack';
 import { listen, type Answer, type Caller } from './api-helpers';
 
@@ -19,7 +19,7 @@ const KEY = 'fuzz-key-000001';
 let api: ApiServer;
 let call: Caller;
 let connection: Connection;
-let client: TaskClient;
+let client: TaskClient<Tasks>;
 
 beforeAll(async () => {
   connection = await Connection.connect({ address: testAddress() });

@@ -3,7 +3,7 @@ import { buildApiServer, type ApiServer } from '../../api/http/server';
 import { HttpTaskClient } from '../../api/http-client';
 import { TaskClient } from '../../api/task-client';
 import { parseAdmission } from '../../config/admission';
-import { catalog } from '../../config/catalog';
+import { catalog } from '../../examples/demo/catalog';
 import { poolTaskQueue } from '../../config/names';
 import { expectNoLeakedWorkers, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
 import { listen, type Caller } from './api-helpers';
@@ -76,7 +76,7 @@ describe('tasks', () => {
     expect(b.body.taskId).toBe(key);
 
     const http = new HttpTaskClient({ url, apiKey: KEYS.acme });
-    expect(await http.result(id, 100)).toEqual({ n: 1 });
+    expect(await http.result(id, undefined, 100)).toEqual({ n: 1 });
     const state = await call('GET', `/v1/tasks/${id}`, { key: KEYS.acme });
     expect(state.status).toBe(200);
     expect(state.body).toMatchObject({ taskId: id, status: 'succeeded', tenant: 'acme', result: { n: 1 } });

@@ -1,7 +1,7 @@
 import { tsToMs } from '@temporalio/common/lib/time';
 import { TaskClient } from '../../api/task-client';
 import { parseAdmission } from '../../config/admission';
-import { catalog } from '../../config/catalog';
+import { catalog } from '../../examples/demo/catalog';
 import { uniqueId, waitFor, useStack } from '../helpers/stack';
 
 /**

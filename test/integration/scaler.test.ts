@@ -1,11 +1,11 @@
-import { catalog } from '../../config/catalog';
+import { catalog } from '../../examples/demo/catalog';
 import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../../config/names';
 import { ProcessActuator } from '../../scaler/actuators/process';
 import { compileScalerOptions, type ScalerOptions } from '../../scaler/options';
 import { Scaler, type DecisionEvent, type ScaledEvent } from '../../scaler/scaler';
 import { defaultSignals } from '../../scaler/signals';
 import { describeQueueStats } from '../../scaler/signals/backlog';
-import { expectNoLeakedWorkers, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
+import { DEMO_CONFIG, expectNoLeakedWorkers, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
 
 jest.setTimeout(150_000);
 
@@ -22,6 +22,7 @@ afterAll(async () => {
 function liveScaler(opts: ScalerOptions) {
   const options = compileScalerOptions(opts, catalog.pools);
   const actuator = new ProcessActuator({
+    config: DEMO_CONFIG,
     address: stack.address,
     env: { TIDEWAY_LOG_LEVEL: 'warn', TIDEWAY_SHUTDOWN_GRACE_MS: '5000' },
     stopGraceMs: 10_000,

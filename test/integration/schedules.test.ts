@@ -1,6 +1,6 @@
 import { RUN_TASK_WORKFLOW } from '../../config/names';
 import { catalogScheduleOptions } from '../../api/schedules';
-import { catalog } from '../../config/catalog';
+import { catalog } from '../../examples/demo/catalog';
 import type { CompiledSchedule } from '../../config/schedule';
 import { uniqueId, waitFor, useStack } from '../helpers/stack';
 
@@ -18,6 +18,7 @@ function everyTwoSeconds(id: string): CompiledSchedule {
     cron: '*/2 * * * * *', // 6 fields: seconds first (cron-parser's convention)
     timezone: undefined,
     input: { from: id },
+    app: undefined,
     overlap: 'SKIP',
     expectedTasks: 1,
   };

@@ -5,7 +5,7 @@ import { TaskClient } from '../../api/task-client';
 import { ApiKeyStore, authenticate, hashApiKey } from '../../api/http/auth';
 import { SpaceSaving, compileBackpressure } from '../../api/http/backpressure';
 import { buildApiServer, type ApiServer } from '../../api/http/server';
-import { catalog } from '../../config/catalog';
+import { catalog } from '../../examples/demo/catalog';
 import { listen, type Caller } from '../integration/api-helpers';
 
 // A lazy connection to a port nothing listens on: these tests must never reach Temporal, and if a

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineCatalog } from '../../config/catalog-schema';
-import { catalog } from '../../config/catalog';
+import { catalog } from '../../examples/demo/catalog';
 import { parseDuration } from '../../config/duration';
 import { resolveEnvelope } from '../../config/envelope';
 import { defineTask } from '../../config/task';

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { poolTaskQueue } from '../../config/names';
 import { poolSettingsSchema } from '../../config/catalog-schema';
 import { deploymentNameFor } from '../../scaler/actuators/kubernetes';
 import { scaledPool } from '../../scaler/types';
@@ -116,7 +117,8 @@ function run(ops: Op[], namespace = 'jobs'): Promise<OpResult[]> {
   );
 }
 
-const pool = (group: string, lane: 'high' | 'normal' | 'low') => scaledPool({ group, lane, ...poolSettingsSchema.parse({}) });
+const pool = (group: string, lane: 'high' | 'normal' | 'low') =>
+  scaledPool({ group, lane, taskQueue: poolTaskQueue(group, lane), ...poolSettingsSchema.parse({}) });
 
 test('deployment names follow the template', () => {
   expect(deploymentNameFor(pool('media', 'high'))).toBe('tideway-pool-media-high');

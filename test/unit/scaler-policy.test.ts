@@ -2,10 +2,12 @@ import { compileScalerOptions, type ScalerOptions } from '../../scaler/options';
 import { decideAll, decidePool, desiredConcurrency, replicasFor, shareBudget, type PoolPolicyState } from '../../scaler/policy';
 import { emptyObservation, scaledPool, type PoolObservation } from '../../scaler/types';
 import { poolSettingsSchema, type PoolSpec } from '../../config/catalog-schema';
+import { poolTaskQueue } from '../../config/names';
 
 const spec = ({ group = 'g', lane = 'normal', ...over }: Partial<PoolSpec> = {}): PoolSpec => ({
   group,
   lane,
+  taskQueue: poolTaskQueue(group, lane),
   ...poolSettingsSchema.parse({ concurrency: 10, minReplicas: 1, maxReplicas: 8, startupSeconds: 20, ...over }),
 });
 const T0 = Date.parse('2026-11-26T00:00:00Z');

@@ -1,11 +1,10 @@
+import { defineCatalog, defineTask } from 'tideway';
 import { z } from 'zod';
-import { echo, failTimes, httpGet, sleepFor } from '../activities/demo';
-import { defineCatalog } from './catalog-schema';
-import { defineTask } from './task';
 
 /**
- * Tideway's task catalog: every task type, its schema, lane, retry policy and timeouts, plus pool
- * settings. Add your own types here; a bad entry fails every process at start naming the field.
+ * The demo's task catalog: every task type, its schema, lane, retry policy and timeouts, plus pool
+ * settings. No handler code here: `handlers.ts` holds the demo group's handlers, and only the demo
+ * pools load it (tideway.config.ts). A bad entry fails every process at start naming the field.
  */
 export const tasks = [
   defineTask({
@@ -16,7 +15,7 @@ export const tasks = [
     timeouts: { startToClose: '30s' },
     // A nightly cron task: a Temporal Schedule (Web UI → Schedules) the scaler also forecasts.
     schedules: [{ id: 'demo.nightly-echo', cron: '0 2 * * *', timezone: 'UTC', input: { nightly: true }, lane: 'low', expectedTasks: 1 }],
-    handler: echo,
+    output: z.unknown(),
   }),
   defineTask({
     name: 'demo.sleep',
@@ -24,7 +23,7 @@ export const tasks = [
     description: 'Sleeps {ms} milliseconds, heartbeating as it goes.',
     input: z.object({ ms: z.number().int().min(0).max(3_600_000) }).strict(),
     timeouts: { startToClose: '2h', heartbeat: '3s' },
-    handler: sleepFor,
+    output: z.object({ sleptMs: z.number() }),
   }),
   defineTask({
     name: 'demo.fail',
@@ -43,7 +42,7 @@ export const tasks = [
       throttled: { initial: '500ms', backoff: 2, max: '5s' },
     },
     timeouts: { startToClose: '30s' },
-    handler: failTimes,
+    output: z.object({ attempts: z.number() }),
   }),
   defineTask({
     name: 'demo.http',
@@ -56,7 +55,7 @@ export const tasks = [
       throttled: { initial: '500ms', backoff: 2, max: '4s', honorRetryAfter: true },
     },
     timeouts: { startToClose: '30s' },
-    handler: httpGet,
+    output: z.object({ status: z.number() }),
   }),
   defineTask({
     name: 'demo.flaky',
@@ -66,7 +65,7 @@ export const tasks = [
     retry: { maxAttempts: 2, retryable: { initial: '100ms', backoff: 1, max: '100ms' } },
     deadLetterRetention: '3s',
     timeouts: { startToClose: '30s' },
-    handler: failTimes,
+    output: z.object({ attempts: z.number() }),
   }),
   defineTask({
     name: 'demo.report',
@@ -75,7 +74,7 @@ export const tasks = [
     input: z.unknown(),
     promoteAfter: '2s',
     timeouts: { startToClose: '30s' },
-    handler: echo,
+    output: z.unknown(),
   }),
 ] as const;
 

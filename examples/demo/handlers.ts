@@ -1,10 +1,11 @@
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TaskContext } from '../config/task';
-import { NonRetryableError, RetryableError, ThrottledError, throwForResponse } from './errors';
+import { defineHandlers, NonRetryableError, RetryableError, ThrottledError, throwForResponse, type TaskContext } from 'tideway';
+import { catalog } from './catalog';
 
 /**
- * Handlers of the `demo` group, used by the quick start, the tests and the benchmarks.
+ * Handlers of the `demo` group, used by the quick start, the tests and the benchmarks. Only the
+ * demo pools import this module (tideway.config.ts names it under `handlers.demo`).
  * When TIDEWAY_DEMO_LEDGER names a file, every handler run appends one JSON line to it: a record
  * kept outside Temporal, so tests can count how often a task really executed.
  */
@@ -14,13 +15,13 @@ function record(ctx: TaskContext, type: string): void {
   appendFileSync(file, `${JSON.stringify({ taskId: ctx.taskId, type, attempt: ctx.attempt, pid: process.pid, at: Date.now() })}\n`);
 }
 
-export async function echo<T>(input: T, ctx: TaskContext): Promise<T> {
+async function echo<T>(input: T, ctx: TaskContext): Promise<T> {
   record(ctx, 'demo.echo');
   return input;
 }
 
 /** Sleeps `ms` in short steps, heartbeating so a lost worker is noticed and cancel is delivered. */
-export async function sleepFor(input: { ms: number }, ctx: TaskContext): Promise<{ sleptMs: number }> {
+async function sleepFor(input: { ms: number }, ctx: TaskContext): Promise<{ sleptMs: number }> {
   record(ctx, 'demo.sleep');
   const started = Date.now();
   const step = Math.min(500, Math.max(10, input.ms));
@@ -38,7 +39,7 @@ export interface FailInput {
 }
 
 /** Fails the first `times` attempts with the given class, then succeeds. */
-export async function failTimes(input: FailInput, ctx: TaskContext): Promise<{ attempts: number }> {
+async function failTimes(input: FailInput, ctx: TaskContext): Promise<{ attempts: number }> {
   record(ctx, 'demo.fail');
   if (ctx.attempt <= input.times) {
     const msg = `demo.fail: attempt ${ctx.attempt} of ${input.times} planned failures`;
@@ -55,10 +56,19 @@ export async function failTimes(input: FailInput, ctx: TaskContext): Promise<{ a
  * GETs `url` once: a 429/503 answer becomes a ThrottledError (with Retry-After), so it drives the
  * pool's adaptive concurrency; the AIMD test and bench point it at a local rate-limited server.
  */
-export async function httpGet(input: { url: string }, ctx: TaskContext): Promise<{ status: number }> {
+async function httpGet(input: { url: string }, ctx: TaskContext): Promise<{ status: number }> {
   record(ctx, 'demo.http');
   const res = throwForResponse(await fetch(input.url, { signal: ctx.signal }));
   // Drain the body so the connection is reused rather than left half-read.
   await res.arrayBuffer();
   return { status: res.status };
 }
+
+export default defineHandlers(catalog, {
+  'demo.echo': echo,
+  'demo.sleep': sleepFor,
+  'demo.fail': failTimes,
+  'demo.http': httpGet,
+  'demo.flaky': failTimes,
+  'demo.report': echo,
+});

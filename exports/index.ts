@@ -1,0 +1,42 @@
+/**
+ * `tideway`: what a project's own code imports. Declaring tasks (defineTask, defineCatalog,
+ * defineConfig, defineHandlers), the error classes handlers throw, and the typed clients. Nothing
+ * here loads the Temporal worker; `tideway/worker`, `tideway/http` and `tideway/scaler` run things.
+ */
+export { defineTask } from '../config/task';
+export type { TaskContext, TaskHandler, TaskDefinition, AnyTaskDefinition, TaskName, TaskInput, TaskOutput, TimeoutsInput } from '../config/task';
+export { defineCatalog, CATALOG_DEFAULTS } from '../config/catalog-schema';
+export type { Catalog, CatalogInput, CompiledTask, PoolSpec, PoolSettingsInput, PoolsInput } from '../config/catalog-schema';
+export { defineConfig, defineHandlers } from '../config/project';
+export type { TidewayConfigInput, TidewayConfig, HandlerMap, HandlerLoader, HandlerModule } from '../config/project';
+export type { Register, RegisteredTasks } from '../config/register';
+export { loadProject, findConfigFile, CONFIG_FILE_NAMES } from '../config/load';
+export type { Project, LoadProjectOptions } from '../config/load';
+export type { Duration } from '../config/duration';
+export type { RetryPolicyInput } from '../config/retry';
+export type { TaskEnvelope } from '../config/envelope';
+export {
+  LANES,
+  TASK_STATUSES,
+  TERMINAL_STATUSES,
+  SEARCH_ATTRIBUTES,
+  RUN_TASK_WORKFLOW,
+  MESSAGES,
+  controlTaskQueue,
+  poolTaskQueue,
+  callbackTaskQueue,
+} from '../config/names';
+export type { Lane, TaskStatus } from '../config/names';
+
+// Errors: one hierarchy (TidewayError), each with a stable `type`; match on `type` across module copies.
+export { TidewayError, CatalogError, ConfigError, HandlerModuleError, ValidationError, UnknownTaskTypeError } from '../config/errors';
+export { NonRetryableError, ThrottledError, RetryableError, throwForResponse, parseRetryAfter } from '../activities/errors';
+export { AdmissionThrottledError } from '../config/admission';
+export { TaskNotFoundError, TaskConflictError, TaskFailedError, ScheduleNotFoundError } from '../api/errors';
+
+// Clients.
+export { TaskClient } from '../api/task-client';
+export type { SubmitOptions, SubmitResult, ListResult, TaskClientOptions, TaskState, TaskSummary, ListFilter } from '../api/task-client';
+export { HttpTaskClient, HttpApiError } from '../api/http-client';
+export type { HttpTaskClientOptions } from '../api/http-client';
+export { securityOptions } from '../temporal/connection';

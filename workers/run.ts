@@ -1,0 +1,160 @@
+import { Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { z } from 'zod';
+import type { Project } from '../config/load';
+import { createLogger } from '../config/log';
+import type { Lane } from '../config/names';
+import { securityOptions } from '../temporal/connection';
+import { controlDeployment } from '../temporal/deployments';
+import { connectWorker } from './connection';
+import { checkRouting, createCallbackWorker, createControlWorker, syncSchedules } from './control';
+import { createPool } from './pool';
+
+/**
+ * The two worker roles as long-running functions, for `node dist/workers/main.js`, `tideway worker`
+ * and `tideway/worker`. Each runs until SIGTERM/SIGINT: the worker stops polling, lets in-flight
+ * work finish within the grace period, and returns. Each prints one JSON line with event
+ * "worker:ready" once it polls, which parents and tests wait for.
+ */
+
+let runtimeInstalled = false;
+
+/** Installs the SDK runtime once per process and connects the worker. */
+async function connect(project: Project) {
+  // SDK internals log warnings and errors only; Tideway's own events go through pino on stdout.
+  const sdkMetrics = sdkEnvSchema.parse(project.env).TIDEWAY_SDK_METRICS;
+  if (!runtimeInstalled) install(sdkMetrics);
+  const s = project.settings;
+  const address = s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`;
+  return { address, namespace: s.namespace, connection: await connectWorker(address, 60_000, s) };
+}
+
+function install(sdkMetrics: string | undefined): void {
+  runtimeInstalled = true;
+  Runtime.install({
+    logger: new DefaultLogger('WARN'),
+    // The SDK's own metrics (poll and schedule-to-start latencies, slots, sticky cache) on a
+    // Prometheus endpoint of their own, when asked for: they explain where a task's time goes.
+    ...(sdkMetrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetrics } } } } : {}),
+  });
+}
+
+/** Runs the control worker (workflows, the resolve step, callbacks) of `project` until stopped. */
+export async function runControl(project: Project): Promise<void> {
+  const { address, namespace, connection } = await connect(project);
+  const { catalog } = project;
+  const log = createLogger('tideway-control', catalog.app ? { app: catalog.app } : {});
+  const env = controlEnvSchema.parse(project.env);
+  const version = env.TIDEWAY_BUILD_ID
+    ? {
+        buildId: env.TIDEWAY_BUILD_ID,
+        behavior: env.TIDEWAY_VERSIONING_BEHAVIOR === 'pinned' ? ('PINNED' as const) : ('AUTO_UPGRADE' as const),
+      }
+    : undefined;
+  const worker = await createControlWorker({ connection, namespace, catalog, version });
+  const callbacks = await createCallbackWorker({ connection, namespace, catalog });
+  // One client connection for the start-up housekeeping (the worker's own is a NativeConnection).
+  const client = await Connection.connect({ address, ...securityOptions(project.settings) });
+  const running = Promise.all([worker.run(), callbacks.run()]);
+  try {
+    await syncSchedules(client, namespace, catalog, log);
+    const promote = env.TIDEWAY_PROMOTE === '1' || env.TIDEWAY_PROMOTE === 'true';
+    await checkRouting(client, namespace, version?.buildId, promote, log, controlDeployment(catalog.app));
+  } finally {
+    await client.close();
+  }
+  announce({
+    event: 'worker:ready',
+    role: 'control',
+    address,
+    namespace,
+    taskQueue: catalog.controlQueue,
+    ...(catalog.app ? { app: catalog.app } : {}),
+    ...(version ? { buildId: version.buildId, versioning: version.behavior } : {}),
+  });
+  await running;
+  log.info({ event: 'worker:stopped', role: 'control' }, 'worker stopped');
+  await connection.close();
+}
+
+/** Runs one pool process for (group, lane) of `project`, loading only that group's handlers, until stopped. */
+export async function runPool(project: Project, group: string, lane: Lane): Promise<void> {
+  const { catalog } = project;
+  const spec = catalog.pool(group, lane);
+  if (!spec) throw new Error(`no pool ${group}/${lane} in the catalog of ${project.file}; groups: ${catalog.groups.join(', ')}`);
+  // Only this group's handler module is imported: another group's import-time crash never gets here.
+  const handlers = await project.handlersFor(group);
+  const { address, namespace, connection } = await connect(project);
+  const env = poolEnvSchema.parse(project.env);
+  const log = createLogger('tideway-pool', { group, lane, taskQueue: spec.taskQueue });
+  const pool = await createPool({
+    connection,
+    namespace,
+    catalog,
+    handlers,
+    pool: spec,
+    log,
+    ...(env.TIDEWAY_SHUTDOWN_GRACE_MS !== undefined ? { shutdownGraceMs: env.TIDEWAY_SHUTDOWN_GRACE_MS } : {}),
+    ...(env.TIDEWAY_AIMD !== undefined ? { aimd: env.TIDEWAY_AIMD === '1' || env.TIDEWAY_AIMD === 'true' } : {}),
+  });
+  // The SDK's Runtime already turns SIGTERM/SIGINT into worker.shutdown(); this marks /healthz draining.
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => pool.drain());
+  const { port: metricsPort } = await pool.metrics.listen(env.TIDEWAY_METRICS_PORT, env.TIDEWAY_METRICS_HOST);
+  const running = pool.run();
+  announce({
+    event: 'worker:ready',
+    role: 'pool',
+    group,
+    lane,
+    address,
+    namespace,
+    taskQueue: spec.taskQueue,
+    metricsPort,
+    concurrency: spec.concurrency,
+    aimd: pool.aimd !== undefined,
+    shutdownGraceMs: pool.shutdownGraceMs,
+  });
+  await running;
+  log.info({ event: 'worker:stopped', role: 'pool', inFlight: pool.inFlight() }, 'worker stopped');
+  await connection.close();
+}
+
+/**
+ * Writes a protocol line parents wait for (supervisor.ts parses it); not a log line, so it is
+ * printed whatever TIDEWAY_LOG_LEVEL says.
+ */
+function announce(fields: Record<string, unknown> & { event: string }): void {
+  process.stdout.write(`${JSON.stringify({ ...fields, pid: process.pid, time: Date.now() })}\n`);
+}
+
+/** Settings of any worker process. */
+const sdkEnvSchema = z.object({
+  /** host:port for the Temporal SDK's own Prometheus metrics (unset: off). */
+  TIDEWAY_SDK_METRICS: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'use host:port, e.g. 127.0.0.1:9464')
+    .optional(),
+});
+
+/** Worker-versioning settings of a control process (docs/pools.md, "Upgrades"). */
+const controlEnvSchema = z.object({
+  /** Join the control Worker Deployment as this build; unset = unversioned. */
+  TIDEWAY_BUILD_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'use 1-64 letters, digits, dots, dashes or underscores')
+    .optional(),
+  TIDEWAY_VERSIONING_BEHAVIOR: z.enum(['auto-upgrade', 'pinned']).default('auto-upgrade'),
+  /** Make this build the current version once it polls (a one-step rollout). */
+  TIDEWAY_PROMOTE: z.enum(['0', '1', 'true', 'false']).optional(),
+});
+
+/** Per-process settings of a pool process (per process, not per pool: replicas share a host in dev). */
+const poolEnvSchema = z.object({
+  /** Port of /healthz and /metrics; 0 picks a free one (printed in the ready line). */
+  TIDEWAY_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  TIDEWAY_METRICS_HOST: z.string().min(1).default('0.0.0.0'),
+  /** Overrides the pool's `shutdownGrace`. */
+  TIDEWAY_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  /** Overrides the pool's `aimd.enabled`. */
+  TIDEWAY_AIMD: z.enum(['0', '1', 'true', 'false']).optional(),
+});
