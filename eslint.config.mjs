@@ -43,6 +43,47 @@ export default tseslint.config(
     },
   },
   {
+    // The ground (names, schemas, errors, settings, the project config) imports nothing above it.
+    files: ['config/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '../workflows/*',
+                '../activities/*',
+                '../workers/*',
+                '../scaler/*',
+                '../api/*',
+                '../cli/*',
+                '../temporal/*',
+                '../exports/*',
+              ],
+              message: 'config/ is the ground: it may import only config/ and libraries.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // Workers and the scaler run without the HTTP layer: it plugs into them, never the other way.
+    files: ['workers/**/*.ts', 'scaler/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/api/http/*', '**/api/http'], message: 'workers/ and scaler/ never import the HTTP layer (api/http).' },
+            { group: ['../cli/*', '../../cli/*'], message: 'workers/ and scaler/ never import the CLI.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests read arbitrary JSON (HTTP bodies, OpenAPI documents) where `any` is the honest type.
     files: ['test/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -87,7 +87,8 @@ export class TaskSchedules {
    * Pause state is kept.
    */
   async sync(catalog: Catalog): Promise<SyncReport> {
-    if (catalog.app !== this.app) throw new Error(`schedules of app ${String(this.app)} cannot sync the catalog of app ${String(catalog.app)}`);
+    if (catalog.app !== this.app)
+      throw new Error(`schedules of app ${String(this.app)} cannot sync the catalog of app ${String(catalog.app)}`);
     const report: SyncReport = { created: [], updated: [], deleted: [] };
     const wanted = new Map(catalog.schedules.map((s) => [s.scheduleId, s]));
     const existing = new Set<string>();

@@ -15,19 +15,13 @@ import { optionalTsToDate, tsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { LaneAdmission, parseAdmission, type AdmissionSpec } from '../config/admission';
 import type { Catalog } from '../config/catalog-schema';
+import { loadProject, type LoadProjectOptions } from '../config/load';
 import type { RegisteredTasks } from '../config/register';
+import { securityOptions } from '../temporal/connection';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type ResolvedTask, type TaskEnvelope } from '../config/envelope';
-import {
-  LANES,
-  LANE_PRIORITY_KEY,
-  MESSAGES,
-  RUN_TASK_WORKFLOW,
-  TERMINAL_STATUSES,
-  type Lane,
-  type TaskStatus,
-} from '../config/names';
+import { LANES, LANE_PRIORITY_KEY, MESSAGES, RUN_TASK_WORKFLOW, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
 import type { ClientResolvedTask, TaskState } from '../workflows/run-task';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
@@ -131,6 +125,22 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     });
     tc.ownedConnection = connection;
     return tc;
+  }
+
+  /**
+   * Connects with everything from the project's tideway.config.ts (or `--config`/TIDEWAY_CONFIG
+   * via `opts.config`): its catalog, Temporal address, namespace, TLS and lane budgets.
+   */
+  static async fromConfig(opts: LoadProjectOptions = {}): Promise<TaskClient> {
+    const project = await loadProject(opts);
+    const s = project.settings;
+    return TaskClient.connect({
+      catalog: project.catalog,
+      address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`,
+      namespace: s.namespace,
+      connection: securityOptions(s),
+      admission: parseAdmission(project.env.TIDEWAY_ADMISSION),
+    });
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { admissionFor, formatAdmission } from '../config/admission';
 import { startApiServer, type RunningApi } from '../api/http/start';
 import { loadProject } from '../config/load';
-import { scalerStateProvider } from '../scaler/pool-info';
+import { scalerStateProvider } from '../api/http/scaler-pools';
 import { ensureTemporal } from '../temporal';
 import { spawnWorker, workerLogName, type WorkerProcess, type WorkerRole } from '../workers/supervisor';
 
@@ -25,7 +25,10 @@ const SCALER_MAIN = join(__dirname, '..', 'scaler', 'main.js');
  */
 function spawnScaler(env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [SCALER_MAIN, '--actuator', 'process', '--interval', env.TIDEWAY_SCALER_INTERVAL ?? '5s'], {
+  // Dev decides every 5 s unless the project's scaler options (or TIDEWAY_SCALER_INTERVAL) say otherwise.
+  const configured = hasInterval(env.TIDEWAY_SCALER_OPTIONS);
+  const interval = env.TIDEWAY_SCALER_INTERVAL ?? (configured ? undefined : '5s');
+  const child = spawn(process.execPath, [SCALER_MAIN, '--actuator', 'process', ...(interval ? ['--interval', interval] : [])], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -33,6 +36,15 @@ function spawnScaler(env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
   child.stderr!.pipe(log);
   process.on('exit', () => child.exitCode === null && child.signalCode === null && child.kill('SIGTERM'));
   return child;
+}
+
+/** True when scaler options JSON names an interval (invalid JSON is the scaler's to report). */
+function hasInterval(json: string | undefined): boolean {
+  try {
+    return typeof (JSON.parse(json ?? '{}') as { interval?: unknown }).interval !== 'undefined';
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -44,7 +56,9 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   const project = await loadProject(opts.config ? { config: opts.config } : {});
   const { settings, catalog } = project;
   const say = (line: string) => process.stdout.write(`${line}\n`);
-  say(`Project ${project.file}${catalog.app ? ` (app ${catalog.app})` : ''}: ${catalog.byName.size} task types in ${catalog.groups.join(', ')}`);
+  say(
+    `Project ${project.file}${catalog.app ? ` (app ${catalog.app})` : ''}: ${catalog.byName.size} task types in ${catalog.groups.join(', ')}`,
+  );
   mkdirSync(settings.dataDir, { recursive: true });
   say(settings.temporalAddress ? `Using Temporal at ${settings.temporalAddress}` : 'Starting the Temporal dev server...');
   const target = await ensureTemporal(settings, say);
@@ -60,7 +74,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   for (const r of roles) procs.push(spawnWorker(r, { ...common, logFile: join(logDir, workerLogName(r)) }));
   await Promise.all(procs.map((p) => p.ready));
   const scalerEnv = {
-    ...process.env,
+    ...project.env,
     TIDEWAY_CONFIG: project.file,
     TEMPORAL_ADDRESS: target.address,
     TEMPORAL_NAMESPACE: target.namespace,

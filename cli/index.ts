@@ -1,6 +1,6 @@
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { HttpTaskClient } from '../api/http-client';
-import { TaskClient } from '../api/task-client';
+import { type TaskClient } from '../api/task-client';
 import { LANES, TASK_STATUSES, type Lane, type TaskStatus } from '../config/names';
 import { loadSettings } from '../config/settings';
 import { ensureTemporal } from '../temporal';
@@ -83,7 +83,9 @@ program
     const project = await cliProject();
     if (role === 'control') return runControl(project);
     if (role === 'pool' && group && lane) return runPool(project, group, lane);
-    throw new InvalidArgumentError(`use \`worker control\` or \`worker pool <group> <lane>\`; groups: ${project.catalog.groups.join(', ')}`);
+    throw new InvalidArgumentError(
+      `use \`worker control\` or \`worker pool <group> <lane>\`; groups: ${project.catalog.groups.join(', ')}`,
+    );
   });
 
 program

@@ -47,7 +47,8 @@ export function findConfigFile(opts: LoadProjectOptions = {}): string {
   const named = opts.config ?? env.TIDEWAY_CONFIG;
   if (named) {
     const file = isAbsolute(named) ? named : resolve(cwd, named);
-    if (!existsSync(file)) throw new ConfigError(`config file ${file} does not exist (from ${opts.config ? '--config' : 'TIDEWAY_CONFIG'})`);
+    if (!existsSync(file))
+      throw new ConfigError(`config file ${file} does not exist (from ${opts.config ? '--config' : 'TIDEWAY_CONFIG'})`);
     return file;
   }
   for (const name of CONFIG_FILE_NAMES) {
@@ -115,7 +116,8 @@ export function projectFrom<T extends readonly AnyTaskDefinition[] = RegisteredT
 function checkHandlerCoverage(config: TidewayConfig, catalog: Catalog, file: string): void {
   const issues = [];
   for (const g of Object.keys(config.handlers ?? {})) {
-    if (!catalog.groups.includes(g)) issues.push({ path: `handlers.${g}`, message: `no task type belongs to group ${g}; groups: ${catalog.groups.join(', ')}` });
+    if (!catalog.groups.includes(g))
+      issues.push({ path: `handlers.${g}`, message: `no task type belongs to group ${g}; groups: ${catalog.groups.join(', ')}` });
   }
   for (const t of catalog.byName.values()) {
     if (!t.def.handler && !config.handlers?.[t.group]) {
@@ -128,9 +130,14 @@ function checkHandlerCoverage(config: TidewayConfig, catalog: Catalog, file: str
   if (issues.length > 0) throw new ConfigError(`invalid config in ${file}:`, issues);
 }
 
-async function loadGroupHandlers(config: TidewayConfig, catalog: Catalog, group: string): Promise<Map<string, TaskHandler<unknown, unknown>>> {
+async function loadGroupHandlers(
+  config: TidewayConfig,
+  catalog: Catalog,
+  group: string,
+): Promise<Map<string, TaskHandler<unknown, unknown>>> {
   const tasks = [...catalog.byName.values()].filter((t) => t.group === group);
-  if (tasks.length === 0) throw new HandlerModuleError(group, `no task type belongs to group ${group}; groups: ${catalog.groups.join(', ')}`);
+  if (tasks.length === 0)
+    throw new HandlerModuleError(group, `no task type belongs to group ${group}; groups: ${catalog.groups.join(', ')}`);
   const out = new Map<string, TaskHandler<unknown, unknown>>();
   for (const t of tasks) if (t.def.handler) out.set(t.name, t.def.handler as TaskHandler<unknown, unknown>);
   const loader = config.handlers?.[group];
@@ -139,9 +146,13 @@ async function loadGroupHandlers(config: TidewayConfig, catalog: Catalog, group:
     try {
       mod = await loader();
     } catch (err) {
-      throw new HandlerModuleError(group, `the handler module of group ${group} failed to load: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
+      throw new HandlerModuleError(
+        group,
+        `the handler module of group ${group} failed to load: ${err instanceof Error ? err.message : String(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     const m = (mod ?? {}) as Record<string, unknown>;
     // `export default defineHandlers(...)`, `export const handlers = ...`, or named exports.
@@ -149,18 +160,24 @@ async function loadGroupHandlers(config: TidewayConfig, catalog: Catalog, group:
     for (const [name, fn] of Object.entries(record)) {
       if (name === '__esModule' || name === 'default') continue;
       const task = catalog.get(name);
-      if (!task) throw new HandlerModuleError(group, `the handler module of group ${group} exports ${name}, which is no task type of the catalog`);
+      if (!task)
+        throw new HandlerModuleError(group, `the handler module of group ${group} exports ${name}, which is no task type of the catalog`);
       if (task.group !== group) {
         throw new HandlerModuleError(group, `the handler module of group ${group} exports ${name}, which belongs to group ${task.group}`);
       }
-      if (typeof fn !== 'function') throw new HandlerModuleError(group, `the handler module of group ${group} exports ${name} as a ${typeof fn}, not a function`);
-      if (out.has(name)) throw new HandlerModuleError(group, `${name} has an inline handler and one in the handler module of group ${group}; keep one`);
+      if (typeof fn !== 'function')
+        throw new HandlerModuleError(group, `the handler module of group ${group} exports ${name} as a ${typeof fn}, not a function`);
+      if (out.has(name))
+        throw new HandlerModuleError(group, `${name} has an inline handler and one in the handler module of group ${group}; keep one`);
       out.set(name, fn as TaskHandler<unknown, unknown>);
     }
   }
   const missing = tasks.filter((t) => !out.has(t.name)).map((t) => t.name);
   if (missing.length > 0) {
-    throw new HandlerModuleError(group, `no handler for ${missing.join(', ')}: export ${missing.length > 1 ? 'them' : 'it'} from the handler module of group ${group}`);
+    throw new HandlerModuleError(
+      group,
+      `no handler for ${missing.join(', ')}: export ${missing.length > 1 ? 'them' : 'it'} from the handler module of group ${group}`,
+    );
   }
   return out;
 }

@@ -85,10 +85,9 @@ const nonEmpty = z.string().min(1);
 /** The config file's schema: validates what the user's module exported, naming each bad field. */
 export const configSchema = z
   .object({
-    catalog: z.custom<Catalog>(
-      (v) => typeof v === 'object' && v !== null && 'byName' in v && typeof (v as Catalog).get === 'function',
-      { message: "must be a catalog from defineCatalog({ tasks, pools }) (import { defineCatalog } from 'tideway')" },
-    ),
+    catalog: z.custom<Catalog>((v) => typeof v === 'object' && v !== null && 'byName' in v && typeof (v as Catalog).get === 'function', {
+      message: "must be a catalog from defineCatalog({ tasks, pools }) (import { defineCatalog } from 'tideway')",
+    }),
     handlers: z.record(z.string(), fnSchema).optional(),
     app: z.string().regex(APP_NAME, 'must be 1-40 lowercase letters, digits and dashes, starting with a letter').optional(),
     temporal: z
@@ -98,7 +97,9 @@ export const configSchema = z
         tls: z
           .union([
             z.boolean(),
-            z.object({ cert: nonEmpty.optional(), key: nonEmpty.optional(), ca: nonEmpty.optional(), serverName: nonEmpty.optional() }).strict(),
+            z
+              .object({ cert: nonEmpty.optional(), key: nonEmpty.optional(), ca: nonEmpty.optional(), serverName: nonEmpty.optional() })
+              .strict(),
           ])
           .optional(),
         apiKey: nonEmpty.optional(),

@@ -4,7 +4,16 @@
  * here loads the Temporal worker; `tideway/worker`, `tideway/http` and `tideway/scaler` run things.
  */
 export { defineTask } from '../config/task';
-export type { TaskContext, TaskHandler, TaskDefinition, AnyTaskDefinition, TaskName, TaskInput, TaskOutput, TimeoutsInput } from '../config/task';
+export type {
+  TaskContext,
+  TaskHandler,
+  TaskDefinition,
+  AnyTaskDefinition,
+  TaskName,
+  TaskInput,
+  TaskOutput,
+  TimeoutsInput,
+} from '../config/task';
 export { defineCatalog, CATALOG_DEFAULTS } from '../config/catalog-schema';
 export type { Catalog, CatalogInput, CompiledTask, PoolSpec, PoolSettingsInput, PoolsInput } from '../config/catalog-schema';
 export { defineConfig, defineHandlers } from '../config/project';

@@ -39,7 +39,10 @@ export function addScalerFlags(cmd: Command): Command {
     .addOption(
       new Option('--actuator <type>', 'who runs the pools').choices(ACTUATOR_TYPES).default('process').env('TIDEWAY_SCALER_ACTUATOR'),
     )
-    .option('--options <json>', "scaler options as JSON (see docs/scaler.md; default: the config's `scaler`, or TIDEWAY_SCALER_OPTIONS); flags below win")
+    .option(
+      '--options <json>',
+      "scaler options as JSON (see docs/scaler.md; default: the config's `scaler`, or TIDEWAY_SCALER_OPTIONS); flags below win",
+    )
     .option('--interval <duration>', "decision interval, e.g. '15s'")
     .option('--drain <duration>', 'target drain time of a backlog')
     .option('--window <duration>', 'stabilization window before scaling down')

@@ -28,7 +28,9 @@ export function effectiveConfig(p: Project): Record<string, unknown> {
     temporal: {
       address: s.temporalAddress ?? `embedded dev server on 127.0.0.1:${s.temporalPort} (no TEMPORAL_ADDRESS)`,
       namespace: s.namespace,
-      tls: s.tls ? { clientCert: s.tlsCert ?? null, clientKey: s.tlsKey ?? null, ca: s.tlsCa ?? null, serverName: s.tlsServerName ?? null } : false,
+      tls: s.tls
+        ? { clientCert: s.tlsCert ?? null, clientKey: s.tlsKey ?? null, ca: s.tlsCa ?? null, serverName: s.tlsServerName ?? null }
+        : false,
       apiKey: mask(s.apiKey) ?? null,
     },
     api: {

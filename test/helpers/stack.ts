@@ -63,7 +63,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const env = { TIDEWAY_DEMO_LEDGER: ledger, TIDEWAY_LOG_LEVEL: 'warn', ...opts.env };
   const workers: WorkerProcess[] = [];
   const spawn = async (role: WorkerRole, extra: Record<string, string> = {}) => {
-    const w = spawnWorker(role, { config: opts.config ?? DEMO_CONFIG, address, env: { ...env, ...extra }, logFile: join(dir, 'workers.log') });
+    const w = spawnWorker(role, {
+      config: opts.config ?? DEMO_CONFIG,
+      address,
+      env: { ...env, ...extra },
+      logFile: join(dir, 'workers.log'),
+    });
     workers.push(w);
     await w.ready;
     return w;

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { loadSettings } from '../../config/settings';
 import { findOrBuildTemporalCli, startDevServer, type DevServer } from '../../temporal';
 import { describeDeployment, setCurrentVersion, setRampingVersion } from '../../temporal/deployments';
-import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
+import { DEMO_CONFIG, startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
 
 /**
  * Worker versioning of the control worker on a real server. Its own dev server: a current version
@@ -57,7 +57,7 @@ test('a new control build rolls out while tasks are in flight: promote, old buil
   // Promote b2 through the CLI, stop b1: the in-flight tasks finish on b2 (auto-upgrade).
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [join(__dirname, '../../dist/cli/index.js'), 'versions', 'promote', 'b2'],
+    [join(__dirname, '../../dist/cli/index.js'), '--config', DEMO_CONFIG, 'versions', 'promote', 'b2'],
     {
       env: { ...process.env, TEMPORAL_ADDRESS: server.address },
     },

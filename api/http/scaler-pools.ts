@@ -1,9 +1,10 @@
-import type { PoolExtras, PoolInfoProvider } from '../api/http/pools';
-import type { Lane } from '../config/names';
-import { defaultStateFile, isStale, readScalerState } from './state';
+import type { Lane } from '../../config/names';
+import { defaultStateFile, isStale, readScalerState } from '../../scaler/state';
+import type { PoolExtras, PoolInfoProvider } from './pools';
 
 /**
- * Feeds `GET /v1/pools` from the scaler's state file: replicas, desired and the next forecast
+ * Feeds `GET /v1/pools` from the scaler's state file (the HTTP layer reads the scaler, never the
+ * other way round): replicas, desired and the next forecast
  * fires. A missing or stale file (no scaler running) adds nothing, so the route still shows backlog.
  */
 export function scalerStateProvider(dataDir: string): PoolInfoProvider {
