@@ -101,11 +101,13 @@ export async function checks(c: TaskClient, h: HttpTaskClient): Promise<void> {
 import { catalog } from './src/catalog';
 export default defineConfig({ catalog, handlers: { greet: async () => ({}) }, api: { port: 'eighty' as unknown as number } });
 `,
+  // What the README recommends: `bundler` resolution reads package.json `exports` (tideway/worker,
+  // ...) and lets the config's `import('../src/handlers/greet')` go without a file extension.
   'tsconfig.json': JSON.stringify({
     compilerOptions: {
       strict: true,
-      module: 'node16',
-      moduleResolution: 'node16',
+      module: 'preserve',
+      moduleResolution: 'bundler',
       target: 'es2022',
       skipLibCheck: true,
       noEmit: true,
