@@ -1,25 +1,15 @@
 import { z } from 'zod';
+import type { Route } from './route';
 import { errorSchema } from './schemas';
 
 /**
- * Builds `/openapi.json` (OpenAPI 3.1, JSON Schema 2020-12) from the same zod schemas the handlers
- * parse with, so the document and the behaviour cannot disagree.
+ * Builds `/openapi.json` (OpenAPI 3.1, JSON Schema 2020-12) from the routes fastify serves: the
+ * schemas it validates requests with and the answers their handlers are typed against, so the
+ * document and the behaviour cannot disagree.
  */
 
-/** What the document needs to know about one route. */
-export interface RouteDoc {
-  method: 'get' | 'post' | 'delete';
-  /** OpenAPI path, e.g. `/v1/tasks/{id}:cancel`. */
-  path: string;
-  summary: string;
-  tags: string[];
-  auth: boolean;
-  params?: Record<string, z.ZodType>;
-  query?: z.ZodObject;
-  body?: z.ZodType;
-  headers?: Record<string, { schema: z.ZodType; description: string }>;
-  /** Status code → answer schema (JSON), or `'text'` for a plain-text answer. */
-  responses: Record<number, { description: string; schema?: z.ZodType | 'text' }>;
+function fields(o: z.ZodObject | undefined): [string, z.ZodType][] {
+  return Object.entries((o?.shape ?? {}) as Record<string, z.ZodType>);
 }
 
 function jsonSchema(s: z.ZodType, io: 'input' | 'output'): Record<string, unknown> {
@@ -29,21 +19,25 @@ function jsonSchema(s: z.ZodType, io: 'input' | 'output'): Record<string, unknow
 }
 
 /** The whole OpenAPI document for a list of routes. */
-export function buildOpenApi(routes: readonly RouteDoc[], info: { title: string; version: string }): Record<string, unknown> {
+export function buildOpenApi(routes: readonly Route[], info: { title: string; version: string }): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
+    const { params, querystring, headers, body } = r.schema;
     const parameters: unknown[] = [];
-    for (const [name, schema] of Object.entries(r.params ?? {})) {
+    for (const [name, schema] of fields(params)) {
       parameters.push({ name, in: 'path', required: true, schema: jsonSchema(schema, 'input') });
     }
-    if (r.query) {
-      const shape = r.query.shape as Record<string, z.ZodType>;
-      for (const [name, schema] of Object.entries(shape)) {
-        parameters.push({ name, in: 'query', required: !schema.safeParse(undefined).success, schema: jsonSchema(schema, 'input') });
-      }
+    for (const [name, schema] of fields(querystring)) {
+      parameters.push({ name, in: 'query', required: !schema.safeParse(undefined).success, schema: jsonSchema(schema, 'input') });
     }
-    for (const [name, h] of Object.entries(r.headers ?? {})) {
-      parameters.push({ name, in: 'header', required: false, description: h.description, schema: jsonSchema(h.schema, 'input') });
+    for (const [name, schema] of fields(headers)) {
+      parameters.push({
+        name,
+        in: 'header',
+        required: !schema.safeParse(undefined).success,
+        ...(schema.description ? { description: schema.description } : {}),
+        schema: jsonSchema(schema, 'input'),
+      });
     }
     const responses: Record<string, unknown> = {};
     for (const [code, res] of Object.entries(r.responses)) {
@@ -68,7 +62,15 @@ export function buildOpenApi(routes: readonly RouteDoc[], info: { title: string;
       operationId: `${r.method}${r.path.replace(/[^A-Za-z0-9]+(.)?/g, (_m, c: string | undefined) => (c ? c.toUpperCase() : ''))}`,
       ...(r.auth ? {} : { security: [] }),
       ...(parameters.length ? { parameters } : {}),
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body, 'input') } } } } : {}),
+      ...(body
+        ? {
+            requestBody: {
+              // fastify validates a missing body as null (see RequestSchema).
+              required: !body.safeParse(null).success,
+              content: { 'application/json': { schema: jsonSchema(body, 'input') } },
+            },
+          }
+        : {}),
       responses,
     };
   }

@@ -43,6 +43,7 @@ export const submitBodySchema = z
     }
   });
 export type SubmitBody = z.input<typeof submitBodySchema>;
+export type SubmitInput = z.output<typeof submitBodySchema>;
 
 export const submitResultSchema = z.object({
   taskId: z.string(),
@@ -90,6 +91,7 @@ export const listQuerySchema = callerFilterSchema
       .optional(),
   })
   .strict();
+export type ListQuery = z.output<typeof listQuerySchema>;
 
 export const taskStateSchema = z.object({
   taskId: z.string(),
@@ -122,8 +124,13 @@ export const listResultSchema = z.object({ tasks: z.array(taskSummarySchema), ne
 export const TASK_ACTIONS = ['cancel', 'pause', 'resume', 'redrive', 'discard'] as const;
 export type TaskAction = (typeof TASK_ACTIONS)[number];
 
-/** Optional body of `POST /v1/tasks/{id}:redrive` (the other actions take none). */
-export const actionBodySchema = z.object({ lane: z.enum(LANES).optional() }).strict();
+/** Optional body of `POST /v1/tasks/{id}:redrive` (fastify validates a missing body as null). */
+export const redriveBodySchema = z
+  .object({ lane: z.enum(LANES).optional() })
+  .strict()
+  .nullable();
+/** Body of the other task actions: none, or an empty object. */
+export const noBodySchema = z.union([z.object({}).strict(), z.null()]);
 export const actionResultSchema = z.object({ taskId: z.string(), action: z.enum(TASK_ACTIONS), accepted: z.literal(true) });
 
 export const BATCH_OPERATIONS = ['pause', 'resume', 'cancel', 'redrive'] as const;

@@ -9,11 +9,12 @@ import { BadRequestError, ConflictError, toErrorResponse } from './errors';
 import {
   MAX_BULK,
   issuesOf,
-  listQuerySchema,
   submitBodySchema,
   taskIdParam,
   type BulkItemResult,
   type BulkResult,
+  type ListQuery,
+  type SubmitInput,
   type TaskAction,
 } from './schemas';
 
@@ -29,17 +30,13 @@ export class TenantTasks {
     private readonly onSubmit?: (tenant: string, outcome: 'started' | 'duplicate' | 'rejected') => void,
   ) {}
 
-  /** Validates and submits one task; `idempotencyKey` (header) and body `taskId` must agree if both are given. */
-  async submit(tenant: string, rawBody: unknown, idempotencyKey?: string): Promise<SubmitResult> {
-    const parsed = submitBodySchema.safeParse(rawBody);
-    if (!parsed.success) throw new BadRequestError(issuesOf(parsed.error));
-    const b = parsed.data;
-    if (idempotencyKey !== undefined) {
-      const k = taskIdParam.safeParse(idempotencyKey);
-      if (!k.success) throw new BadRequestError(issuesOf(k.error, 'Idempotency-Key'));
-      if (b.taskId !== undefined && b.taskId !== idempotencyKey) {
-        throw new BadRequestError([{ path: 'taskId', message: 'taskId and the Idempotency-Key header differ' }]);
-      }
+  /**
+   * Submits one task whose body (and `idempotencyKey`, the header) passed their schemas; the key and
+   * body `taskId` must agree if both are given.
+   */
+  async submit(tenant: string, b: SubmitInput, idempotencyKey?: string): Promise<SubmitResult> {
+    if (idempotencyKey !== undefined && b.taskId !== undefined && b.taskId !== idempotencyKey) {
+      throw new BadRequestError([{ path: 'taskId', message: 'taskId and the Idempotency-Key header differ' }]);
     }
     const taskId = b.taskId ?? idempotencyKey;
     const envelope: TaskEnvelope = {
@@ -78,7 +75,9 @@ export class TenantTasks {
         const i = next++;
         if (i >= items.length) return;
         try {
-          const r = await this.submit(tenant, items[i]);
+          const b = submitBodySchema.safeParse(items[i]);
+          if (!b.success) throw new BadRequestError(issuesOf(b.error));
+          const r = await this.submit(tenant, b.data);
           results[i] = {
             index: i,
             ok: true,
@@ -113,10 +112,8 @@ export class TenantTasks {
   }
 
   /** Lists the tenant's tasks; the tenant clause is added here whatever the query says. */
-  async list(tenant: string, rawQuery: unknown): Promise<ListResult> {
-    const q = listQuerySchema.safeParse(rawQuery);
-    if (!q.success) throw new BadRequestError(issuesOf(q.error));
-    const { pageSize, pageToken, ...filter } = q.data;
+  async list(tenant: string, query: ListQuery): Promise<ListResult> {
+    const { pageSize, pageToken, ...filter } = query;
     try {
       return await this.client.list({ ...filter, tenant }, { pageSize: pageSize ?? 100, ...(pageToken ? { pageToken } : {}) });
     } catch (err) {
@@ -134,6 +131,7 @@ export class TenantTasks {
     return this.client[action](s.taskId);
   }
 
+  // The route checked it already; the CLI's direct mode passes what the operator typed.
   private taskId(raw: string): string {
     const r = taskIdParam.safeParse(raw);
     if (!r.success) throw new BadRequestError(issuesOf(r.error, 'id'));

@@ -4,6 +4,7 @@ import addFormats from 'ajv-formats';
 import { TaskClient } from '../../api/task-client';
 import { ApiKeyStore, authenticate, hashApiKey } from '../../api/http/auth';
 import { SpaceSaving, compileBackpressure } from '../../api/http/backpressure';
+import { fastifyUrl } from '../../api/http/route';
 import { buildApiServer, type ApiServer } from '../../api/http/server';
 import { catalog } from '../../examples/demo/catalog';
 import { listen, type Caller } from '../integration/api-helpers';
@@ -116,6 +117,28 @@ describe('HTTP edge without Temporal', () => {
     expect(act.status).toBe(404);
   });
 
+  it('validates the {id}:action routes with their own schemas, splitting the ID at the last colon', async () => {
+    const id = await call('POST', '/v1/tasks/a:b..:cancel', { key });
+    expect(id.status).toBe(400);
+    expect(id.body.error.details.issues).toContainEqual({ path: 'id', message: 'taskId must not contain ".."' });
+    const body = await call('POST', '/v1/tasks/abc:pause', { key, json: { lane: 'high' } });
+    expect(body.status).toBe(400);
+    expect(body.body.error.type).toBe('ValidationError');
+    const lane = await call('POST', '/v1/tasks/abc:redrive', { key, json: { lane: 'urgent' } });
+    expect(lane.status).toBe(400);
+    expect(lane.body.error.details.issues[0].path).toBe('lane');
+    const schedule = await call('POST', '/v1/schedules/Not-Lower:trigger', { key });
+    expect(schedule.status).toBe(400);
+    expect(schedule.body.error.details.issues[0].path).toBe('id');
+    expect((await call('POST', '/v1/schedules/nightly:explode', { key })).status).toBe(404);
+  });
+
+  it('400 names Idempotency-Key when the header is not a task ID', async () => {
+    const r = await call('POST', '/v1/tasks', { key, headers: { 'idempotency-key': '..' }, json: { type: 'demo.echo' } });
+    expect(r.status).toBe(400);
+    expect(r.body.error.details.issues[0].path).toBe('Idempotency-Key');
+  });
+
   it('rejects bulk requests over 1,000 items as a whole', async () => {
     const tasks = Array.from({ length: 1001 }, () => ({ type: 'demo.echo' }));
     const big = await buildApiServer({
@@ -190,11 +213,26 @@ describe('openapi.json', () => {
         }
       }
     }
+    // Every operation in the document is a route fastify serves, and every route is documented.
+    const operations = Object.values(doc.paths as Record<string, object>).flatMap((ops) => Object.keys(ops));
+    expect(operations).toHaveLength(server.routes.length);
+    for (const r of server.routes) {
+      expect(doc.paths[r.path][r.method]).toBeDefined();
+      expect(server.app.hasRoute({ method: r.method.toUpperCase() as 'GET', url: fastifyUrl(r.path) })).toBe(true);
+    }
     // The body schema in the document accepts what the API accepts and rejects what it rejects.
     const submit = ajv.compile(doc.paths['/v1/tasks'].post.requestBody.content['application/json'].schema);
     expect(submit({ type: 'demo.echo', input: { a: 1 }, lane: 'high' })).toBe(true);
     expect(submit({ type: 'demo.echo', tenant: 'x' })).toBe(false);
     expect(submit({ type: 'demo.echo', lane: 'urgent' })).toBe(false);
+  });
+});
+
+describe('fastifyUrl', () => {
+  it('escapes literal colons and ends a mid-segment {param} with a pattern', () => {
+    expect(fastifyUrl('/v1/tasks:bulk')).toBe('/v1/tasks::bulk');
+    expect(fastifyUrl('/v1/tasks/{id}')).toBe('/v1/tasks/:id');
+    expect(fastifyUrl('/v1/tasks/{id}:cancel')).toBe('/v1/tasks/:id(.+)::cancel');
   });
 });
 
