@@ -24,15 +24,17 @@ export function newBatchId(tenant: string): string {
   return `${PREFIX}${tenant}.${randomUUID()}`;
 }
 
-/** Starts a batch over the tenant's running tasks matching the filter. */
+/** Starts a batch over the tenant's running tasks of the app on `controlQueue` matching the filter. */
 export async function startBatch(
   client: Client,
   tenant: string,
   body: BatchBody,
+  controlQueue: string,
 ): Promise<{ batchId: string; operation: BatchBody['operation']; query: string }> {
   const b = batchBodySchema.parse(body);
-  // Only open executions can be signalled or cancelled; the tenant clause is added here, never by the caller.
-  const query = `${visibilityQuery({ ...b.filter, tenant })} AND ExecutionStatus="Running"`;
+  // Only open executions can be signalled or cancelled; the tenant and app clauses are added here,
+  // never by the caller, so a batch never reaches another tenant's or another app's tasks.
+  const query = `${visibilityQuery({ ...b.filter, tenant }, controlQueue)} AND ExecutionStatus="Running"`;
   const batchId = newBatchId(tenant);
   const identity = `tideway-api/${tenant}`;
   const reason = b.reason ?? `tideway ${b.operation} by ${tenant}`;

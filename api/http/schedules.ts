@@ -2,7 +2,7 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@tem
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { Catalog } from '../../config/catalog-schema';
 import { resolveEnvelope } from '../../config/envelope';
-import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../../config/names';
+import { RUN_TASK_WORKFLOW } from '../../config/names';
 import { cronProblem, toTemporalCron } from '../../config/schedule';
 import { SA_KEYS } from '../search';
 import { BadRequestError, ConflictError, NotFoundError } from './errors';
@@ -43,7 +43,7 @@ export async function createSchedule(client: Client, catalog: Catalog, tenant: s
       action: {
         type: 'startWorkflow',
         workflowType: RUN_TASK_WORKFLOW,
-        taskQueue: CONTROL_TASK_QUEUE,
+        taskQueue: catalog.controlQueue,
         workflowId: scheduleId,
         args: [envelope],
         typedSearchAttributes: new TypedSearchAttributes([

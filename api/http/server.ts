@@ -223,7 +223,7 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       schema: { body: batchBodySchema },
       responses: { 202: ok('started', batchStartedSchema) },
       handler: async ({ tenant, req, reply }) => {
-        const r = await startBatch(temporal, tenant, req.body);
+        const r = await startBatch(temporal, tenant, req.body, catalog.controlQueue);
         reply.code(202);
         return r;
       },

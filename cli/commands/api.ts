@@ -51,7 +51,7 @@ class DirectApi implements Api {
   resume = (id: string) => this.tasks.act(this.tenant, id, 'resume');
   redrive = (id: string, opts: { lane?: Lane } = {}) => this.tasks.act(this.tenant, id, 'redrive', opts);
   discard = (id: string) => this.tasks.act(this.tenant, id, 'discard');
-  startBatch = (b: BatchBody) => startBatch(this.client.temporal, this.tenant, b);
+  startBatch = (b: BatchBody) => startBatch(this.client.temporal, this.tenant, b, this.client.catalog.controlQueue);
   getBatch = (id: string): Promise<BatchStatus> => describeBatch(this.client.temporal, this.tenant, id);
   // Direct mode is the operator's view: the tenant's own schedules plus the catalog's (`tideway.*`),
   // which belong to no tenant and are acted on by their full schedule ID.

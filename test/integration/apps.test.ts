@@ -91,7 +91,9 @@ test("a plain Temporal client starts an app's task by naming that app's control 
   await expect(stray.result()).rejects.toThrow();
   const history = await stray.fetchHistory();
   const failed = history.events?.find((e) => e.workflowExecutionFailedEventAttributes);
-  expect(failed?.workflowExecutionFailedEventAttributes?.failure?.message).toContain('unknown task type "reports.sum"; known types: demo.echo');
+  expect(failed?.workflowExecutionFailedEventAttributes?.failure?.message).toContain(
+    'unknown task type "reports.sum"; known types: demo.echo',
+  );
 });
 
 test("a group whose handler module crashes at import fails only its own pool, with the module's error", async () => {
