@@ -118,7 +118,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   say('');
   const first = [...catalog.byName.keys()][0] ?? 'group.task';
   const cfg = opts.config ? ` --config ${opts.config}` : '';
-  say(`Try:  npx tideway${cfg} types                                   # the task types and their inputs`);
+  say(`Try:  npx tideway${cfg} types    # the task types and their inputs`);
   say(`      npx tideway${cfg} submit ${first} '<input as JSON>' --wait`);
   say(
     `      curl -s -H "Authorization: Bearer $TIDEWAY_API_KEY" ${api.url}/v1/tasks -H 'content-type: application/json' -d '{"type":"${first}","input":{...}}'`,
