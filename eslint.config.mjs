@@ -13,7 +13,23 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       '@typescript-eslint/no-explicit-any': 'error',
+      // Settings are read once, by config/settings.ts: everything else takes `project.settings`.
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'process',
+          property: 'env',
+          message:
+            'read settings from project.settings (config/settings.ts), not process.env; passing it to a child process needs an eslint-disable with the reason',
+        },
+      ],
     },
+  },
+  {
+    // The settings module, the loader that merges the config under the environment, and code that
+    // is not the platform (tests, benchmarks, scripts, examples) may read the environment.
+    files: ['config/settings.ts', 'config/load.ts', 'test/**', 'bench/**', 'scripts/**', 'examples/**'],
+    rules: { 'no-restricted-properties': 'off' },
   },
   {
     // Workflow code is bundled into Temporal's deterministic sandbox: no Node built-ins, no side-effect

@@ -3,6 +3,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { loadSettings, parseSecrets } from '../config/settings';
 import { NonRetryableError, RetryableError } from './errors';
 
 /**
@@ -22,26 +23,17 @@ export interface CallbackRequest {
 }
 
 export interface CallbackActivityOptions {
-  /** Secret per tenant (`*` applies to tenants without their own). @default parsed from TIDEWAY_CALLBACK_SECRETS */
-  secrets?: Record<string, string>;
-  /** Hosts, IPs or CIDRs allowed even though they are loopback/private. @default parsed from TIDEWAY_CALLBACK_ALLOWLIST */
-  allowlist?: string[];
+  /** Secret per tenant (`*` applies to tenants without their own). @default the process's settings (TIDEWAY_CALLBACK_SECRETS) */
+  secrets?: Readonly<Record<string, string>>;
+  /** Hosts, IPs or CIDRs allowed even though they are loopback/private. @default the process's settings (TIDEWAY_CALLBACK_ALLOWLIST) */
+  allowlist?: readonly string[];
   /** Per-request timeout in ms. @default 10000 */
   timeoutMs?: number;
   /** Clock for the signature timestamp (tests). @default Date.now */
   now?: () => number;
 }
 
-/** Parses `tenant=secret,tenant2=secret2` (TIDEWAY_CALLBACK_SECRETS). */
-export function parseSecrets(spec: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const raw of (spec ?? '').split(',')) {
-    const entry = raw.trim();
-    const eq = entry.indexOf('=');
-    if (eq > 0) out[entry.slice(0, eq).trim()] = entry.slice(eq + 1).trim();
-  }
-  return out;
-}
+export { parseSecrets };
 
 /** The signature header value for a body at time `t` (unix seconds). */
 export function signCallback(secret: string, body: string, t: number): string {
@@ -134,8 +126,10 @@ function allowlistMatcher(entries: readonly string[]): { host(h: string): boolea
 
 /** The callback activities the control worker hosts on CALLBACK_TASK_QUEUE. */
 export function createCallbackActivities(opts: CallbackActivityOptions = {}) {
-  const secrets = opts.secrets ?? parseSecrets(process.env.TIDEWAY_CALLBACK_SECRETS);
-  const allow = allowlistMatcher(opts.allowlist ?? (process.env.TIDEWAY_CALLBACK_ALLOWLIST ?? '').split(','));
+  // The environment is read (and checked) only when a caller leaves something out.
+  const defaults = opts.secrets === undefined || opts.allowlist === undefined ? loadSettings().callbacks : undefined;
+  const secrets = opts.secrets ?? defaults?.secrets ?? {};
+  const allow = allowlistMatcher(opts.allowlist ?? defaults?.allowlist ?? []);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const now = opts.now ?? Date.now;
 

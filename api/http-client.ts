@@ -1,4 +1,5 @@
 import type { RegisteredTasks } from '../config/register';
+import { loadSettings, type Settings } from '../config/settings';
 import type { TaskEnvelope } from '../config/envelope';
 import { TERMINAL_STATUSES, type Lane } from '../config/names';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
@@ -44,11 +45,16 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
     this.base = opts.url.replace(/\/+$/, '');
   }
 
-  /** From TIDEWAY_URL and TIDEWAY_API_KEY, or undefined when TIDEWAY_URL is unset. */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): HttpTaskClient | undefined {
-    if (!env.TIDEWAY_URL) return undefined;
-    if (!env.TIDEWAY_API_KEY) throw new HttpApiError(401, 'Unauthorized', 'TIDEWAY_URL is set but TIDEWAY_API_KEY is not');
-    return new HttpTaskClient({ url: env.TIDEWAY_URL, apiKey: env.TIDEWAY_API_KEY });
+  /** From the settings' TIDEWAY_URL and TIDEWAY_API_KEY, or undefined when TIDEWAY_URL is unset. */
+  static fromSettings(cli: Settings['cli']): HttpTaskClient | undefined {
+    if (!cli.url) return undefined;
+    if (!cli.apiKey) throw new HttpApiError(401, 'Unauthorized', 'TIDEWAY_URL is set but TIDEWAY_API_KEY is not');
+    return new HttpTaskClient({ url: cli.url, apiKey: cli.apiKey });
+  }
+
+  /** From TIDEWAY_URL and TIDEWAY_API_KEY of `env` (@default the process environment), or undefined when TIDEWAY_URL is unset. */
+  static fromEnv(env?: NodeJS.ProcessEnv): HttpTaskClient | undefined {
+    return HttpTaskClient.fromSettings(loadSettings(env).cli);
   }
 
   async close(): Promise<void> {

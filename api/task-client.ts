@@ -13,10 +13,11 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { optionalTsToDate, tsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { LaneAdmission, parseAdmission, type AdmissionSpec } from '../config/admission';
+import { LaneAdmission, type AdmissionSpec } from '../config/admission';
 import type { Catalog } from '../config/catalog-schema';
 import { loadProject, type LoadProjectOptions } from '../config/load';
 import type { RegisteredTasks } from '../config/register';
+import { loadSettings } from '../config/settings';
 import { securityOptions } from '../temporal/connection';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
@@ -98,9 +99,9 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
 
   /**
    * Connects to Temporal for `catalog` (its app decides the queues). Address and namespace default
-   * to TEMPORAL_ADDRESS (else 127.0.0.1:7233) and TEMPORAL_NAMESPACE (else `default`); lane budgets
-   * to TIDEWAY_ADMISSION (e.g. `low=8/s`). `TaskClient.fromConfig()` reads all of it from
-   * tideway.config.ts instead.
+   * to the process's settings, TEMPORAL_ADDRESS (else 127.0.0.1:7233) and TEMPORAL_NAMESPACE (else
+   * `default`); lane budgets to TIDEWAY_ADMISSION (e.g. `low=8/s`). `TaskClient.fromConfig()` reads
+   * all of it from tideway.config.ts instead.
    */
   static async connect<C extends readonly AnyTaskDefinition[]>(opts: {
     catalog: Catalog<C>;
@@ -111,12 +112,15 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     admission?: AdmissionSpec;
     admissionMaxWaitMs?: number;
   }): Promise<TaskClient<C>> {
-    const admission = opts.admission ?? parseAdmission(process.env.TIDEWAY_ADMISSION);
+    // The environment is read (and checked) only for what the caller left out.
+    const defaults =
+      opts.address === undefined || opts.namespace === undefined || opts.admission === undefined ? loadSettings() : undefined;
+    const admission = opts.admission ?? defaults?.admission ?? {};
     const connection = await Connection.connect({
       ...opts.connection,
-      address: opts.address ?? process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
+      address: opts.address ?? defaults?.temporalAddress ?? '127.0.0.1:7233',
     });
-    const client = new Client({ connection, namespace: opts.namespace ?? process.env.TEMPORAL_NAMESPACE ?? 'default' });
+    const client = new Client({ connection, namespace: opts.namespace ?? defaults?.namespace ?? 'default' });
     const tc = new TaskClient<C>({
       client,
       catalog: opts.catalog,
@@ -139,7 +143,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`,
       namespace: s.namespace,
       connection: securityOptions(s),
-      admission: parseAdmission(project.env.TIDEWAY_ADMISSION),
+      admission: s.admission ?? {},
     });
   }
 

@@ -59,7 +59,11 @@ async function main(): Promise<void> {
   let address = settings.temporalAddress;
   if (!address) {
     const dir = mkdtempSync(join(tmpdir(), 'tideway-bench-api-'));
-    const cli = await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir });
+    const cli = await findOrBuildTemporalCli({
+      explicit: settings.temporalCli,
+      cacheDir: settings.cacheDir,
+      searchPath: settings.searchPath,
+    });
     server = await startDevServer({ cli, dbFile: join(dir, 'temporal.db'), port: 0, headless: true, logDir: dir });
     address = server.address;
   }

@@ -39,7 +39,11 @@ export async function startBenchStack(
   let address = settings.temporalAddress;
   let stopServer = async () => undefined as void;
   if (!address) {
-    const cli = await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir });
+    const cli = await findOrBuildTemporalCli({
+      explicit: settings.temporalCli,
+      cacheDir: settings.cacheDir,
+      searchPath: settings.searchPath,
+    });
     const server = await startDevServer({ cli, dbFile: join(dir, 'temporal.db'), port: 0, headless: true, logDir: dir });
     address = server.address;
     stopServer = () => server.stop();

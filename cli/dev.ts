@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { admissionFor, formatAdmission } from '../config/admission';
 import { startApiServer, type RunningApi } from '../api/http/start';
 import { loadProject } from '../config/load';
+import type { Settings } from '../config/settings';
 import { scalerStateProvider } from '../api/http/scaler-pools';
 import { ensureTemporal } from '../temporal';
 import { spawnWorker, workerLogName, type WorkerProcess, type WorkerRole } from '../workers/supervisor';
@@ -23,11 +24,11 @@ const SCALER_MAIN = join(__dirname, '..', 'scaler', 'main.js');
  * Starts the scaler as its own process with the process actuator. Its pool processes are its
  * children; if it dies they keep running and the restarted scaler adopts them (registry file).
  */
-function spawnScaler(env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
+function spawnScaler(env: NodeJS.ProcessEnv, scaler: Settings['scaler'], logFile: string): ChildProcess {
   const log = createWriteStream(logFile, { flags: 'a' });
   // Dev decides every 5 s unless the project's scaler options (or TIDEWAY_SCALER_INTERVAL) say otherwise.
-  const configured = hasInterval(env.TIDEWAY_SCALER_OPTIONS);
-  const interval = env.TIDEWAY_SCALER_INTERVAL ?? (configured ? undefined : '5s');
+  const configured = scaler.options?.interval !== undefined;
+  const interval = scaler.interval ?? (configured ? undefined : '5s');
   const child = spawn(process.execPath, [SCALER_MAIN, '--actuator', 'process', ...(interval ? ['--interval', interval] : [])], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -36,15 +37,6 @@ function spawnScaler(env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
   child.stderr!.pipe(log);
   process.on('exit', () => child.exitCode === null && child.signalCode === null && child.kill('SIGTERM'));
   return child;
-}
-
-/** True when scaler options JSON names an interval (invalid JSON is the scaler's to report). */
-function hasInterval(json: string | undefined): boolean {
-  try {
-    return typeof (JSON.parse(json ?? '{}') as { interval?: unknown }).interval !== 'undefined';
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -64,7 +56,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   const target = await ensureTemporal(settings, say);
   // The embedded server is small: unless told otherwise, pace the low lane so a flood of it leaves
   // room for the other lanes (config/admission.ts). A cluster of your own sets its own budget.
-  const admission = admissionFor(project.env.TIDEWAY_ADMISSION, target.started);
+  const admission = settings.admission ?? admissionFor(undefined, target.started);
   const logDir = join(settings.dataDir, 'logs');
   mkdirSync(logDir, { recursive: true });
 
@@ -83,7 +75,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   let scaler: ChildProcess | undefined;
   let stopping = false;
   const startScaler = () => {
-    scaler = spawnScaler(scalerEnv, join(logDir, 'scaler.log'));
+    scaler = spawnScaler(scalerEnv, settings.scaler, join(logDir, 'scaler.log'));
     const me = scaler;
     void once(me, 'exit').then(([code, signal]) => {
       if (stopping || me !== scaler) return;

@@ -1,5 +1,4 @@
 import { Client, Connection } from '@temporalio/client';
-import { parseAdmission } from '../config/admission';
 import { loadProject, type Project } from '../config/load';
 import { TaskClient } from '../api/task-client';
 import { securityOptions } from '../temporal/connection';
@@ -39,7 +38,7 @@ export async function projectTaskClient(p: Project): Promise<TaskClient> {
     address: addressOf(p),
     namespace: p.settings.namespace,
     connection: securityOptions(p.settings),
-    admission: parseAdmission(p.env.TIDEWAY_ADMISSION),
+    admission: p.settings.admission ?? {},
   });
 }
 

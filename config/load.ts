@@ -24,8 +24,9 @@ export interface Project<T extends readonly AnyTaskDefinition[] = RegisteredTask
   readonly file: string;
   readonly config: TidewayConfig;
   readonly catalog: Catalog<T>;
-  /** The environment every setting is read from: the config's values under the real environment. */
+  /** The config's values under the real environment: what child processes are started with. */
   readonly env: NodeJS.ProcessEnv;
+  /** Every setting, compiled once from `env` (config/settings.ts): what the project's code reads. */
   readonly settings: Settings;
   /** Loads one group's handlers (inline ones and its handler module), checked against the catalog. */
   handlersFor(group: string): Promise<Map<string, TaskHandler<unknown, unknown>>>;

@@ -1,7 +1,8 @@
 import pino, { type Logger } from 'pino';
+import type { LogLevel } from './settings';
 
-/** One JSON-lines logger per process, named by role; level from TIDEWAY_LOG_LEVEL. */
-export function createLogger(name: string, bindings: Record<string, unknown> = {}): Logger {
-  return pino({ name, level: process.env.TIDEWAY_LOG_LEVEL ?? 'info', base: { pid: process.pid, ...bindings } });
+/** One JSON-lines logger per process, named by role, at the settings' level (TIDEWAY_LOG_LEVEL). */
+export function createLogger(name: string, level: LogLevel, bindings: Record<string, unknown> = {}): Logger {
+  return pino({ name, level, base: { pid: process.pid, ...bindings } });
 }
 export type { Logger };

@@ -1,81 +1,323 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { parseAdmission, type AdmissionSpec } from './admission';
+import { parseDuration } from './duration';
 import { APP_NAME } from './names';
 
 /**
- * Process settings read from the environment, validated once with defaults in one place.
- * Every entry point calls `loadSettings()`; a bad value fails at start naming the variable.
+ * Every setting of every Tideway process, in one place: one zod schema of the environment (each
+ * variable with its default), compiled once into a readonly `Settings` (durations in ms, flags as
+ * booleans, ports as numbers, lists parsed). A project's settings come from its tideway.config.ts
+ * under the real environment (config/load.ts builds that environment and calls `loadSettings` on
+ * it); no other module reads `process.env` (eslint.config.mjs enforces it). A bad value fails at
+ * start with one error naming every bad variable.
  */
-const portSchema = z.coerce.number().int().min(1).max(65535);
 
-const flag = z.enum(['0', '1', 'true', 'false']).optional();
-const settingsSchema = z.object({
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Who runs the scaler's pools (scaler/actuators). */
+export const SCALER_ACTUATORS = ['process', 'kubernetes', 'dry-run'] as const;
+
+/** Default largest HTTP request body: 1 MiB. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** One `tenant=key` of TIDEWAY_API_KEYS; the key plain or `sha256:<hex>`. */
+export interface TenantKey {
+  tenant: string;
+  key: string;
+}
+
+/** `tenant=key,tenant2=key2` (commas or newlines, `#` comment lines) to entries; throws naming a malformed entry. */
+export function parseTenantKeys(spec: string): TenantKey[] {
+  const out: TenantKey[] = [];
+  for (const [i, raw] of spec.split(/[,\n]/).entries()) {
+    const entry = raw.trim();
+    if (!entry || entry.startsWith('#')) continue;
+    const eq = entry.indexOf('=');
+    if (eq <= 0) throw new Error(`API key entry ${i + 1} is not tenant=key`);
+    out.push({ tenant: entry.slice(0, eq).trim(), key: entry.slice(eq + 1).trim() });
+  }
+  return out;
+}
+
+/** Parses `tenant=secret,tenant2=secret2` (TIDEWAY_CALLBACK_SECRETS); entries without `=` are skipped. */
+export function parseSecrets(spec: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const raw of (spec ?? '').split(',')) {
+    const entry = raw.trim();
+    const eq = entry.indexOf('=');
+    if (eq > 0) out[entry.slice(0, eq).trim()] = entry.slice(eq + 1).trim();
+  }
+  return out;
+}
+
+// Building blocks. Environment values are strings; each schema below turns one into its type.
+const text = z.string().min(1);
+/** Empty counts as unset (these variables were only ever tested for being set). */
+const optional = <T extends z.ZodType>(s: T) => z.preprocess((v) => (v === '' ? undefined : v), s.optional());
+const port = z.coerce.number().int().min(1).max(65535);
+/** A port where 0 means "any free one". */
+const anyPort = z.coerce.number().int().min(0).max(65535);
+const num = z.coerce.number().finite();
+const flag = z.enum(['0', '1', 'true', 'false']).transform((v) => v === '1' || v === 'true');
+/** Milliseconds, or a duration like `30s`, to milliseconds. */
+const durationMs = z.string().transform((v, ctx) => {
+  const ms = parseDuration(/^\d+$/.test(v) ? Number(v) : v);
+  if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'not a duration' });
+  return ms ?? z.NEVER;
+});
+/** A duration as the scaler's `--interval` takes it (`5s`), kept as text to pass on. */
+const durationText = z.string().refine((v) => parseDuration(v) !== undefined, "not a duration, e.g. '5s'");
+/** A value another parser reads; its error becomes this variable's issue. */
+const parsedBy = <T>(parse: (v: string) => T, prefix: string | RegExp = '') =>
+  z.string().transform((v, ctx) => {
+    try {
+      return parse(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(prefix, '') });
+      return z.NEVER;
+    }
+  });
+const jsonObject = parsedBy((v) => {
+  let o: unknown;
+  try {
+    o = JSON.parse(v);
+  } catch (err) {
+    throw new Error(`not valid JSON (${(err as Error).message})`);
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new Error('must be a JSON object');
+  return o as Record<string, unknown>;
+});
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+/** The environment of a Tideway process: every variable, its form and its default. */
+const envSchema = z.object({
+  // ── Project ──
+  /** The config module (like `--config`); config/load.ts finds the project with it. Default: ./tideway.config.*. */
+  TIDEWAY_CONFIG: optional(text),
+  /** App name in every queue, schedule and control deployment. Default: none. */
   TIDEWAY_APP: z.string().regex(APP_NAME, 'use 1-40 lowercase letters, digits and dashes, starting with a letter').optional(),
-  TEMPORAL_ADDRESS: z.string().min(1).optional(),
-  TEMPORAL_TLS: flag,
-  TEMPORAL_TLS_CERT: z.string().min(1).optional(),
-  TEMPORAL_TLS_KEY: z.string().min(1).optional(),
-  TEMPORAL_TLS_CA: z.string().min(1).optional(),
-  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
-  TEMPORAL_API_KEY: z.string().min(1).optional(),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TEMPORAL_CLI: z.string().min(1).optional(),
-  TIDEWAY_TEMPORAL_PORT: portSchema.default(7233),
-  TIDEWAY_UI_PORT: portSchema.default(8233),
-  TIDEWAY_HEADLESS: flag,
-  TIDEWAY_DATA_DIR: z.string().min(1).default('.tideway'),
-  TIDEWAY_CACHE_DIR: z.string().min(1).optional(),
-  TIDEWAY_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+
+  // ── Temporal ──
+  /** A running server (host:port). Default: the dev server Tideway starts on TIDEWAY_TEMPORAL_PORT. */
+  TEMPORAL_ADDRESS: text.optional(),
+  /** Default: `default`. */
+  TEMPORAL_NAMESPACE: text.default('default'),
+  /** `1`: TLS without client files. Default: off (on with a certificate or an API key). */
+  TEMPORAL_TLS: flag.default(false),
+  /** mTLS client certificate and key (paths, both or neither). Default: none. */
+  TEMPORAL_TLS_CERT: text.optional(),
+  TEMPORAL_TLS_KEY: text.optional(),
+  /** CA bundle to verify the server with. Default: the system's. */
+  TEMPORAL_TLS_CA: text.optional(),
+  /** Server name to verify. Default: the address's host. */
+  TEMPORAL_TLS_SERVER_NAME: text.optional(),
+  /** API key of a hosted cluster (implies TLS). Default: none. */
+  TEMPORAL_API_KEY: text.optional(),
+
+  // ── Dev server ──
+  /** The Temporal CLI binary. Default: `temporal` on PATH, then the cached build. */
+  TEMPORAL_CLI: text.optional(),
+  /** Dev server gRPC port. Default: 7233. */
+  TIDEWAY_TEMPORAL_PORT: port.default(7233),
+  /** Dev server Web UI port. Default: 8233. */
+  TIDEWAY_UI_PORT: port.default(8233),
+  /** `1`: no Web UI. Default: off. */
+  TIDEWAY_HEADLESS: flag.default(false),
+  /** Dev server SQLite file, logs, scaler state. Default: `.tideway`. */
+  TIDEWAY_DATA_DIR: text.default('.tideway'),
+  /** Where the built Temporal CLI is kept. Default: `$XDG_CACHE_HOME/tideway`, else `~/.cache/tideway`. */
+  TIDEWAY_CACHE_DIR: text.optional(),
+  XDG_CACHE_HOME: optional(text),
+  /** Folders searched for `temporal` and `go`. Default: none. */
+  PATH: z.string().default(''),
+
+  // ── Logs and metrics ──
+  /** pino level of Tideway's JSON logs. Default: `info`. */
+  TIDEWAY_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  /** host:port where a worker process serves the Temporal SDK's Prometheus metrics. Default: off. */
+  TIDEWAY_SDK_METRICS: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'use host:port, e.g. 127.0.0.1:9464')
+    .optional(),
+
+  // ── Lane admission ──
+  /** Start budgets per lane of a submitting process, e.g. `low=8/s` (`off`: none). Default: unset (the embedded dev server: low=2/s). */
+  TIDEWAY_ADMISSION: parsedBy(parseAdmission, /^TIDEWAY_ADMISSION: /).optional(),
+
+  // ── HTTP API ──
+  /** Default: 8080 (0: any free port). */
+  TIDEWAY_PORT: anyPort.default(8080),
+  /** Default: 127.0.0.1. */
+  TIDEWAY_HOST: text.default('127.0.0.1'),
+  /** `tenant=key,tenant2=key2` (keys plain or `sha256:<hex>`). Default: none. */
+  TIDEWAY_API_KEYS: optional(parsedBy(parseTenantKeys)),
+  /** A keys file: `tenant=key` lines or a JSON object. Default: none. */
+  TIDEWAY_API_KEYS_FILE: optional(text),
+  /** Largest request body in bytes (larger: 413). Default: 1 MiB. */
+  TIDEWAY_BODY_LIMIT: z.coerce.number().int().min(1024).default(DEFAULT_BODY_LIMIT),
+  /** Backpressure (docs/http-api.md): backlog, oldest-task age, heavy-tenant share, per-tenant in-flight. Default: the API's own. */
+  TIDEWAY_MAX_BACKLOG: num.int().min(0).optional(),
+  TIDEWAY_MAX_BACKLOG_AGE: durationMs.optional(),
+  TIDEWAY_HEAVY_SHARE: num.gt(0).max(1).optional(),
+  TIDEWAY_TENANT_INFLIGHT: num.int().min(0).optional(),
+  /** `1`: `node dist/api/http/main.js` creates a key when none is configured. Default: off. */
+  TIDEWAY_DEV: flag.default(false),
+
+  // ── Result callbacks ──
+  /** `tenant=secret,...` HMAC secret per tenant (`*`: every other tenant). Default: none. */
+  TIDEWAY_CALLBACK_SECRETS: z.string().default('').transform(parseSecrets),
+  /** Hosts, IPs or CIDRs callbacks may reach although private or loopback. Default: none. */
+  TIDEWAY_CALLBACK_ALLOWLIST: list.default([]),
+
+  // ── CLI over HTTP ──
+  /** The CLI acts over this HTTP API instead of Temporal. Default: unset. */
+  TIDEWAY_URL: optional(text),
+  /** Its API key (decides the tenant). Default: none. */
+  TIDEWAY_API_KEY: optional(text),
+
+  // ── Pool processes (per process: replicas share a host in dev) ──
+  /** Port of /healthz and /metrics. Default: 0 (a free one, printed in the ready line). */
+  TIDEWAY_METRICS_PORT: anyPort.default(0),
+  TIDEWAY_METRICS_HOST: text.default('0.0.0.0'),
+  /** Overrides the pool's `shutdownGrace`, in ms. Default: the catalog's. */
+  TIDEWAY_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  /** Overrides the pool's `aimd.enabled`. Default: the catalog's. */
+  TIDEWAY_AIMD: flag.optional(),
+
+  // ── Control worker versioning (docs/pools.md, "Upgrades") ──
+  /** Join the control Worker Deployment as this build. Default: unversioned. */
+  TIDEWAY_BUILD_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'use 1-64 letters, digits, dots, dashes or underscores')
+    .optional(),
+  /** Default: `auto-upgrade`. */
+  TIDEWAY_VERSIONING_BEHAVIOR: z.enum(['auto-upgrade', 'pinned']).default('auto-upgrade'),
+  /** `1`: make this build current once it polls. Default: off. */
+  TIDEWAY_PROMOTE: flag.default(false),
+
+  // ── Scaler (docs/scaler.md) ──
+  /** Scaler options as a JSON object. Default: `{}`. */
+  TIDEWAY_SCALER_OPTIONS: optional(jsonObject),
+  /** Decision interval under `tideway dev`. Default: 5s, unless the scaler options name one. */
+  TIDEWAY_SCALER_INTERVAL: optional(durationText),
+  /** Who runs the pools (`--actuator`). Default: `process`. */
+  TIDEWAY_SCALER_ACTUATOR: z.enum(SCALER_ACTUATORS).default('process'),
+  /** Serve the scaler's /metrics and /state on this port (`--metrics-port`). Default: off. */
+  TIDEWAY_SCALER_METRICS_PORT: optional(anyPort),
 });
 
 /** How to reach Temporal beyond its address: TLS (mTLS files) and an API key for a hosted cluster. */
 export interface TemporalSecurity {
-  tls: boolean;
+  readonly tls: boolean;
   /** Paths of the client certificate and key (mTLS). */
-  tlsCert: string | undefined;
-  tlsKey: string | undefined;
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
   /** Path of a CA bundle to verify the server with. */
-  tlsCa: string | undefined;
-  tlsServerName: string | undefined;
-  apiKey: string | undefined;
+  readonly tlsCa: string | undefined;
+  readonly tlsServerName: string | undefined;
+  readonly apiKey: string | undefined;
 }
 
 export interface Settings extends TemporalSecurity {
+  /** The config module the project was loaded from, when named. */
+  readonly configFile: string | undefined;
   /** The app name in every queue (several projects on one namespace); undefined = none. */
-  app: string | undefined;
+  readonly app: string | undefined;
   /** Existing server to use; when unset Tideway starts a dev server. */
-  temporalAddress: string | undefined;
-  namespace: string;
+  readonly temporalAddress: string | undefined;
+  readonly namespace: string;
   /** Explicit Temporal CLI binary. */
-  temporalCli: string | undefined;
-  temporalPort: number;
-  uiPort: number;
-  headless: boolean;
+  readonly temporalCli: string | undefined;
+  readonly temporalPort: number;
+  readonly uiPort: number;
+  readonly headless: boolean;
   /** Where the dev server's SQLite file and logs live. */
-  dataDir: string;
+  readonly dataDir: string;
   /** Where a built Temporal CLI is cached across clones. */
-  cacheDir: string;
-  logLevel: string;
+  readonly cacheDir: string;
+  /** PATH: where to look for the `temporal` and `go` binaries. */
+  readonly searchPath: string;
+  readonly logLevel: LogLevel;
+  /** host:port of the Temporal SDK's own Prometheus metrics in worker processes; undefined = off. */
+  readonly sdkMetrics: string | undefined;
+  /** Lane start budgets; undefined = unset (the embedded dev server then paces the low lane). */
+  readonly admission: Readonly<AdmissionSpec> | undefined;
+  readonly api: {
+    readonly port: number;
+    readonly host: string;
+    readonly keys: readonly Readonly<TenantKey>[];
+    readonly keysFile: string | undefined;
+    readonly bodyLimit: number;
+    /** Overrides of the API's backpressure defaults (api/http/backpressure.ts). */
+    readonly backpressure: {
+      readonly maxBacklog?: number;
+      readonly maxBacklogAgeMs?: number;
+      readonly heavyShare?: number;
+      readonly tenantInflightLimit?: number;
+    };
+    /** The API process creates a key when none is configured. */
+    readonly dev: boolean;
+  };
+  readonly callbacks: {
+    /** Secret per tenant (`*` applies to tenants without their own). */
+    readonly secrets: Readonly<Record<string, string>>;
+    /** Hosts, IPs or CIDRs allowed although loopback/private. */
+    readonly allowlist: readonly string[];
+  };
+  /** The CLI over the HTTP API (both or neither; HttpTaskClient.fromSettings checks). */
+  readonly cli: { readonly url: string | undefined; readonly apiKey: string | undefined };
+  /** A pool process; undefined overrides leave the catalog's pool settings. */
+  readonly pool: {
+    readonly metricsPort: number;
+    readonly metricsHost: string;
+    readonly shutdownGraceMs: number | undefined;
+    readonly aimd: boolean | undefined;
+  };
+  /** The control worker's Worker Deployment version; buildId undefined = unversioned. */
+  readonly control: {
+    readonly buildId: string | undefined;
+    readonly versioningBehavior: 'auto-upgrade' | 'pinned';
+    readonly promote: boolean;
+  };
+  readonly scaler: {
+    /** Scaler options (parsed JSON, checked against the catalog by the scaler); undefined = none. */
+    readonly options: Readonly<Record<string, unknown>> | undefined;
+    readonly interval: string | undefined;
+    readonly actuator: (typeof SCALER_ACTUATORS)[number];
+    readonly metricsPort: number | undefined;
+  };
 }
 
+/**
+ * Validates and compiles the settings of `env`. Entry points with a project take `project.settings`
+ * instead; only those without one (`tideway temporal`, `HttpTaskClient.fromEnv`, test setup) call
+ * this with the process environment, the only place that default is read.
+ */
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
-  const parsed = settingsSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
-    throw new Error(`invalid environment:\n${lines}`);
+  const parsed = envSchema.safeParse(env);
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  if ((env.TEMPORAL_TLS_CERT === undefined) !== (env.TEMPORAL_TLS_KEY === undefined)) {
+    problems.push('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mTLS needs both)');
   }
-  const e = parsed.data;
-  if ((e.TEMPORAL_TLS_CERT === undefined) !== (e.TEMPORAL_TLS_KEY === undefined)) {
-    throw new Error('invalid environment:\n  TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mTLS needs both)');
-  }
-  const xdg = env.XDG_CACHE_HOME ? join(env.XDG_CACHE_HOME, 'tideway') : join(homedir(), '.cache', 'tideway');
-  const on = (v: string | undefined) => v === '1' || v === 'true';
+  if (!parsed.success || problems.length > 0) throw new Error(`invalid environment:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return deepFreeze(compile(parsed.data));
+}
+
+function compile(e: z.output<typeof envSchema>): Settings {
   return {
+    configFile: e.TIDEWAY_CONFIG,
     app: e.TIDEWAY_APP,
     temporalAddress: e.TEMPORAL_ADDRESS,
     // A client certificate or an API key means TLS; TEMPORAL_TLS=1 asks for it with neither.
-    tls: on(e.TEMPORAL_TLS) || e.TEMPORAL_TLS_CERT !== undefined || e.TEMPORAL_API_KEY !== undefined,
+    tls: e.TEMPORAL_TLS || e.TEMPORAL_TLS_CERT !== undefined || e.TEMPORAL_API_KEY !== undefined,
     tlsCert: e.TEMPORAL_TLS_CERT,
     tlsKey: e.TEMPORAL_TLS_KEY,
     tlsCa: e.TEMPORAL_TLS_CA,
@@ -85,9 +327,49 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     temporalCli: e.TEMPORAL_CLI,
     temporalPort: e.TIDEWAY_TEMPORAL_PORT,
     uiPort: e.TIDEWAY_UI_PORT,
-    headless: on(e.TIDEWAY_HEADLESS),
+    headless: e.TIDEWAY_HEADLESS,
     dataDir: resolve(e.TIDEWAY_DATA_DIR),
-    cacheDir: resolve(e.TIDEWAY_CACHE_DIR ?? xdg),
+    cacheDir: resolve(e.TIDEWAY_CACHE_DIR ?? (e.XDG_CACHE_HOME ? join(e.XDG_CACHE_HOME, 'tideway') : join(homedir(), '.cache', 'tideway'))),
+    searchPath: e.PATH,
     logLevel: e.TIDEWAY_LOG_LEVEL,
+    sdkMetrics: e.TIDEWAY_SDK_METRICS,
+    admission: e.TIDEWAY_ADMISSION,
+    api: {
+      port: e.TIDEWAY_PORT,
+      host: e.TIDEWAY_HOST,
+      keys: e.TIDEWAY_API_KEYS ?? [],
+      keysFile: e.TIDEWAY_API_KEYS_FILE,
+      bodyLimit: e.TIDEWAY_BODY_LIMIT,
+      backpressure: {
+        ...(e.TIDEWAY_MAX_BACKLOG !== undefined ? { maxBacklog: e.TIDEWAY_MAX_BACKLOG } : {}),
+        ...(e.TIDEWAY_MAX_BACKLOG_AGE !== undefined ? { maxBacklogAgeMs: e.TIDEWAY_MAX_BACKLOG_AGE } : {}),
+        ...(e.TIDEWAY_HEAVY_SHARE !== undefined ? { heavyShare: e.TIDEWAY_HEAVY_SHARE } : {}),
+        ...(e.TIDEWAY_TENANT_INFLIGHT !== undefined ? { tenantInflightLimit: e.TIDEWAY_TENANT_INFLIGHT } : {}),
+      },
+      dev: e.TIDEWAY_DEV,
+    },
+    callbacks: { secrets: e.TIDEWAY_CALLBACK_SECRETS, allowlist: e.TIDEWAY_CALLBACK_ALLOWLIST },
+    cli: { url: e.TIDEWAY_URL, apiKey: e.TIDEWAY_API_KEY },
+    pool: {
+      metricsPort: e.TIDEWAY_METRICS_PORT,
+      metricsHost: e.TIDEWAY_METRICS_HOST,
+      shutdownGraceMs: e.TIDEWAY_SHUTDOWN_GRACE_MS,
+      aimd: e.TIDEWAY_AIMD,
+    },
+    control: { buildId: e.TIDEWAY_BUILD_ID, versioningBehavior: e.TIDEWAY_VERSIONING_BEHAVIOR, promote: e.TIDEWAY_PROMOTE },
+    scaler: {
+      options: e.TIDEWAY_SCALER_OPTIONS,
+      interval: e.TIDEWAY_SCALER_INTERVAL,
+      actuator: e.TIDEWAY_SCALER_ACTUATOR,
+      metricsPort: e.TIDEWAY_SCALER_METRICS_PORT,
+    },
   };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
 }

@@ -14,7 +14,8 @@ import { defaultStateFile, readScalerState } from './state';
 
 /** Flags of `tideway scaler` and `node dist/scaler/main.js` (one definition for both). */
 export interface ScalerFlags {
-  actuator: ActuatorType;
+  /** @default the settings' (TIDEWAY_SCALER_ACTUATOR, else process) */
+  actuator?: ActuatorType;
   options?: string;
   interval?: string;
   drain?: string;
@@ -25,6 +26,7 @@ export interface ScalerFlags {
   maxTotal?: string;
   stateFile?: string;
   registryFile?: string;
+  /** @default the settings' (TIDEWAY_SCALER_METRICS_PORT, else none) */
   metricsPort?: string;
   logDir?: string;
   k8sNamespace?: string;
@@ -37,7 +39,7 @@ export interface ScalerFlags {
 export function addScalerFlags(cmd: Command): Command {
   return cmd
     .addOption(
-      new Option('--actuator <type>', 'who runs the pools').choices(ACTUATOR_TYPES).default('process').env('TIDEWAY_SCALER_ACTUATOR'),
+      new Option('--actuator <type>', 'who runs the pools (default: TIDEWAY_SCALER_ACTUATOR, else process)').choices(ACTUATOR_TYPES),
     )
     .option(
       '--options <json>',
@@ -55,16 +57,15 @@ export function addScalerFlags(cmd: Command): Command {
       '--registry-file <file>',
       'process actuator: pids of running pools, adopted after a restart (default <data dir>/scaler-pools.json)',
     )
-    .option('--metrics-port <port>', 'serve /metrics (Prometheus) and /state (JSON) on this port', process.env.TIDEWAY_SCALER_METRICS_PORT)
+    .option('--metrics-port <port>', 'serve /metrics (Prometheus) and /state (JSON) on this port (default: TIDEWAY_SCALER_METRICS_PORT)')
     .option('--log-dir <dir>', 'process actuator: folder for pool logs (default <data dir>/logs)')
     .option('--k8s-namespace <ns>', 'kubernetes actuator: namespace of the pool Deployments', 'default')
     .option('--k8s-deployment <template>', 'kubernetes actuator: Deployment name template', 'tideway-pool-{group}-{lane}');
 }
 
-/** Turns flags into ScalerOptions (flags override the JSON). */
-export function optionsFromFlags(f: ScalerFlags, fallbackJson?: string): ScalerOptions {
-  const json = f.options ?? fallbackJson;
-  const base = json ? (JSON.parse(json) as ScalerOptions) : {};
+/** Turns flags into ScalerOptions (flags override `--options`, else the settings' options). */
+export function optionsFromFlags(f: ScalerFlags, fallback?: Readonly<Record<string, unknown>>): ScalerOptions {
+  const base = (f.options ? JSON.parse(f.options) : (fallback ?? {})) as ScalerOptions;
   return {
     ...base,
     ...(f.interval ? { interval: f.interval as ScalerOptions['interval'] } : {}),
@@ -84,14 +85,16 @@ export function optionsFromFlags(f: ScalerFlags, fallbackJson?: string): ScalerO
 export async function runScaler(f: ScalerFlags): Promise<void> {
   const project = await loadProject(f.config ? { config: f.config } : {});
   const { settings, catalog } = project;
-  const log = createLogger('tideway-scaler', catalog.app ? { app: catalog.app } : {});
+  const log = createLogger('tideway-scaler', settings.logLevel, catalog.app ? { app: catalog.app } : {});
   const address = settings.temporalAddress ?? `127.0.0.1:${settings.temporalPort}`;
-  const options = compileScalerOptions(optionsFromFlags(f, project.env.TIDEWAY_SCALER_OPTIONS), catalog.pools);
+  const options = compileScalerOptions(optionsFromFlags(f, settings.scaler.options), catalog.pools);
+  const actuatorType = f.actuator ?? settings.scaler.actuator;
+  const metricsPort = f.metricsPort ? Number(f.metricsPort) : settings.scaler.metricsPort;
   const connection = await Connection.connect({ address, ...securityOptions(settings) });
   const client = new Client({ connection, namespace: settings.namespace });
   const stateFile = f.stateFile ?? defaultStateFile(settings.dataDir);
   const cfg: ActuatorConfig =
-    f.actuator === 'process'
+    actuatorType === 'process'
       ? {
           type: 'process',
           config: project.file,
@@ -100,7 +103,7 @@ export async function runScaler(f: ScalerFlags): Promise<void> {
           logDir: f.logDir ?? join(settings.dataDir, 'logs'),
           registryFile: f.registryFile ?? join(settings.dataDir, 'scaler-pools.json'),
         }
-      : f.actuator === 'kubernetes'
+      : actuatorType === 'kubernetes'
         ? { type: 'kubernetes', namespace: f.k8sNamespace ?? 'default', deploymentName: f.k8sDeployment ?? 'tideway-pool-{group}-{lane}' }
         : { type: 'dry-run' };
   const actuator = createActuator(cfg);
@@ -112,14 +115,14 @@ export async function runScaler(f: ScalerFlags): Promise<void> {
   const scaler = new Scaler({ options, signals: defaultSignals(client, catalog, options), actuator, logger: log, metrics, stateFile });
 
   let server: Server | undefined;
-  if (f.metricsPort) {
+  if (metricsPort !== undefined) {
     server = createServer((req, res) => {
       if (req.url === '/metrics') {
         void metrics.registry.metrics().then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body));
       } else if (req.url === '/state') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(readScalerState(stateFile) ?? null));
       } else res.writeHead(404).end();
-    }).listen(Number(f.metricsPort), '127.0.0.1');
+    }).listen(metricsPort, '127.0.0.1');
   }
 
   // A crash must not run the supervisor's exit hook (which kills child pools): die abruptly so the

@@ -21,7 +21,11 @@ async function main(): Promise<void> {
   mkdirSync(out, { recursive: true });
   const settings = loadSettings();
   const dir = mkdtempSync(join(tmpdir(), 'tideway-record-'));
-  const cli = await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir });
+  const cli = await findOrBuildTemporalCli({
+    explicit: settings.temporalCli,
+    cacheDir: settings.cacheDir,
+    searchPath: settings.searchPath,
+  });
   const server = await startDevServer({ cli, dbFile: join(dir, 'temporal.db'), port: 0, headless: true, logDir: dir });
   const config = join(__dirname, '..', '..', 'examples', 'demo', 'tideway.config.ts');
   const workers = [

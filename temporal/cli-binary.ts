@@ -21,8 +21,8 @@ function isExecutable(path: string): boolean {
   }
 }
 
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+function onPath(name: string, searchPath: string): string | undefined {
+  for (const dir of searchPath.split(delimiter)) {
     if (dir && isExecutable(join(dir, name))) return join(dir, name);
   }
   return undefined;
@@ -33,6 +33,8 @@ export interface FindCliOptions {
   explicit?: string | undefined;
   /** Cache folder; the built binary lands in `<cacheDir>/bin/temporal`. */
   cacheDir: string;
+  /** PATH (settings.searchPath): where `temporal` and `go` are looked for. */
+  searchPath: string;
   /** Progress output for people (the build takes minutes the first time). */
   say?: (line: string) => void;
 }
@@ -48,13 +50,13 @@ export async function findOrBuildTemporalCli(opts: FindCliOptions): Promise<stri
     if (!isExecutable(opts.explicit)) throw new TemporalCliUnavailableError(`TEMPORAL_CLI=${opts.explicit} is not an executable file`);
     return opts.explicit;
   }
-  const fromPath = onPath('temporal');
+  const fromPath = onPath('temporal', opts.searchPath);
   if (fromPath) return fromPath;
   const binDir = join(opts.cacheDir, 'bin');
   const cached = join(binDir, 'temporal');
   if (isExecutable(cached)) return cached;
 
-  const go = onPath('go');
+  const go = onPath('go', opts.searchPath);
   if (!go) {
     throw new TemporalCliUnavailableError(
       [
@@ -101,8 +103,11 @@ function goVersion(go: string): string {
 
 function runGoInstall(go: string, binDir: string, say: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
+    // The build inherits Go's own environment (GOPATH, GOPROXY, proxies), plus where to put the binary.
+    // eslint-disable-next-line no-restricted-properties -- passing the environment on to a child process
+    const env = process.env;
     const child = spawn(go, ['install', TEMPORAL_CLI_MODULE], {
-      env: { ...process.env, GOBIN: binDir, GOFLAGS: [process.env.GOFLAGS, '-buildvcs=false'].filter(Boolean).join(' ') },
+      env: { ...env, GOBIN: binDir, GOFLAGS: [env.GOFLAGS, '-buildvcs=false'].filter(Boolean).join(' ') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let tail = '';

@@ -39,7 +39,12 @@ export async function ensureTemporal(settings: Settings, say?: (line: string) =>
       stop: () => connection.close(),
     };
   }
-  const cli = await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir, ...(say ? { say } : {}) });
+  const cli = await findOrBuildTemporalCli({
+    explicit: settings.temporalCli,
+    cacheDir: settings.cacheDir,
+    searchPath: settings.searchPath,
+    ...(say ? { say } : {}),
+  });
   const server = await startDevServer({
     cli,
     dbFile: join(settings.dataDir, 'temporal.db'),

@@ -8,6 +8,7 @@ import type { Logger } from '../config/log';
 import { createCallbackActivities } from '../activities/callback';
 import { createControlActivities } from '../activities/execute';
 import type { Catalog } from '../config/catalog-schema';
+import type { Settings } from '../config/settings';
 import { controlDeployment, describeDeployment, setCurrentVersion } from '../temporal/deployments';
 
 /** Where `npm run build` writes the pre-bundled workflow code (saves seconds at every start). */
@@ -68,12 +69,17 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
  * The callback worker, in the control process: delivers result callbacks (HTTP, so a real
  * activity on its own queue, retried by Temporal) without touching any pool's capacity.
  */
-export async function createCallbackWorker(opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog'>): Promise<Worker> {
+export async function createCallbackWorker(
+  opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog'> & {
+    /** Signing secrets and allowlist. @default the process's settings (TIDEWAY_CALLBACK_SECRETS, TIDEWAY_CALLBACK_ALLOWLIST) */
+    callbacks?: Settings['callbacks'];
+  },
+): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.catalog.callbackQueue,
-    activities: { deliverCallback: withFailureTypes(createCallbackActivities().deliverCallback) },
+    activities: { deliverCallback: withFailureTypes(createCallbackActivities(opts.callbacks ?? {}).deliverCallback) },
     maxConcurrentActivityTaskExecutions: 50,
   });
 }

@@ -1,6 +1,5 @@
 import { Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { z } from 'zod';
 import type { Project } from '../config/load';
 import { createLogger } from '../config/log';
 import type { Lane } from '../config/names';
@@ -22,9 +21,8 @@ let runtimeInstalled = false;
 /** Installs the SDK runtime once per process and connects the worker. */
 async function connect(project: Project) {
   // SDK internals log warnings and errors only; Tideway's own events go through pino on stdout.
-  const sdkMetrics = sdkEnvSchema.parse(project.env).TIDEWAY_SDK_METRICS;
-  if (!runtimeInstalled) install(sdkMetrics);
   const s = project.settings;
+  if (!runtimeInstalled) install(s.sdkMetrics);
   const address = s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`;
   return { address, namespace: s.namespace, connection: await connectWorker(address, 60_000, s) };
 }
@@ -43,22 +41,19 @@ function install(sdkMetrics: string | undefined): void {
 export async function runControl(project: Project): Promise<void> {
   const { address, namespace, connection } = await connect(project);
   const { catalog } = project;
-  const log = createLogger('tideway-control', catalog.app ? { app: catalog.app } : {});
-  const env = controlEnvSchema.parse(project.env);
-  const version = env.TIDEWAY_BUILD_ID
-    ? {
-        buildId: env.TIDEWAY_BUILD_ID,
-        behavior: env.TIDEWAY_VERSIONING_BEHAVIOR === 'pinned' ? ('PINNED' as const) : ('AUTO_UPGRADE' as const),
-      }
+  const { settings } = project;
+  const log = createLogger('tideway-control', settings.logLevel, catalog.app ? { app: catalog.app } : {});
+  const { buildId, versioningBehavior, promote } = settings.control;
+  const version = buildId
+    ? { buildId, behavior: versioningBehavior === 'pinned' ? ('PINNED' as const) : ('AUTO_UPGRADE' as const) }
     : undefined;
   const worker = await createControlWorker({ connection, namespace, catalog, version });
-  const callbacks = await createCallbackWorker({ connection, namespace, catalog });
+  const callbacks = await createCallbackWorker({ connection, namespace, catalog, callbacks: settings.callbacks });
   // One client connection for the start-up housekeeping (the worker's own is a NativeConnection).
-  const client = await Connection.connect({ address, ...securityOptions(project.settings) });
+  const client = await Connection.connect({ address, ...securityOptions(settings) });
   const running = Promise.all([worker.run(), callbacks.run()]);
   try {
     await syncSchedules(client, namespace, catalog, log);
-    const promote = env.TIDEWAY_PROMOTE === '1' || env.TIDEWAY_PROMOTE === 'true';
     await checkRouting(client, namespace, version?.buildId, promote, log, controlDeployment(catalog.app));
   } finally {
     await client.close();
@@ -85,8 +80,8 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
   // Only this group's handler module is imported: another group's import-time crash never gets here.
   const handlers = await project.handlersFor(group);
   const { address, namespace, connection } = await connect(project);
-  const env = poolEnvSchema.parse(project.env);
-  const log = createLogger('tideway-pool', { group, lane, taskQueue: spec.taskQueue });
+  const poolSettings = project.settings.pool;
+  const log = createLogger('tideway-pool', project.settings.logLevel, { group, lane, taskQueue: spec.taskQueue });
   const pool = await createPool({
     connection,
     namespace,
@@ -94,12 +89,12 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
     handlers,
     pool: spec,
     log,
-    ...(env.TIDEWAY_SHUTDOWN_GRACE_MS !== undefined ? { shutdownGraceMs: env.TIDEWAY_SHUTDOWN_GRACE_MS } : {}),
-    ...(env.TIDEWAY_AIMD !== undefined ? { aimd: env.TIDEWAY_AIMD === '1' || env.TIDEWAY_AIMD === 'true' } : {}),
+    ...(poolSettings.shutdownGraceMs !== undefined ? { shutdownGraceMs: poolSettings.shutdownGraceMs } : {}),
+    ...(poolSettings.aimd !== undefined ? { aimd: poolSettings.aimd } : {}),
   });
   // The SDK's Runtime already turns SIGTERM/SIGINT into worker.shutdown(); this marks /healthz draining.
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => pool.drain());
-  const { port: metricsPort } = await pool.metrics.listen(env.TIDEWAY_METRICS_PORT, env.TIDEWAY_METRICS_HOST);
+  const { port: metricsPort } = await pool.metrics.listen(poolSettings.metricsPort, poolSettings.metricsHost);
   const running = pool.run();
   announce({
     event: 'worker:ready',
@@ -126,35 +121,3 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
 function announce(fields: Record<string, unknown> & { event: string }): void {
   process.stdout.write(`${JSON.stringify({ ...fields, pid: process.pid, time: Date.now() })}\n`);
 }
-
-/** Settings of any worker process. */
-const sdkEnvSchema = z.object({
-  /** host:port for the Temporal SDK's own Prometheus metrics (unset: off). */
-  TIDEWAY_SDK_METRICS: z
-    .string()
-    .regex(/^[^\s:]+:\d{1,5}$/, 'use host:port, e.g. 127.0.0.1:9464')
-    .optional(),
-});
-
-/** Worker-versioning settings of a control process (docs/pools.md, "Upgrades"). */
-const controlEnvSchema = z.object({
-  /** Join the control Worker Deployment as this build; unset = unversioned. */
-  TIDEWAY_BUILD_ID: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'use 1-64 letters, digits, dots, dashes or underscores')
-    .optional(),
-  TIDEWAY_VERSIONING_BEHAVIOR: z.enum(['auto-upgrade', 'pinned']).default('auto-upgrade'),
-  /** Make this build the current version once it polls (a one-step rollout). */
-  TIDEWAY_PROMOTE: z.enum(['0', '1', 'true', 'false']).optional(),
-});
-
-/** Per-process settings of a pool process (per process, not per pool: replicas share a host in dev). */
-const poolEnvSchema = z.object({
-  /** Port of /healthz and /metrics; 0 picks a free one (printed in the ready line). */
-  TIDEWAY_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(0),
-  TIDEWAY_METRICS_HOST: z.string().min(1).default('0.0.0.0'),
-  /** Overrides the pool's `shutdownGrace`. */
-  TIDEWAY_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).optional(),
-  /** Overrides the pool's `aimd.enabled`. */
-  TIDEWAY_AIMD: z.enum(['0', '1', 'true', 'false']).optional(),
-});

@@ -82,6 +82,7 @@ export function spawnWorker(r: WorkerRole, opts: SpawnWorkerOptions): WorkerProc
   const args = r.role === 'control' ? ['control'] : ['pool', r.group, r.lane];
   const child = spawn(process.execPath, [WORKER_MAIN, ...args], {
     env: {
+      // eslint-disable-next-line no-restricted-properties -- the child inherits this process's environment
       ...process.env,
       TIDEWAY_CONFIG: opts.config,
       TEMPORAL_ADDRESS: opts.address,

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { tenantSchema } from '../../config/envelope';
+import { loadSettings, parseTenantKeys, type Settings, type TenantKey } from '../../config/settings';
 import { UnauthorizedError } from './errors';
 
 /**
@@ -57,13 +58,13 @@ export class ApiKeyStore {
 
   /** Reads `tenant=key,tenant2=key2` (TIDEWAY_API_KEYS form); keys may be `sha256:<hex>`. */
   static parse(spec: string, store = new ApiKeyStore()): ApiKeyStore {
-    for (const [i, raw] of spec.split(/[,\n]/).entries()) {
-      const entry = raw.trim();
-      if (!entry || entry.startsWith('#')) continue;
-      const eq = entry.indexOf('=');
-      if (eq <= 0) throw new ApiKeyConfigError(`API key entry ${i + 1} is not tenant=key`);
-      store.add(entry.slice(0, eq).trim(), entry.slice(eq + 1).trim());
+    let entries: TenantKey[];
+    try {
+      entries = parseTenantKeys(spec);
+    } catch (err) {
+      throw new ApiKeyConfigError((err as Error).message);
     }
+    for (const { tenant, key } of entries) store.add(tenant, key);
     return store;
   }
 
@@ -83,12 +84,17 @@ export class ApiKeyStore {
     return ApiKeyStore.parse(text, store);
   }
 
-  /** Keys from TIDEWAY_API_KEYS and/or TIDEWAY_API_KEYS_FILE. */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env): ApiKeyStore {
+  /** Keys from the settings: TIDEWAY_API_KEYS and/or TIDEWAY_API_KEYS_FILE. */
+  static fromSettings(api: Pick<Settings['api'], 'keys' | 'keysFile'>): ApiKeyStore {
     const store = new ApiKeyStore();
-    if (env.TIDEWAY_API_KEYS) ApiKeyStore.parse(env.TIDEWAY_API_KEYS, store);
-    if (env.TIDEWAY_API_KEYS_FILE) ApiKeyStore.fromFile(env.TIDEWAY_API_KEYS_FILE, store);
+    for (const { tenant, key } of api.keys) store.add(tenant, key);
+    if (api.keysFile) ApiKeyStore.fromFile(api.keysFile, store);
     return store;
+  }
+
+  /** Keys from TIDEWAY_API_KEYS and/or TIDEWAY_API_KEYS_FILE of `env` (@default the process environment). */
+  static fromEnv(env?: NodeJS.ProcessEnv): ApiKeyStore {
+    return ApiKeyStore.fromSettings(loadSettings(env).api);
   }
 }
 

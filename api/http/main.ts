@@ -4,7 +4,7 @@ import { startApiServer } from './start';
 /** `node dist/api/http/main.js`: serve the HTTP API of the project (TIDEWAY_CONFIG) until SIGINT/SIGTERM. */
 async function main(): Promise<void> {
   const project = await loadProject();
-  const api = await startApiServer({ project, dev: project.env.TIDEWAY_DEV === '1' });
+  const api = await startApiServer({ project, dev: project.settings.api.dev });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Catalog } from '../../config/catalog-schema';
 import { createLogger, type Logger } from '../../config/log';
+import { DEFAULT_BODY_LIMIT, loadSettings } from '../../config/settings';
 import type { AnyTaskClient } from '../task-client';
 import { authenticate, type ApiKeyStore } from './auth';
 import { Backpressure, QueueStatsReader, type BackpressureOptions } from './backpressure';
@@ -41,8 +42,8 @@ import {
 } from './schemas';
 import { TenantTasks } from './tasks';
 
-/** Default largest request body: 1 MiB. */
-export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/** Default largest request body: 1 MiB (TIDEWAY_BODY_LIMIT's default). */
+export { DEFAULT_BODY_LIMIT };
 
 export interface ApiServerOptions {
   /** TaskClient over Temporal that the API acts through. */
@@ -57,7 +58,7 @@ export interface ApiServerOptions {
   backpressure?: BackpressureOptions | false;
   /** Extra per-pool facts for `GET /v1/pools` (the scaler plugs in here). */
   poolProviders?: PoolInfoProvider[];
-  /** Structured log for decisions (throttling); fastify's own request log stays off. */
+  /** Structured log for decisions (throttling); fastify's own request log stays off. @default at TIDEWAY_LOG_LEVEL */
   logger?: Logger;
 }
 
@@ -75,7 +76,7 @@ export interface ApiServer {
 /** Builds the fastify app with every route of the public contract; call `app.listen` to serve. */
 export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const catalog = opts.catalog ?? (opts.client.catalog as unknown as Catalog);
-  const log = opts.logger ?? createLogger('api');
+  const log = opts.logger ?? createLogger('api', loadSettings().logLevel);
   const temporal = opts.client.temporal;
   const metrics = new ApiMetrics();
   const stats = new QueueStatsReader(temporal, opts.backpressure ? (opts.backpressure.statsTtlMs ?? 1_000) : 1_000);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatAdmission, parseAdmission } from '../../config/admission';
+import { formatAdmission } from '../../config/admission';
 import type { Project } from '../../config/load';
 import { printJson } from '../format';
 import { cliProject } from '../project';
@@ -13,14 +13,7 @@ function mask(secret: string | undefined): string | undefined {
 /** The effective config, as every process of the project will see it, with secrets masked. */
 export function effectiveConfig(p: Project): Record<string, unknown> {
   const s = p.settings;
-  const keys = (p.env.TIDEWAY_API_KEYS ?? '')
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean)
-    .map((e) => {
-      const at = e.indexOf('=');
-      return `${e.slice(0, at)}=${mask(e.slice(at + 1))}`;
-    });
+  const keys = s.api.keys.map((k) => `${k.tenant}=${mask(k.key)}`);
   return {
     file: p.file,
     app: p.catalog.app ?? null,
@@ -34,13 +27,13 @@ export function effectiveConfig(p: Project): Record<string, unknown> {
       apiKey: mask(s.apiKey) ?? null,
     },
     api: {
-      port: Number(p.env.TIDEWAY_PORT ?? 8080),
-      host: p.env.TIDEWAY_HOST ?? '127.0.0.1',
+      port: s.api.port,
+      host: s.api.host,
       keys,
-      keysFile: p.env.TIDEWAY_API_KEYS_FILE ?? null,
+      keysFile: s.api.keysFile ?? null,
     },
-    admission: formatAdmission(parseAdmission(p.env.TIDEWAY_ADMISSION)),
-    scaler: p.env.TIDEWAY_SCALER_OPTIONS ? (JSON.parse(p.env.TIDEWAY_SCALER_OPTIONS) as unknown) : {},
+    admission: formatAdmission(s.admission ?? {}),
+    scaler: s.scaler.options ?? {},
     dataDir: s.dataDir,
     logLevel: s.logLevel,
     groups: p.catalog.groups.map((g) => ({

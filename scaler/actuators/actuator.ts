@@ -1,7 +1,8 @@
+import { SCALER_ACTUATORS } from '../../config/settings';
 import type { ScaledPool } from '../types';
 
-/** Which actuator runs the pools. */
-export const ACTUATOR_TYPES = ['process', 'kubernetes', 'dry-run'] as const;
+/** Which actuator runs the pools (TIDEWAY_SCALER_ACTUATOR; config/settings.ts lists them). */
+export const ACTUATOR_TYPES = SCALER_ACTUATORS;
 export type ActuatorType = (typeof ACTUATOR_TYPES)[number];
 
 /**

@@ -16,7 +16,11 @@ export default async function globalSetup(): Promise<void> {
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'tideway-test-'));
-  const cli = await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir });
+  const cli = await findOrBuildTemporalCli({
+    explicit: settings.temporalCli,
+    cacheDir: settings.cacheDir,
+    searchPath: settings.searchPath,
+  });
   const server: DevServer = await startDevServer({ cli, dbFile: join(dir, 'temporal.db'), port: 0, headless: true, logDir: dir });
   process.env.TIDEWAY_TEST_TEMPORAL_ADDRESS = server.address;
   process.env.TIDEWAY_TEST_TEMPORAL_CLI = cli;

@@ -33,7 +33,11 @@ test('a pool worker killed with SIGKILL mid-task: the task completes once anothe
 
 test('the Temporal server restarted mid-run: tasks submitted before it still complete', async () => {
   const settings = loadSettings();
-  const cli = await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir });
+  const cli = await findOrBuildTemporalCli({
+    explicit: settings.temporalCli,
+    cacheDir: settings.cacheDir,
+    searchPath: settings.searchPath,
+  });
   const dir = mkdtempSync(join(tmpdir(), 'tideway-restart-'));
   const port = await freePort();
   const opts = { cli, dbFile: join(dir, 'temporal.db'), port, headless: true, logDir: dir };

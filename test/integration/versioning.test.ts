@@ -19,7 +19,11 @@ let stack: Stack;
 
 beforeAll(async () => {
   const settings = loadSettings();
-  const cli = await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir });
+  const cli = await findOrBuildTemporalCli({
+    explicit: settings.temporalCli,
+    cacheDir: settings.cacheDir,
+    searchPath: settings.searchPath,
+  });
   const dir = mkdtempSync(join(tmpdir(), 'tideway-versioning-'));
   server = await startDevServer({ cli, port: 0, headless: true, logDir: dir });
   stack = await startStack({ address: server.address, control: false, pools: [] });
