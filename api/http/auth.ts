@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { tenantSchema } from '../../config/envelope';
+import { TidewayError } from '../../config/errors';
 import { loadSettings, parseTenantKeys, type Settings, type TenantKey } from '../../config/settings';
 import { UnauthorizedError } from './errors';
 
@@ -10,7 +11,7 @@ import { UnauthorizedError } from './errors';
  */
 
 /** Thrown at start when an API key configuration line cannot be read. */
-export class ApiKeyConfigError extends Error {
+export class ApiKeyConfigError extends TidewayError {
   readonly type = 'ApiKeyConfigError';
 }
 

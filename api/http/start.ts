@@ -1,5 +1,6 @@
 import { createLogger } from '../../config/log';
 import type { AdmissionSpec } from '../../config/admission';
+import { TidewayError } from '../../config/errors';
 import type { Project } from '../../config/load';
 import type { Settings } from '../../config/settings';
 import { securityOptions } from '../../temporal/connection';
@@ -9,7 +10,7 @@ import type { PoolInfoProvider } from './pools';
 import { buildApiServer, type ApiServer } from './server';
 
 /** Thrown at start when no API key is configured outside dev. */
-export class ApiStartError extends Error {
+export class ApiStartError extends TidewayError {
   readonly type = 'ApiStartError';
 }
 
