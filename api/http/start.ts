@@ -57,7 +57,10 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
   const keys = ApiKeyStore.fromSettings(settings.api);
   let devKey: string | undefined;
   if (keys.size === 0) {
-    if (!opts.dev) throw new ApiStartError('no API keys: set TIDEWAY_API_KEYS=tenant=key,... or TIDEWAY_API_KEYS_FILE');
+    if (!opts.dev)
+      throw new ApiStartError(
+        'no API keys: set api.keys in tideway.config.ts, or TIDEWAY_API_KEYS=tenant=key,... or TIDEWAY_API_KEYS_FILE',
+      );
     devKey = generateApiKey();
     keys.add('default', devKey);
   }
