@@ -48,6 +48,40 @@ export interface StartApiOptions {
   admission?: AdmissionSpec;
 }
 
+type ApiEnv = z.output<typeof envSchema>;
+
+function parseApiEnv(env: NodeJS.ProcessEnv): ApiEnv {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ApiStartError(`invalid environment:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
+  }
+  return parsed.data;
+}
+
+function backpressureOf(e: ApiEnv): BackpressureOptions {
+  return {
+    ...(e.TIDEWAY_MAX_BACKLOG !== undefined ? { maxBacklog: e.TIDEWAY_MAX_BACKLOG } : {}),
+    ...(e.TIDEWAY_MAX_BACKLOG_AGE !== undefined
+      ? {
+          maxBacklogAgeMs: parseDuration(
+            /^\d+$/.test(e.TIDEWAY_MAX_BACKLOG_AGE) ? Number(e.TIDEWAY_MAX_BACKLOG_AGE) : e.TIDEWAY_MAX_BACKLOG_AGE,
+          )!,
+        }
+      : {}),
+    ...(e.TIDEWAY_HEAVY_SHARE !== undefined ? { heavyShare: e.TIDEWAY_HEAVY_SHARE } : {}),
+    ...(e.TIDEWAY_TENANT_INFLIGHT !== undefined ? { tenantInflightLimit: e.TIDEWAY_TENANT_INFLIGHT } : {}),
+  };
+}
+
+/**
+ * The backpressure settings an API server started with `env` applies (TIDEWAY_MAX_BACKLOG,
+ * TIDEWAY_MAX_BACKLOG_AGE, TIDEWAY_HEAVY_SHARE, TIDEWAY_TENANT_INFLIGHT); the CLI's direct mode
+ * reports pools against the same limits.
+ */
+export function backpressureFromEnv(env: NodeJS.ProcessEnv): BackpressureOptions {
+  return backpressureOf(parseApiEnv(env));
+}
+
 /** An HTTP submit waits at most this long for its lane's budget, then gets 429 with Retry-After. */
 const API_ADMISSION_MAX_WAIT_MS = 1000;
 
@@ -67,11 +101,7 @@ export interface RunningApi {
  */
 export async function startApiServer(opts: StartApiOptions): Promise<RunningApi> {
   const env = opts.env ?? opts.project.env;
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    throw new ApiStartError(`invalid environment:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`);
-  }
-  const e = parsed.data;
+  const e = parseApiEnv(env);
   const say = opts.say ?? ((l: string) => process.stdout.write(`${l}\n`));
   const keys = ApiKeyStore.fromEnv(env);
   let devKey: string | undefined;
@@ -80,18 +110,7 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     devKey = generateApiKey();
     keys.add('default', devKey);
   }
-  const backpressure: BackpressureOptions = {
-    ...(e.TIDEWAY_MAX_BACKLOG !== undefined ? { maxBacklog: e.TIDEWAY_MAX_BACKLOG } : {}),
-    ...(e.TIDEWAY_MAX_BACKLOG_AGE !== undefined
-      ? {
-          maxBacklogAgeMs: parseDuration(
-            /^\d+$/.test(e.TIDEWAY_MAX_BACKLOG_AGE) ? Number(e.TIDEWAY_MAX_BACKLOG_AGE) : e.TIDEWAY_MAX_BACKLOG_AGE,
-          )!,
-        }
-      : {}),
-    ...(e.TIDEWAY_HEAVY_SHARE !== undefined ? { heavyShare: e.TIDEWAY_HEAVY_SHARE } : {}),
-    ...(e.TIDEWAY_TENANT_INFLIGHT !== undefined ? { tenantInflightLimit: e.TIDEWAY_TENANT_INFLIGHT } : {}),
-  };
+  const backpressure = backpressureOf(e);
   const settings = loadSettings(env);
   const client = await TaskClient.connect({
     catalog: opts.project.catalog,
