@@ -93,14 +93,7 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
    * (`result(id, 'media.thumbnail')`) for a typed result, as with TaskClient.
    */
   async result<K extends TaskName<T>>(taskId: string, _type?: K, pollMs = 500): Promise<TaskOutput<T, K>> {
-    for (;;) {
-      const s = await this.get(taskId);
-      if (s.status === 'succeeded') return s.result as TaskOutput<T, K>;
-      if (TERMINAL_STATUSES.includes(s.status)) {
-        throw new TaskFailedError(taskId, s.status, `task ${taskId} ${s.status}${s.lastError ? `: ${s.lastError.message}` : ''}`);
-      }
-      await new Promise((r) => setTimeout(r, pollMs));
-    }
+    return (await pollResult((id) => this.get(id), taskId, pollMs)) as TaskOutput<T, K>;
   }
 
   async list(filter: ListFilter = {}, page: { pageSize?: number; pageToken?: string } = {}): Promise<ListResult> {
@@ -164,17 +157,49 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
     const text = await res.text();
     const json = text ? (JSON.parse(text) as unknown) : undefined;
     if (res.ok) return json as T;
-    const err = (json as { error?: { type?: string; message?: string; details?: unknown } } | undefined)?.error ?? {};
-    const type = err.type ?? 'HttpError';
-    const message = err.message ?? text;
-    const id = decodeURIComponent(path.split('/')[3]?.split(':')[0] ?? '');
-    if (res.status === 404 && path.startsWith('/v1/tasks/')) throw new TaskNotFoundError(id);
-    if (res.status === 409 && type === 'TaskConflict') throw new TaskConflictError(id, 'unknown', message);
-    if (res.status === 400 && type === 'ValidationError') {
-      const issues = (err.details as { issues?: { path: string; message: string }[] } | undefined)?.issues ?? [];
-      throw new ValidationError(issues);
-    }
+    const err = (json as { error?: AnswerError } | undefined)?.error ?? {};
     const retry = res.headers.get('retry-after');
-    throw new HttpApiError(res.status, type, message, err.details, retry ? Number(retry) : undefined);
+    throw errorFromAnswer(res.status, path, { ...err, message: err.message ?? text }, retry ? Number(retry) : undefined);
+  }
+}
+
+/** The `error` object of an error answer (`{ error: { type, message, details? } }`). */
+export interface AnswerError {
+  type?: string;
+  message?: string;
+  details?: unknown;
+}
+
+/**
+ * The error HttpTaskClient throws for an error answer to a request on `path` (e.g.
+ * `/v1/tasks/<id>:pause`): the domain classes where they fit (TaskNotFound, TaskConflict,
+ * ValidationError), else HttpApiError. The CLI's direct mode maps its errors through here too, so
+ * both modes fail with the same error.
+ */
+export function errorFromAnswer(status: number, path: string, err: AnswerError, retryAfterSeconds?: number): Error {
+  const type = err.type ?? 'HttpError';
+  const message = err.message ?? '';
+  const id = decodeURIComponent(path.split('/')[3]?.split(':')[0] ?? '');
+  if (status === 404 && path.startsWith('/v1/tasks/')) return new TaskNotFoundError(id);
+  if (status === 409 && type === 'TaskConflict') return new TaskConflictError(id, 'unknown', message);
+  if (status === 400 && type === 'ValidationError') {
+    const issues = (err.details as { issues?: { path: string; message: string }[] } | undefined)?.issues ?? [];
+    return new ValidationError(issues);
+  }
+  return new HttpApiError(status, type, message, err.details, retryAfterSeconds);
+}
+
+/**
+ * Polls `get` until the task is terminal: its result, or TaskFailedError naming the status and the
+ * last error. What `HttpTaskClient.result` does, for any source of task states.
+ */
+export async function pollResult(get: (taskId: string) => Promise<TaskState>, taskId: string, pollMs = 500): Promise<unknown> {
+  for (;;) {
+    const s = await get(taskId);
+    if (s.status === 'succeeded') return s.result;
+    if (TERMINAL_STATUSES.includes(s.status)) {
+      throw new TaskFailedError(taskId, s.status, `task ${taskId} ${s.status}${s.lastError ? `: ${s.lastError.message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }

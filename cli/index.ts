@@ -1,15 +1,14 @@
-import { Argument, Command, InvalidArgumentError, Option } from 'commander';
-import { HttpTaskClient } from '../api/http-client';
-import { type TaskClient } from '../api/task-client';
-import { LANES, TASK_STATUSES, type Lane, type TaskStatus } from '../config/names';
+import { Argument, Command, InvalidArgumentError } from 'commander';
+import { LANES, type Lane } from '../config/names';
 import { loadSettings } from '../config/settings';
 import { ensureTemporal } from '../temporal';
 import { runControl, runPool } from '../workers/run';
 import { registerConfigCommands } from './commands/config';
 import { runDev } from './dev';
-import { cliProject, configOption, projectTaskClient, useConfig } from './project';
+import { cliProject, configOption, useConfig } from './project';
 import { registerScalerCommands } from './commands/scaler';
 import { registerApiCommands } from './commands/api';
+import { registerTaskCommands } from './commands/tasks';
 import { registerVersionCommands } from './commands/versions';
 import { printJson, table } from './format';
 
@@ -36,6 +35,12 @@ Environment (each overrides the config file):
   TIDEWAY_DATA_DIR     where the dev server keeps its SQLite file and logs (default .tideway)
   TIDEWAY_URL, TIDEWAY_API_KEY   act over the HTTP API instead of Temporal directly
 
+Modes:
+  The task verbs (submit, get, list, cancel, pause, resume, redrive, discard, bulk, batch, schedules,
+  pools) take the same arguments and print the same output in both modes. With TIDEWAY_URL they call
+  the HTTP API as the API key's tenant; without it they run the API's own code directly over Temporal
+  as --tenant (default "default"). Only direct mode sees the catalog's schedules ("tideway.*").
+
 Examples:
   npx tideway dev
   npx tideway config check
@@ -45,26 +50,6 @@ Examples:
   npx tideway list --status running
   npx tideway get thumb-42`,
   );
-
-function parseJson(value: string): unknown {
-  try {
-    return JSON.parse(value);
-  } catch (err) {
-    throw new InvalidArgumentError(`not valid JSON (${(err as Error).message}); quote it, e.g. '{"ms":1000}'`);
-  }
-}
-
-async function withClient<R>(fn: (c: TaskClient | HttpTaskClient) => Promise<R>): Promise<R> {
-  // HTTP mode when TIDEWAY_URL is set: the API key decides the tenant.
-  const http = HttpTaskClient.fromEnv();
-  if (http) return fn(http);
-  const client = await projectTaskClient(await cliProject());
-  try {
-    return await fn(client);
-  } finally {
-    await client.close();
-  }
-}
 
 program
   .command('dev')
@@ -116,113 +101,9 @@ program
     else process.stdout.write(`${table(rows)}\n`);
   });
 
-program
-  .command('submit')
-  .description('submit a task; prints its ID (same --id twice runs it once)')
-  .argument('<type>', 'task type, e.g. demo.echo (see `tideway types`)')
-  .argument('[input]', 'task input as JSON', parseJson, {})
-  .option('--id <taskId>', 'task ID for dedupe (default: a random UUID)')
-  .addOption(new Option('--lane <lane>', 'priority lane').choices(LANES))
-  .option('--tenant <tenant>', 'tenant the task belongs to')
-  .option('--delay <duration>', "start no earlier than this from now, e.g. '30s'")
-  .option('--ttl <duration>', "expire if not started within this, e.g. '10m'")
-  .option('--wait', 'wait for the result and print it')
-  .option('--json', 'machine-readable output')
-  .action(
-    async (
-      type: string,
-      input: unknown,
-      o: { id?: string; lane?: Lane; tenant?: string; delay?: string; ttl?: string; wait?: boolean; json?: boolean },
-    ) =>
-      withClient(async (c) => {
-        const res = await c.submitEnvelope(
-          {
-            type,
-            input,
-            ...(o.lane ? { lane: o.lane } : {}),
-            ...(o.tenant ? { tenant: o.tenant } : {}),
-            ...(o.delay ? { delay: o.delay } : {}),
-            ...(o.ttl ? { ttl: o.ttl } : {}),
-          },
-          o.id,
-        );
-        if (!o.wait) {
-          if (o.json) printJson(res);
-          else process.stdout.write(`${res.duplicate ? 'duplicate: ' : ''}${res.taskId} ${res.status}\n`);
-          return;
-        }
-        if (!o.json) process.stdout.write(`${res.taskId} ${res.duplicate ? '(duplicate) ' : ''}submitted; waiting for the result...\n`);
-        const result = await c.result(res.taskId);
-        if (o.json) printJson({ ...res, result });
-        else process.stdout.write(`${JSON.stringify(result)}\n`);
-      }),
-  );
-
-program
-  .command('get')
-  .description("show a task's state (status, attempts, last error, result)")
-  .argument('<taskId>')
-  .option('--json', 'machine-readable output')
-  .action(async (id: string, o: { json?: boolean }) =>
-    withClient(async (c) => {
-      const s = await c.get(id);
-      if (o.json) return printJson(s);
-      const rows = Object.entries({ ...s, timestamps: undefined, ...s.timestamps }).filter(([, v]) => v !== undefined);
-      process.stdout.write(
-        `${rows.map(([k, v]) => `${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n')}\n`,
-      );
-    }),
-  );
-
-program
-  .command('list')
-  .description('list tasks (newest first), filtered by search attributes')
-  .option('--type <type>', 'task type')
-  .option('--group <group>', 'service group')
-  .addOption(new Option('--lane <lane>', 'lane').choices(LANES))
-  .addOption(new Option('--status <status>', 'status').choices(TASK_STATUSES))
-  .option('--tenant <tenant>', 'tenant')
-  .option('--limit <n>', 'page size', (v) => Number(v), 50)
-  .option('--page-token <token>', 'continue from a previous page')
-  .option('--json', 'machine-readable output')
-  .action(
-    async (o: {
-      type?: string;
-      group?: string;
-      lane?: Lane;
-      status?: TaskStatus;
-      tenant?: string;
-      limit: number;
-      pageToken?: string;
-      json?: boolean;
-    }) =>
-      withClient(async (c) => {
-        const filter = Object.fromEntries(
-          Object.entries({ type: o.type, group: o.group, lane: o.lane, status: o.status, tenant: o.tenant }).filter(([, v]) => v),
-        );
-        const res = await c.list(filter, { pageSize: o.limit, ...(o.pageToken ? { pageToken: o.pageToken } : {}) });
-        if (o.json) return printJson(res);
-        process.stdout.write(
-          `${table(res.tasks as unknown as Record<string, unknown>[], ['taskId', 'type', 'status', 'lane', 'tenant', 'startTime'])}\n`,
-        );
-        if (res.nextPageToken) process.stdout.write(`more: --page-token ${res.nextPageToken}\n`);
-      }),
-  );
-
-program
-  .command('cancel')
-  .description('cancel a task (a running handler sees its AbortSignal fire)')
-  .argument('<taskId>')
-  .action(async (id: string) =>
-    withClient(async (c) => {
-      await c.cancel(id);
-      process.stdout.write(`${id} cancel requested\n`);
-    }),
-  );
-
+registerTaskCommands(program);
 registerScalerCommands(program);
 registerConfigCommands(program);
-
 registerApiCommands(program);
 registerVersionCommands(program);
 

@@ -8,7 +8,11 @@ import type { PoolExtras, PoolInfoProvider } from './pools';
  * fires. A missing or stale file (no scaler running) adds nothing, so the route still shows backlog.
  */
 export function scalerStateProvider(dataDir: string): PoolInfoProvider {
-  const file = defaultStateFile(dataDir);
+  return scalerStateFileProvider(defaultStateFile(dataDir));
+}
+
+/** `scalerStateProvider` reading a given state file (the scaler's `--state-file`). */
+export function scalerStateFileProvider(file: string): PoolInfoProvider {
   return {
     name: 'scaler-state',
     poolInfo(group: string, lane: Lane): PoolExtras {

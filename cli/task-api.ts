@@ -1,0 +1,270 @@
+import type { z } from 'zod';
+import {
+  errorFromAnswer,
+  HttpTaskClient,
+  pollResult,
+  type BatchBody,
+  type BatchStatus,
+  type BulkResult,
+  type PoolView,
+  type ScheduleBody,
+  type ScheduleView,
+  type SubmitBody,
+} from '../api/http-client';
+import { Backpressure, QueueStatsReader } from '../api/http/backpressure';
+import { describeBatch, startBatch } from '../api/http/batches';
+import { BadRequestError, toErrorResponse } from '../api/http/errors';
+import { describePools } from '../api/http/pools';
+import { scalerStateFileProvider } from '../api/http/scaler-pools';
+import { createSchedule, describeSchedule, listSchedules, scheduleAction } from '../api/http/schedules';
+import {
+  batchBodySchema,
+  batchIdParam,
+  bulkBodySchema,
+  issuesOf,
+  listQuerySchema,
+  redriveBodySchema,
+  scheduleBodySchema,
+  scheduleIdParam,
+  submitBodySchema,
+  type TaskAction,
+} from '../api/http/schemas';
+import { TenantTasks } from '../api/http/tasks';
+import type { AnyTaskClient, ListFilter, ListResult, SubmitResult, TaskState } from '../api/task-client';
+import type { Catalog } from '../config/catalog-schema';
+import type { Project } from '../config/load';
+import { DEFAULT_TENANT, type Lane } from '../config/names';
+import { CATALOG_SCHEDULE_PREFIX } from '../config/schedule';
+import { defaultStateFile } from '../scaler/state';
+import { cliProject, projectTaskClient } from './project';
+
+/**
+ * The one task API every task verb of the CLI uses, with two implementations: HttpTaskClient over
+ * the HTTP API (when TIDEWAY_URL is set; the API key decides the tenant), and DirectTaskApi, which
+ * runs the HTTP layer's own code in-process over Temporal for one tenant (`--tenant`, default
+ * "default"). DirectTaskApi validates with the routes' schemas and fails with the errors
+ * HttpTaskClient would throw for the same answer, so a verb behaves the same in both modes.
+ */
+export interface TaskApi {
+  /** `POST /v1/tasks`: submits one task (the tenant is never in the body). */
+  submitBody(body: SubmitBody): Promise<SubmitResult>;
+  /** `POST /v1/tasks:bulk`: up to 1,000 bodies, a result per item. */
+  submitBulk(items: readonly unknown[]): Promise<BulkResult>;
+  get(taskId: string): Promise<TaskState>;
+  /** Waits until the task is terminal: its result, or TaskFailedError. */
+  result(taskId: string): Promise<unknown>;
+  /** One page of the tenant's tasks, newest first (a `tenant` in the filter is ignored). */
+  list(filter: ListFilter, page?: { pageSize?: number; pageToken?: string }): Promise<ListResult>;
+  cancel(taskId: string): Promise<void>;
+  pause(taskId: string): Promise<void>;
+  resume(taskId: string): Promise<void>;
+  redrive(taskId: string, opts?: { lane?: Lane }): Promise<void>;
+  discard(taskId: string): Promise<void>;
+  startBatch(body: BatchBody): Promise<{ batchId: string; operation: string; query: string }>;
+  getBatch(batchId: string): Promise<BatchStatus>;
+  readonly schedules: {
+    list(): Promise<ScheduleView[]>;
+    get(id: string): Promise<ScheduleView>;
+    create(body: ScheduleBody): Promise<ScheduleView>;
+    pause(id: string): Promise<void>;
+    resume(id: string): Promise<void>;
+    trigger(id: string): Promise<void>;
+    delete(id: string): Promise<void>;
+  };
+  pools(): Promise<PoolView[]>;
+  close(): Promise<void>;
+}
+
+export interface DirectTaskApiOptions {
+  /** The tenant every call acts for. @default "default" */
+  tenant?: string;
+  /** Scaler state file for the pools' replicas and forecast. @default <data dir>/scaler-state.json */
+  scalerStateFile?: string;
+}
+
+/** TaskApi in-process over Temporal: the HTTP routes' validation and tenant rules, without HTTP. */
+export class DirectTaskApi implements TaskApi {
+  readonly tenant: string;
+  private readonly catalog: Catalog;
+  private readonly tasks: TenantTasks;
+
+  constructor(
+    private readonly client: AnyTaskClient,
+    private readonly project: Pick<Project, 'env' | 'settings'>,
+    private readonly opts: DirectTaskApiOptions = {},
+  ) {
+    this.tenant = opts.tenant ?? DEFAULT_TENANT;
+    this.catalog = client.catalog as unknown as Catalog;
+    this.tasks = new TenantTasks(client, this.catalog, undefined);
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  submitBody(body: SubmitBody): Promise<SubmitResult> {
+    return answer('/v1/tasks', async () => this.tasks.submit(this.tenant, parse(submitBodySchema, body)));
+  }
+
+  submitBulk(items: readonly unknown[]): Promise<BulkResult> {
+    return answer('/v1/tasks:bulk', async () => this.tasks.submitBulk(this.tenant, parse(bulkBodySchema, { tasks: [...items] }).tasks));
+  }
+
+  get(taskId: string): Promise<TaskState> {
+    return answer(taskPath(taskId), () => this.tasks.get(this.tenant, taskId));
+  }
+
+  result(taskId: string): Promise<unknown> {
+    return pollResult((id) => this.get(id), taskId);
+  }
+
+  list(filter: ListFilter, page: { pageSize?: number; pageToken?: string } = {}): Promise<ListResult> {
+    const { tenant: _t, ...f } = filter;
+    return answer('/v1/tasks', async () => {
+      const r = await this.tasks.list(this.tenant, parse(listQuerySchema, { ...f, ...page }));
+      return { tasks: r.tasks, nextPageToken: r.nextPageToken };
+    });
+  }
+
+  cancel = (taskId: string) => this.act(taskId, 'cancel');
+  pause = (taskId: string) => this.act(taskId, 'pause');
+  resume = (taskId: string) => this.act(taskId, 'resume');
+  redrive = (taskId: string, opts: { lane?: Lane } = {}) => this.act(taskId, 'redrive', parse(redriveBodySchema, opts) ?? {});
+  discard = (taskId: string) => this.act(taskId, 'discard');
+
+  private act(taskId: string, action: TaskAction, opts: { lane?: Lane } = {}): Promise<void> {
+    return answer(`${taskPath(taskId)}:${action}`, () => this.tasks.act(this.tenant, taskId, action, opts));
+  }
+
+  startBatch(body: BatchBody): Promise<{ batchId: string; operation: BatchBody['operation']; query: string }> {
+    return answer('/v1/batches', async () =>
+      startBatch(this.client.temporal, this.tenant, parse(batchBodySchema, body), this.catalog.controlQueue),
+    );
+  }
+
+  getBatch(batchId: string): Promise<BatchStatus> {
+    return answer(`/v1/batches/${encodeURIComponent(batchId)}`, async () =>
+      describeBatch(this.client.temporal, this.tenant, parse(batchIdParam, batchId, 'id')),
+    );
+  }
+
+  /**
+   * The tenant's schedules as `/v1/schedules` has them. The catalog's own schedules (`tideway.*`,
+   * synced from the catalog, owned by no tenant) have no HTTP route: direct mode alone lists them
+   * after the tenant's and acts on them by their full schedule ID.
+   */
+  readonly schedules = {
+    list: () =>
+      answer('/v1/schedules', async () => {
+        const own = await listSchedules(this.client.temporal, this.tenant);
+        const fromCatalog = (await this.client.schedules.list())
+          .filter((c) => c.source === 'catalog')
+          .map((c): ScheduleView => ({
+            id: c.scheduleId,
+            scheduleId: c.scheduleId,
+            ...(c.taskType ? { type: c.taskType } : {}),
+            cron: c.cron,
+            paused: c.paused,
+            nextFires: c.nextFires,
+            recentActions: c.recentActions,
+          }));
+        return [...own, ...fromCatalog];
+      }),
+    get: (id: string) =>
+      answer(schedulePath(id), async () => describeSchedule(this.client.temporal, this.tenant, parse(scheduleIdParam, id, 'id'))),
+    create: (body: ScheduleBody) =>
+      answer('/v1/schedules', async () => createSchedule(this.client.temporal, this.catalog, this.tenant, parse(scheduleBodySchema, body))),
+    pause: (id: string) => this.scheduleAction(id, 'pause'),
+    resume: (id: string) => this.scheduleAction(id, 'resume'),
+    trigger: (id: string) => this.scheduleAction(id, 'trigger'),
+    delete: (id: string) => this.scheduleAction(id, 'delete'),
+  };
+
+  private scheduleAction(id: string, action: 'pause' | 'resume' | 'trigger' | 'delete'): Promise<void> {
+    if (id.startsWith(CATALOG_SCHEDULE_PREFIX)) return this.client.schedules[action](id);
+    return answer(`${schedulePath(id)}${action === 'delete' ? '' : `:${action}`}`, async () =>
+      scheduleAction(this.client.temporal, this.tenant, parse(scheduleIdParam, id, 'id'), action),
+    );
+  }
+
+  /**
+   * `/v1/pools` as an API server of this project reports it: backlog from Temporal, replicas,
+   * desired and forecast from the scaler's state file (as `tideway dev` plugs it in), and the
+   * backpressure limits the project's environment sets.
+   */
+  pools(): Promise<PoolView[]> {
+    return answer('/v1/pools', async () => {
+      const stats = new QueueStatsReader(this.client.temporal);
+      const backpressure = new Backpressure(this.client.temporal, stats, this.project.settings.api.backpressure);
+      const file = this.opts.scalerStateFile ?? defaultStateFile(this.project.settings.dataDir);
+      try {
+        return await describePools(this.catalog, stats, backpressure, [scalerStateFileProvider(file)]);
+      } finally {
+        backpressure.close();
+      }
+    });
+  }
+}
+
+function taskPath(taskId: string): string {
+  return `/v1/tasks/${encodeURIComponent(taskId)}`;
+}
+
+function schedulePath(id: string): string {
+  return `/v1/schedules/${encodeURIComponent(id)}`;
+}
+
+/** Parses a request part as its route does: a failure is the route's 400 with the same issues. */
+function parse<S extends z.ZodType>(schema: S, value: unknown, prefix = ''): z.output<S> {
+  const r = schema.safeParse(value);
+  if (!r.success) throw new BadRequestError(issuesOf(r.error, prefix));
+  return r.data;
+}
+
+/**
+ * Runs one operation as the route at `path` would answer it, and fails as HttpTaskClient fails on
+ * that answer: the server's error mapping (toErrorResponse), then the client's (errorFromAnswer).
+ * A 5xx keeps its original error: there is no server log to point at.
+ */
+async function answer<R>(path: string, fn: () => Promise<R>): Promise<R> {
+  try {
+    return await fn();
+  } catch (err) {
+    const r = toErrorResponse(err);
+    if (r.status >= 500) throw err;
+    throw errorFromAnswer(r.status, path, r.body.error, r.retryAfterSeconds);
+  }
+}
+
+export interface OpenTaskApiOptions {
+  /** Direct mode only: the tenant to act for (over HTTP the API key decides). @default "default" */
+  tenant?: string | undefined;
+  /** Direct mode only: the scaler state file `pools` reads. */
+  scalerStateFile?: string | undefined;
+  /** @default the process environment (through loadSettings) */
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * The task API of this CLI run: over HTTP when TIDEWAY_URL is set (TIDEWAY_API_KEY required; the
+ * project's config is not even loaded), else directly over Temporal for the CLI's project.
+ */
+export async function openTaskApi(opts: OpenTaskApiOptions = {}): Promise<TaskApi> {
+  const http: TaskApi | undefined = HttpTaskClient.fromEnv(opts.env);
+  if (http) return http;
+  const project = await cliProject();
+  return new DirectTaskApi(await projectTaskClient(project), project, {
+    ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}),
+    ...(opts.scalerStateFile !== undefined ? { scalerStateFile: opts.scalerStateFile } : {}),
+  });
+}
+
+/** Runs `fn` with the run's task API and closes it afterwards. */
+export async function withTaskApi<R>(opts: OpenTaskApiOptions, fn: (api: TaskApi) => Promise<R>): Promise<R> {
+  const api = await openTaskApi(opts);
+  try {
+    return await fn(api);
+  } finally {
+    await api.close();
+  }
+}
