@@ -5,6 +5,7 @@ import { ensureTemporal } from '../temporal';
 import { runControl, runPool } from '../workers/run';
 import { registerConfigCommands } from './commands/config';
 import { runDev } from './dev';
+import { inputJsonSchema, inputShape } from './input-shape';
 import { cliProject, configOption, useConfig } from './project';
 import { registerScalerCommands } from './commands/scaler';
 import { registerApiCommands } from './commands/api';
@@ -86,19 +87,32 @@ program
 
 program
   .command('types')
-  .description("list the task types in the project's catalog")
-  .option('--json', 'machine-readable output')
+  .description("list the task types in the project's catalog, with the input each one takes")
+  .option('--json', 'machine-readable output (each input as JSON Schema)')
   .action(async (o: { json?: boolean }) => {
     const { catalog } = await cliProject();
-    const rows = [...catalog.byName.values()].map((t) => ({
+    const types = [...catalog.byName.values()].map((t) => ({ t, schema: inputJsonSchema(t.def.input) }));
+    if (o.json) {
+      return printJson(
+        types.map(({ t, schema }) => ({
+          type: t.name,
+          group: t.group,
+          lane: t.lane,
+          maxAttempts: t.retry.maxAttempts,
+          description: t.def.description,
+          input: schema ?? null,
+        })),
+      );
+    }
+    const rows = types.map(({ t, schema }) => ({
       type: t.name,
       group: t.group,
       lane: t.lane,
       maxAttempts: t.retry.maxAttempts,
+      input: inputShape(schema),
       description: t.def.description,
     }));
-    if (o.json) printJson(rows);
-    else process.stdout.write(`${table(rows)}\n`);
+    process.stdout.write(`${table(rows)}\n`);
   });
 
 registerTaskCommands(program);
