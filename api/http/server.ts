@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Catalog } from '../../config/catalog-schema';
 import { createLogger, type Logger } from '../../config/log';
@@ -91,6 +91,12 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
     logger: false,
     routerOptions: { maxParamLength: 2048 },
+    // Errors fastify's router raises before any route runs (a badly percent-encoded URL, a too long
+    // parameter) get the same error shape as everything else, not fastify's own.
+    frameworkErrors: (err, _req, reply: FastifyReply) => {
+      const { status, body } = toErrorResponse(err);
+      void reply.code(status).type('application/json').send(body);
+    },
     // Errors Node's HTTP parser raises (e.g. a 20 KB URL → 431) never reach fastify's handlers;
     // answer them in the same error shape as everything else.
     clientErrorHandler: (err, socket) => {

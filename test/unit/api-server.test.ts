@@ -263,3 +263,11 @@ describe('SpaceSaving heavy hitters', () => {
     expect(compileBackpressure({}).maxBacklog).toBe(10_000);
   });
 });
+
+describe('router errors', () => {
+  it("a badly encoded URL gets our error shape, not fastify's", async () => {
+    const r = await call('GET', '/v1/tasks/%zz', { key });
+    expect(r.status).toBe(400);
+    expect(r.body).toEqual({ error: { type: 'BadRequest', message: expect.any(String) } });
+  });
+});
