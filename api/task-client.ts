@@ -21,14 +21,16 @@ import { securityOptions } from '../temporal/connection';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type ResolvedTask, type TaskEnvelope } from '../config/envelope';
-import { LANES, LANE_PRIORITY_KEY, MESSAGES, RUN_TASK_WORKFLOW, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
+import { discardSignal, pauseSignal, redriveSignal, resumeSignal, stateQuery } from '../config/messages';
+import { LANES, LANE_PRIORITY_KEY, RUN_TASK_WORKFLOW, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
-import type { ClientResolvedTask, TaskState } from '../workflows/run-task';
+import type { TaskState } from '../config/task-state';
+import type { ClientResolvedTask } from '../workflows/run-task';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
 import { TaskSchedules } from './schedules';
 import { SA_KEYS, summaryFrom, visibilityQuery, type ListFilter, type TaskSummary } from './search';
 
-export type { TaskState } from '../workflows/run-task';
+export type { TaskState } from '../config/task-state';
 export type { TaskSummary, ListFilter } from './search';
 
 export interface SubmitOptions {
@@ -203,7 +205,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   async stateOf(summary: TaskSummary): Promise<TaskState> {
     const taskId = summary.taskId;
     try {
-      return await this.handle(taskId).query<TaskState>(MESSAGES.stateQuery);
+      return await this.handle(taskId).query(stateQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
       // No control worker to answer: report what visibility knows.
@@ -289,14 +291,14 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
         `task ${taskId} is ${s.paused ? 'already paused' : s.status}; only scheduled, queued, running or retrying tasks can be paused`,
       );
     }
-    await this.handle(taskId).signal(MESSAGES.pauseSignal);
+    await this.handle(taskId).signal(pauseSignal);
   }
 
   /** Releases a paused task. */
   async resume(taskId: string): Promise<void> {
     const s = await this.get(taskId);
     if (!s.paused) throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}, not paused`);
-    await this.handle(taskId).signal(MESSAGES.resumeSignal);
+    await this.handle(taskId).signal(resumeSignal);
   }
 
   /** Runs a dead-lettered task again with a fresh attempt budget, optionally on another lane. */
@@ -308,7 +310,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     if (s.status !== 'dead_lettered') {
       throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}; only dead_lettered tasks can be redriven`);
     }
-    await this.handle(taskId).signal(MESSAGES.redriveSignal, opts.lane ? { lane: opts.lane } : {});
+    await this.handle(taskId).signal(redriveSignal, opts.lane ? { lane: opts.lane } : {});
   }
 
   /** Closes a dead-lettered task as `failed` now instead of at the end of its retention. */
@@ -317,7 +319,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     if (s.status !== 'dead_lettered') {
       throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}; only dead_lettered tasks can be discarded`);
     }
-    await this.handle(taskId).signal(MESSAGES.discardSignal);
+    await this.handle(taskId).signal(discardSignal);
   }
 
   /** Visibility summary of the latest run of a task. */

@@ -4,8 +4,6 @@ import {
   CancellationScope,
   TimeoutFailure,
   condition,
-  defineQuery,
-  defineSignal,
   isCancellation,
   log,
   proxyActivities,
@@ -16,73 +14,31 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey, type SearchAttributeUpdatePair } from '@temporalio/common';
-// Types only: workflow code must never load the catalog or handlers (they pull in Node).
+// Types only: workflow code must never load the catalog or handlers (they pull in Node), nor zod.
 import type { CallbackActivities } from '../activities/callback';
-import type { AttemptFailed, AttemptStarted, ControlActivities, PoolActivities } from '../activities/execute';
+import type { ControlActivities, PoolActivities } from '../activities/execute';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
+import type { TaskError, TaskState } from '../config/task-state';
+import {
+  attemptFailedSignal,
+  attemptStartedSignal,
+  discardSignal,
+  pauseSignal,
+  redriveSignal,
+  resumeSignal,
+  stateQuery,
+  type RedriveRequest,
+} from '../config/messages';
 import {
   DEFAULT_TENANT,
   appOfControlQueue,
   callbackTaskQueue,
   LANES,
   LANE_PRIORITY_KEY,
-  MESSAGES,
   poolTaskQueue,
   type Lane,
   type TaskStatus,
 } from '../config/names';
-
-/** The last failure of a task, as `state` reports it. */
-export interface TaskError {
-  type: string;
-  /** retryable | throttled | non_retryable | timeout | expired */
-  class: string;
-  message: string;
-  attempt: number;
-}
-
-/** What query `state` returns: the public shape from the design brief, plus a few extras. */
-export interface TaskState {
-  taskId: string;
-  type: string;
-  status: TaskStatus;
-  /** Handler attempts so far, across pause/resume, promotion and redrive. */
-  attempts: number;
-  lane: Lane | null;
-  group: string | null;
-  tenant: string;
-  /** True while an operator holds the task (status says `paused` once no attempt is running). */
-  paused: boolean;
-  /** Lane moves made by aging (`promoteAfter`), oldest first. */
-  promotions: { from: Lane; to: Lane; at: string }[];
-  redrives: number;
-  lastError?: TaskError;
-  result?: unknown;
-  timestamps: {
-    submittedAt: string;
-    startedAt?: string;
-    finishedAt?: string;
-    deadLetteredAt?: string;
-    /** When a dead-lettered task closes as failed unless redriven. */
-    deadLetterExpiresAt?: string;
-    /** TTL deadline: not started by then → expired. */
-    expiresAt?: string;
-  };
-}
-
-/** Argument of the `redrive` signal. */
-export interface RedriveRequest {
-  /** Run on another lane from now on. */
-  lane?: Lane;
-}
-
-export const stateQuery = defineQuery<TaskState>(MESSAGES.stateQuery);
-export const attemptStartedSignal = defineSignal<[AttemptStarted]>(MESSAGES.attemptStartedSignal);
-export const attemptFailedSignal = defineSignal<[AttemptFailed]>(MESSAGES.attemptFailedSignal);
-export const pauseSignal = defineSignal(MESSAGES.pauseSignal);
-export const resumeSignal = defineSignal(MESSAGES.resumeSignal);
-export const redriveSignal = defineSignal<[RedriveRequest?]>(MESSAGES.redriveSignal);
-export const discardSignal = defineSignal(MESSAGES.discardSignal);
 
 const SA = {
   TaskType: defineSearchAttributeKey('TaskType', 'KEYWORD'),

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isGrpcServiceError, type Client } from '@temporalio/client';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { MESSAGES } from '../../config/names';
+import { pauseSignal, redriveSignal, resumeSignal } from '../../config/messages';
 import { visibilityQuery } from '../search';
 import { NotFoundError, TooManyRequestsError } from './errors';
 import type { BatchBody, BatchStatus } from './schemas';
@@ -39,7 +39,9 @@ export async function startBatch(
   const identity = `tideway-api/${tenant}`;
   const reason = b.reason ?? `tideway ${b.operation} by ${tenant}`;
   const op =
-    b.operation === 'cancel' ? { cancellationOperation: { identity } } : { signalOperation: { signal: SIGNAL[b.operation], identity } };
+    b.operation === 'cancel'
+      ? { cancellationOperation: { identity } }
+      : { signalOperation: { signal: SIGNAL[b.operation].name, identity } };
   try {
     await client.workflowService.startBatchOperation({
       namespace: client.options.namespace,
@@ -57,11 +59,8 @@ export async function startBatch(
   return { batchId, operation: b.operation, query };
 }
 
-const SIGNAL = {
-  pause: MESSAGES.pauseSignal,
-  resume: MESSAGES.resumeSignal,
-  redrive: MESSAGES.redriveSignal,
-} as const;
+/** The operator signal each batch operation sends (the batcher sends it without arguments). */
+const SIGNAL = { pause: pauseSignal, resume: resumeSignal, redrive: redriveSignal } as const;
 
 /** Progress of one of the tenant's batches; another tenant's (or an unknown) ID is NotFound. */
 export async function describeBatch(client: Client, tenant: string, batchId: string): Promise<BatchStatus> {
