@@ -1,10 +1,10 @@
 import { ScheduleNotFoundError as TemporalScheduleNotFound, type Client, type ScheduleOptions } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
-import { RUN_TASK_WORKFLOW, controlTaskQueue } from '../config/names';
+import { DEFAULT_TENANT, RUN_TASK_WORKFLOW, controlTaskQueue } from '../config/names';
 import { catalogSchedulePrefix, toTemporalCron, type CompiledSchedule } from '../config/schedule';
+import { taskAttributePairs } from '../config/search-attributes';
 import { ScheduleNotFoundError } from './errors';
-import { SA_KEYS } from './search';
 
 /** Memo Tideway puts on its schedules so the scaler and tools can read what a fire starts. */
 export interface ScheduleMemo {
@@ -55,13 +55,9 @@ export function catalogScheduleOptions(s: CompiledSchedule): ScheduleOptions {
       // Temporal appends the fire time to this ID, so each fire is one task, run once.
       workflowId: s.scheduleId,
       args: [{ type: s.taskType, input: s.input, lane: s.lane }],
-      typedSearchAttributes: new TypedSearchAttributes([
-        { key: SA_KEYS.TaskType, value: s.taskType },
-        { key: SA_KEYS.ServiceGroup, value: s.group },
-        { key: SA_KEYS.Lane, value: s.lane },
-        { key: SA_KEYS.TenantId, value: 'default' },
-        { key: SA_KEYS.TaskStatus, value: 'queued' },
-      ]),
+      typedSearchAttributes: new TypedSearchAttributes(
+        taskAttributePairs({ type: s.taskType, group: s.group, lane: s.lane, tenant: DEFAULT_TENANT, status: 'queued' }),
+      ),
     },
     policies: { overlap: s.overlap, catchupWindow: '1m' },
     memo: { tideway: memo },

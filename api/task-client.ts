@@ -23,15 +23,18 @@ import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type ResolvedTask, type TaskEnvelope } from '../config/envelope';
 import { discardSignal, pauseSignal, redriveSignal, resumeSignal, stateQuery } from '../config/messages';
 import { LANES, LANE_PRIORITY_KEY, RUN_TASK_WORKFLOW, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
+import { taskAttributePairs } from '../config/search-attributes';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
 import type { TaskState } from '../config/task-state';
 import type { ClientResolvedTask } from '../workflows/run-task';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
 import { TaskSchedules } from './schedules';
-import { SA_KEYS, summaryFrom, visibilityQuery, type ListFilter, type TaskSummary } from './search';
+import { visibilityQuery, type ListFilter } from '../config/visibility';
+import { summaryFrom, type TaskSummary } from './search';
 
 export type { TaskState } from '../config/task-state';
-export type { TaskSummary, ListFilter } from './search';
+export type { TaskSummary } from './search';
+export type { ListFilter } from '../config/visibility';
 
 export interface SubmitOptions {
   /** Task ID (= workflow ID): submitting the same ID twice runs the task once. @default a random UUID */
@@ -180,13 +183,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
         priority: { priorityKey: LANE_PRIORITY_KEY[resolved.lane] },
         // Shown in the Temporal Web UI's workflow list and detail page.
         staticSummary: `${resolved.type} · ${resolved.lane} lane · tenant ${resolved.tenant}`,
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: SA_KEYS.TaskType, value: resolved.type },
-          { key: SA_KEYS.ServiceGroup, value: resolved.group },
-          { key: SA_KEYS.Lane, value: resolved.lane },
-          { key: SA_KEYS.TenantId, value: resolved.tenant },
-          { key: SA_KEYS.TaskStatus, value: status },
-        ]),
+        typedSearchAttributes: new TypedSearchAttributes(taskAttributePairs({ ...resolved, status })),
       });
       return { taskId: id, status, duplicate: false };
     } catch (err) {
@@ -244,7 +241,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   async list(filter: ListFilter = {}, page: { pageSize?: number; pageToken?: string } = {}): Promise<ListResult> {
     const res = await this.temporal.workflowService.listWorkflowExecutions({
       namespace: this.temporal.options.namespace,
-      query: visibilityQuery(filter, this.catalog.controlQueue),
+      query: visibilityQuery(filter, { controlQueue: this.catalog.controlQueue }),
       pageSize: page.pageSize ?? 100,
       ...(page.pageToken ? { nextPageToken: Buffer.from(page.pageToken, 'base64url') } : {}),
     });
@@ -264,7 +261,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
 
   /** Counts tasks matching a filter. */
   async count(filter: ListFilter = {}): Promise<number> {
-    const res = await this.temporal.workflow.count(visibilityQuery(filter, this.catalog.controlQueue));
+    const res = await this.temporal.workflow.count(visibilityQuery(filter, { controlQueue: this.catalog.controlQueue }));
     return res.count;
   }
 

@@ -28,7 +28,6 @@ export {
   LANES,
   TASK_STATUSES,
   TERMINAL_STATUSES,
-  SEARCH_ATTRIBUTES,
   RUN_TASK_WORKFLOW,
   controlTaskQueue,
   poolTaskQueue,
@@ -38,6 +37,7 @@ export type { Lane, TaskStatus } from '../config/names';
 // runTask's messages, for a plain Temporal client too: `handle.signal(pauseSignal)`, `handle.query(stateQuery)`.
 export { MESSAGES, stateQuery, pauseSignal, resumeSignal, redriveSignal, discardSignal } from '../config/messages';
 export type { RedriveRequest } from '../config/messages';
+export { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 
 // Errors: one hierarchy (TidewayError), each with a stable `type`; match on `type` across module copies.
 export { TidewayError, CatalogError, ConfigError, HandlerModuleError, ValidationError, UnknownTaskTypeError } from '../config/errors';

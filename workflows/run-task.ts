@@ -13,7 +13,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, type SearchAttributeUpdatePair } from '@temporalio/common';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
 // Types only: workflow code must never load the catalog or handlers (they pull in Node), nor zod.
 import type { CallbackActivities } from '../activities/callback';
 import type { ControlActivities, PoolActivities } from '../activities/execute';
@@ -39,14 +39,7 @@ import {
   type Lane,
   type TaskStatus,
 } from '../config/names';
-
-const SA = {
-  TaskType: defineSearchAttributeKey('TaskType', 'KEYWORD'),
-  ServiceGroup: defineSearchAttributeKey('ServiceGroup', 'KEYWORD'),
-  Lane: defineSearchAttributeKey('Lane', 'KEYWORD'),
-  TenantId: defineSearchAttributeKey('TenantId', 'KEYWORD'),
-  TaskStatus: defineSearchAttributeKey('TaskStatus', 'KEYWORD'),
-};
+import { SA_KEYS as SA, taskAttributePairs } from '../config/search-attributes';
 
 const { resolveTask } = proxyLocalActivities<ControlActivities>({
   startToCloseTimeout: '10s',
@@ -202,12 +195,8 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   state.tenant = task.tenant;
   let lane = task.lane;
   state.lane = lane;
-  const saBase = (l: Lane): SearchAttributeUpdatePair[] => [
-    { key: SA.TaskType, value: task.type },
-    { key: SA.ServiceGroup, value: task.group },
-    { key: SA.Lane, value: l },
-    { key: SA.TenantId, value: task.tenant },
-  ];
+  const saBase = (l: Lane, status?: TaskStatus): SearchAttributeUpdatePair[] =>
+    taskAttributePairs({ type: task.type, group: task.group, lane: l, tenant: task.tenant, ...(status ? { status } : {}) });
 
   // 2. A delay given in the envelope (plain-client starts; TaskClient uses Temporal's start delay).
   if (task.delayMs) {
@@ -216,7 +205,7 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   }
   if (fromClient && resolved.attributesAtStart === true) {
     // Only what the start-time attributes (in the start event, so replay-safe) do not already say.
-    const due = [...saBase(lane), { key: SA.TaskStatus, value: 'queued' }].filter((p) => info.typedSearchAttributes.get(p.key) !== p.value);
+    const due = saBase(lane, 'queued').filter((p) => info.typedSearchAttributes.get(p.key) !== p.value);
     state.status = 'queued';
     if (due.length > 0) upsertSearchAttributes(due);
   } else {

@@ -3,7 +3,7 @@ import { isGrpcServiceError, type Client } from '@temporalio/client';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { pauseSignal, redriveSignal, resumeSignal } from '../../config/messages';
-import { visibilityQuery } from '../search';
+import { visibilityQuery } from '../../config/visibility';
 import { NotFoundError, TooManyRequestsError } from './errors';
 import type { BatchBody, BatchStatus } from './schemas';
 import { batchBodySchema } from './schemas';
@@ -34,7 +34,7 @@ export async function startBatch(
   const b = batchBodySchema.parse(body);
   // Only open executions can be signalled or cancelled; the tenant and app clauses are added here,
   // never by the caller, so a batch never reaches another tenant's or another app's tasks.
-  const query = `${visibilityQuery({ ...b.filter, tenant }, controlQueue)} AND ExecutionStatus="Running"`;
+  const query = visibilityQuery({ ...b.filter, tenant }, { controlQueue, running: true });
   const batchId = newBatchId(tenant);
   const identity = `tideway-api/${tenant}`;
   const reason = b.reason ?? `tideway ${b.operation} by ${tenant}`;

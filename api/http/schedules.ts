@@ -4,7 +4,7 @@ import type { Catalog } from '../../config/catalog-schema';
 import { resolveEnvelope } from '../../config/envelope';
 import { RUN_TASK_WORKFLOW } from '../../config/names';
 import { cronProblem, toTemporalCron } from '../../config/schedule';
-import { SA_KEYS } from '../search';
+import { taskAttributePairs } from '../../config/search-attributes';
 import { BadRequestError, ConflictError, NotFoundError } from './errors';
 import { scheduleBodySchema, type ScheduleBody, type ScheduleView } from './schemas';
 
@@ -46,13 +46,7 @@ export async function createSchedule(client: Client, catalog: Catalog, tenant: s
         taskQueue: catalog.controlQueue,
         workflowId: scheduleId,
         args: [envelope],
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: SA_KEYS.TaskType, value: resolved.type },
-          { key: SA_KEYS.ServiceGroup, value: resolved.group },
-          { key: SA_KEYS.Lane, value: resolved.lane },
-          { key: SA_KEYS.TenantId, value: tenant },
-          { key: SA_KEYS.TaskStatus, value: 'queued' },
-        ]),
+        typedSearchAttributes: new TypedSearchAttributes(taskAttributePairs({ ...resolved, tenant, status: 'queued' })),
       },
       policies: { overlap: b.overlap },
       memo: memo as Record<string, unknown>,

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { durationMs } from '../../config/duration';
 import { taskIdSchema } from '../../config/envelope';
-import { listFilterSchema } from '../search';
+import { listFilterSchema } from '../../config/visibility';
 import { LANES, TASK_STATUSES } from '../../config/names';
 import { OVERLAP_POLICIES } from '../../config/schedule';
 

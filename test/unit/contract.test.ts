@@ -8,6 +8,10 @@ import {
   resumeSignal,
   stateQuery,
 } from '../../config/messages';
+import { SA_KEYS, SEARCH_ATTRIBUTES, taskAttributePairs } from '../../config/search-attributes';
+import { visibilityQuery } from '../../config/visibility';
+import { inFlightQuery } from '../../scaler/signals/in-flight';
+import type { ScaledPool } from '../../scaler/types';
 
 describe("runTask's Temporal contract", () => {
   it('keeps the public message names (plain clients and batch jobs send them)', () => {
@@ -29,5 +33,38 @@ describe("runTask's Temporal contract", () => {
       redriveSignal: 'redrive',
       discardSignal: 'discard',
     });
+  });
+
+  it('has one Keyword key per registered search attribute, and one order of a task’s pairs', () => {
+    expect(Object.values(SA_KEYS).map((k) => [k.name, k.type])).toEqual(SEARCH_ATTRIBUTES.map((n) => [n, 'KEYWORD']));
+    const pairs = taskAttributePairs({ type: 'demo.echo', group: 'demo', lane: 'high', tenant: 'acme', status: 'queued' });
+    expect(pairs.map((p) => [p.key.name, p.value])).toEqual([
+      ['TaskType', 'demo.echo'],
+      ['ServiceGroup', 'demo'],
+      ['Lane', 'high'],
+      ['TenantId', 'acme'],
+      ['TaskStatus', 'queued'],
+    ]);
+    expect(taskAttributePairs({ type: 't', group: 'g', lane: 'low', tenant: 'x' })).toHaveLength(4);
+  });
+
+  it('builds every visibility query with one function', () => {
+    expect(visibilityQuery({})).toBe('WorkflowType="runTask"');
+    expect(
+      visibilityQuery(
+        { type: 'demo.echo', status: 'queued', tenant: 'acme', lane: 'low', group: 'demo' },
+        { controlQueue: 'tideway.control' },
+      ),
+    ).toBe(
+      'WorkflowType="runTask" AND TaskQueue="tideway.control" AND TaskType="demo.echo" AND ServiceGroup="demo" AND Lane="low" AND TaskStatus="queued" AND TenantId="acme"',
+    );
+    expect(visibilityQuery({ tenant: 'acme' }, { controlQueue: 'tideway.reports.control', running: true })).toBe(
+      'WorkflowType="runTask" AND TaskQueue="tideway.reports.control" AND TenantId="acme" AND ExecutionStatus="Running"',
+    );
+    expect(inFlightQuery({ group: 'demo', lane: 'high' } as ScaledPool)).toBe(
+      'WorkflowType="runTask" AND ServiceGroup="demo" AND Lane="high" AND TaskStatus="running" AND ExecutionStatus="Running"',
+    );
+    // Values go into the query only once validated: nothing can close the quotes.
+    expect(() => visibilityQuery({ type: 'x" OR TaskType="y' })).toThrow();
   });
 });
