@@ -65,6 +65,7 @@ class DirectApi implements Api {
           scheduleId: c.scheduleId,
           ...(c.taskType ? { type: c.taskType } : {}),
           cron: c.cron,
+          ...(c.timezone ? { timezone: c.timezone } : {}),
           paused: c.paused,
           nextFires: c.nextFires,
           recentActions: c.recentActions,

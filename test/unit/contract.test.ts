@@ -1,3 +1,4 @@
+import { catalogScheduleOptions } from '../../api/schedules';
 import {
   MESSAGES,
   attemptFailedSignal,
@@ -8,6 +9,8 @@ import {
   resumeSignal,
   stateQuery,
 } from '../../config/messages';
+import type { CompiledSchedule } from '../../config/schedule';
+import { catalogScheduleMemo, readCatalogScheduleMemo, sameCatalogScheduleMemo } from '../../config/schedule-memo';
 import { SA_KEYS, SEARCH_ATTRIBUTES, taskAttributePairs } from '../../config/search-attributes';
 import { visibilityQuery } from '../../config/visibility';
 import { inFlightQuery } from '../../scaler/signals/in-flight';
@@ -66,5 +69,48 @@ describe("runTask's Temporal contract", () => {
     );
     // Values go into the query only once validated: nothing can close the quotes.
     expect(() => visibilityQuery({ type: 'x" OR TaskType="y' })).toThrow();
+  });
+});
+
+describe('catalog schedule memo', () => {
+  const nightly: CompiledSchedule = {
+    id: 'demo.nightly',
+    scheduleId: 'tideway.reports.demo.nightly',
+    taskType: 'demo.echo',
+    group: 'demo',
+    lane: 'low',
+    cron: '0 2 * * *',
+    timezone: 'Europe/Paris',
+    input: {},
+    overlap: 'SKIP',
+    expectedTasks: 3,
+    app: 'reports',
+  };
+
+  it('is written by catalogScheduleOptions and read back the same, cron and time zone included', () => {
+    const memo = readCatalogScheduleMemo(catalogScheduleOptions(nightly).memo);
+    expect(memo).toEqual({
+      taskType: 'demo.echo',
+      group: 'demo',
+      lane: 'low',
+      expectedTasks: 3,
+      source: 'catalog',
+      app: 'reports',
+      cron: '0 2 * * *',
+      timezone: 'Europe/Paris',
+    });
+    expect(sameCatalogScheduleMemo(memo, catalogScheduleMemo(nightly))).toBe(true);
+  });
+
+  it('reads older and hand-written memos, and tells them apart from what sync would write now', () => {
+    const older = readCatalogScheduleMemo({
+      tideway: { taskType: 'demo.echo', group: 'demo', lane: 'low', expectedTasks: 3, source: 'catalog', app: 'reports' },
+    });
+    expect(older).toMatchObject({ taskType: 'demo.echo', expectedTasks: 3 });
+    expect(sameCatalogScheduleMemo(older, catalogScheduleMemo(nightly))).toBe(false);
+    expect(sameCatalogScheduleMemo(undefined, catalogScheduleMemo(nightly))).toBe(false);
+    expect(readCatalogScheduleMemo({ tideway: { taskType: 'demo.echo', group: 'demo', lane: 'high' } })?.expectedTasks).toBe(1);
+    expect(readCatalogScheduleMemo({ tideway: { taskType: 'demo.echo' } })).toBeUndefined();
+    expect(readCatalogScheduleMemo(undefined)).toBeUndefined();
   });
 });
