@@ -26,10 +26,10 @@ import { LANES, LANE_PRIORITY_KEY, RUN_TASK_WORKFLOW, TERMINAL_STATUSES, type La
 import { taskAttributePairs } from '../config/search-attributes';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
 import type { TaskState } from '../config/task-state';
+import { visibilityQuery, type ListFilter } from '../config/visibility';
 import type { ClientResolvedTask } from '../workflows/run-task';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
 import { TaskSchedules } from './schedules';
-import { visibilityQuery, type ListFilter } from '../config/visibility';
 import { summaryFrom, type TaskSummary } from './search';
 
 export type { TaskState } from '../config/task-state';
