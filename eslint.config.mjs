@@ -2,6 +2,15 @@
 // determinism boundary of workflows/ enforced rather than remembered.
 import tseslint from 'typescript-eslint';
 
+// The config/ modules workflow code may import values from: names and runTask's Temporal contract
+// (its messages and search attributes). They stay bundle-safe themselves (rule below).
+const WORKFLOW_SAFE = ['names', 'messages', 'search-attributes'];
+
+const CONFIG_GROUND = {
+  group: ['../workflows/*', '../activities/*', '../workers/*', '../scaler/*', '../api/*', '../cli/*', '../temporal/*', '../exports/*'],
+  message: 'config/ is the ground: it may import only config/ and libraries.',
+};
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '**/*.js', '**/*.mjs', 'workflows/.replay-mutant/**'] },
   ...tseslint.configs.recommended,
@@ -33,7 +42,7 @@ export default tseslint.config(
   },
   {
     // Workflow code is bundled into Temporal's deterministic sandbox: no Node built-ins, no side-effect
-    // modules; from activities/ and config/ (except the pure names module) only types.
+    // modules; from activities/ and config/ only types, except the bundle-safe modules (WORKFLOW_SAFE).
     files: ['workflows/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
@@ -49,9 +58,9 @@ export default tseslint.config(
               message: 'workflows/ may not import api, scaler, cli, workers or temporal.',
             },
             {
-              group: ['../activities/*', '../config/*', '!../config/names'],
+              group: ['../activities/*', '../config/*', ...WORKFLOW_SAFE.map((m) => `!../config/${m}`)],
               allowTypeImports: true,
-              message: 'workflows/ may import only types from activities/ and config/ (values only from config/names).',
+              message: `workflows/ may import only types from activities/ and config/ (values only from config/{${WORKFLOW_SAFE.join(',')}}).`,
             },
           ],
         },
@@ -65,19 +74,30 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
+          patterns: [CONFIG_GROUND],
+        },
+      ],
+    },
+  },
+  {
+    // What workflow code may load must itself stay bundle-safe: no Node built-ins, no zod (it would
+    // add ~0.9 MB to the bundle), from the rest of config/ only types.
+    files: WORKFLOW_SAFE.map((m) => `config/${m}.ts`),
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'zod', allowTypeImports: true, message: 'a workflow-safe module must not load zod (types only).' }],
           patterns: [
+            CONFIG_GROUND,
             {
-              group: [
-                '../workflows/*',
-                '../activities/*',
-                '../workers/*',
-                '../scaler/*',
-                '../api/*',
-                '../cli/*',
-                '../temporal/*',
-                '../exports/*',
-              ],
-              message: 'config/ is the ground: it may import only config/ and libraries.',
+              group: ['node:*', 'fs', 'path', 'os', 'crypto', 'child_process', 'http', 'https', 'net'],
+              message: 'workflow-safe modules must stay deterministic: no Node built-ins.',
+            },
+            {
+              group: ['./*', ...WORKFLOW_SAFE.map((m) => `!./${m}`)],
+              allowTypeImports: true,
+              message: `workflow-safe modules may import values only from config/{${WORKFLOW_SAFE.join(',')}}.`,
             },
           ],
         },

@@ -1,8 +1,9 @@
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type SignalDefinition } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
 import { resolveEnvelope, type ResolvedTask } from '../config/envelope';
-import { MESSAGES, type Lane } from '../config/names';
+import { attemptFailedSignal, attemptStartedSignal } from '../config/messages';
+import type { Lane } from '../config/names';
 import type { TaskContext, TaskHandler } from '../config/task';
 import { toFailure, type FailureDetail } from './classify';
 import { NonRetryableError } from './errors';
@@ -18,30 +19,17 @@ export interface ExecuteRequest {
   attemptOffset?: number;
 }
 
-/** Sent to the workflow when an attempt starts, so `state` and `TaskStatus` say `running`. */
-export interface AttemptStarted {
-  attempt: number;
-  at: number;
-}
-
-/** Sent to the workflow when an attempt fails, so `state.lastError` is current while retrying. */
-export interface AttemptFailed {
-  attempt: number;
-  at: number;
-  error: { type: string; class: string; message: string };
-}
-
 /** An attempt still running after this long is reported to the workflow as `running`. */
 export const STARTED_SIGNAL_DELAY_MS = 500;
 
 /** Signals are progress reports: a lost one must never fail the attempt itself. */
-function notify(ctx: Context, signal: string, payload: unknown): Promise<void> {
+function notify<A>(ctx: Context, signal: SignalDefinition<[A]>, payload: NoInfer<A>): Promise<void> {
   const wf = ctx.info.workflowExecution;
   if (!wf) return Promise.resolve();
   return ctx.client.workflow
     .getHandle(wf.workflowId, wf.runId)
     .signal(signal, payload)
-    .catch((err: unknown) => ctx.log.warn('could not report attempt progress', { signal, err: String(err) }));
+    .catch((err: unknown) => ctx.log.warn('could not report attempt progress', { signal: signal.name, err: String(err) }));
 }
 
 /**
@@ -68,7 +56,7 @@ export function createPoolActivities(catalog: Catalog, group: string, handlers: 
       const startedAt = Date.now();
       let started: Promise<void> = Promise.resolve();
       const startedTimer = setTimeout(() => {
-        started = notify(ctx, MESSAGES.attemptStartedSignal, { attempt, at: startedAt } satisfies AttemptStarted);
+        started = notify(ctx, attemptStartedSignal, { attempt, at: startedAt });
       }, STARTED_SIGNAL_DELAY_MS);
       const taskCtx: TaskContext = {
         taskId: req.taskId,
@@ -101,22 +89,22 @@ export function createPoolActivities(catalog: Catalog, group: string, handlers: 
           // another replica; tell the workflow too, so `lastError` says why the attempt ended.
           if (ctx.cancellationDetails?.workerShutdown) {
             await started;
-            await notify(ctx, MESSAGES.attemptFailedSignal, {
+            await notify(ctx, attemptFailedSignal, {
               attempt,
               at: Date.now(),
               error: { type: 'WorkerShutdown', class: 'retryable', message: 'the pool worker shut down before the attempt finished' },
-            } satisfies AttemptFailed);
+            });
           }
           throw err;
         }
         const failure = toFailure(task, err, attempt);
         const cls = (failure.details?.[0] as FailureDetail).class; // classified once, in toFailure
         await started;
-        await notify(ctx, MESSAGES.attemptFailedSignal, {
+        await notify(ctx, attemptFailedSignal, {
           attempt,
           at: Date.now(),
           error: { type: failure.type ?? 'Error', class: cls, message: failure.message },
-        } satisfies AttemptFailed);
+        });
         throw failure;
       }
     },

@@ -1,28 +1,26 @@
 import { ScheduleNotFoundError as TemporalScheduleNotFound, type Client, type ScheduleOptions } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
-import { RUN_TASK_WORKFLOW, controlTaskQueue } from '../config/names';
+import { DEFAULT_TENANT, RUN_TASK_WORKFLOW, controlTaskQueue } from '../config/names';
 import { catalogSchedulePrefix, toTemporalCron, type CompiledSchedule } from '../config/schedule';
+import {
+  CATALOG_MEMO_KEY,
+  catalogScheduleMemo,
+  readCatalogScheduleMemo,
+  sameCatalogScheduleMemo,
+  type CatalogScheduleMemo,
+} from '../config/schedule-memo';
+import { taskAttributePairs } from '../config/search-attributes';
 import { ScheduleNotFoundError } from './errors';
-import { SA_KEYS } from './search';
-
-/** Memo Tideway puts on its schedules so the scaler and tools can read what a fire starts. */
-export interface ScheduleMemo {
-  taskType: string;
-  group: string;
-  lane: string;
-  expectedTasks: number;
-  source: 'catalog' | 'api';
-  /** The app that owns the schedule (absent: the unnamed app); sync never touches another app's. */
-  app?: string;
-}
 
 /** One schedule as `schedules list` shows it. */
 export interface ScheduleSummary {
   scheduleId: string;
   taskType: string | undefined;
   lane: string | undefined;
+  /** The cron as the catalog gave it (from the schedule's memo; empty when the memo has none). */
   cron: string[];
+  timezone: string | undefined;
   paused: boolean;
   nextFires: string[];
   recentActions: number;
@@ -37,14 +35,6 @@ export interface SyncReport {
 
 /** Temporal ScheduleOptions for a catalog schedule: starts `runTask` on the control queue. */
 export function catalogScheduleOptions(s: CompiledSchedule): ScheduleOptions {
-  const memo: ScheduleMemo = {
-    taskType: s.taskType,
-    group: s.group,
-    lane: s.lane,
-    expectedTasks: s.expectedTasks,
-    source: 'catalog',
-    ...(s.app ? { app: s.app } : {}),
-  };
   return {
     scheduleId: s.scheduleId,
     spec: { cronExpressions: [toTemporalCron(s.cron)], ...(s.timezone ? { timezone: s.timezone } : {}) },
@@ -55,16 +45,12 @@ export function catalogScheduleOptions(s: CompiledSchedule): ScheduleOptions {
       // Temporal appends the fire time to this ID, so each fire is one task, run once.
       workflowId: s.scheduleId,
       args: [{ type: s.taskType, input: s.input, lane: s.lane }],
-      typedSearchAttributes: new TypedSearchAttributes([
-        { key: SA_KEYS.TaskType, value: s.taskType },
-        { key: SA_KEYS.ServiceGroup, value: s.group },
-        { key: SA_KEYS.Lane, value: s.lane },
-        { key: SA_KEYS.TenantId, value: 'default' },
-        { key: SA_KEYS.TaskStatus, value: 'queued' },
-      ]),
+      typedSearchAttributes: new TypedSearchAttributes(
+        taskAttributePairs({ type: s.taskType, group: s.group, lane: s.lane, tenant: DEFAULT_TENANT, status: 'queued' }),
+      ),
     },
     policies: { overlap: s.overlap, catchupWindow: '1m' },
-    memo: { tideway: memo },
+    memo: { [CATALOG_MEMO_KEY]: catalogScheduleMemo(s) },
   };
 }
 
@@ -77,14 +63,15 @@ export class TaskSchedules {
   ) {}
 
   /** True when a listed schedule belongs to this app's catalog (its prefix, and no other app in its memo). */
-  private ownsCatalogSchedule(scheduleId: string, memo: ScheduleMemo | undefined): boolean {
+  private ownsCatalogSchedule(scheduleId: string, memo: CatalogScheduleMemo | undefined): boolean {
     return scheduleId.startsWith(catalogSchedulePrefix(this.app)) && (memo?.app ?? undefined) === this.app;
   }
 
   /**
    * Makes the server match the catalog: creates missing schedules, updates changed ones, and
    * deletes this app's catalog schedules (prefix `tideway[.<app>].`) the catalog no longer names.
-   * Pause state is kept.
+   * Temporal cannot change a schedule's memo, so one whose memo is out of date (another cron, lane,
+   * expected tasks, or written by an older Tideway) is replaced. Pause state and note are kept.
    */
   async sync(catalog: Catalog): Promise<SyncReport> {
     if (catalog.app !== this.app)
@@ -93,7 +80,7 @@ export class TaskSchedules {
     const wanted = new Map(catalog.schedules.map((s) => [s.scheduleId, s]));
     const existing = new Set<string>();
     for await (const s of this.client.schedule.list()) {
-      if (this.ownsCatalogSchedule(s.scheduleId, s.memo?.tideway as ScheduleMemo | undefined)) existing.add(s.scheduleId);
+      if (this.ownsCatalogSchedule(s.scheduleId, readCatalogScheduleMemo(s.memo))) existing.add(s.scheduleId);
     }
     for (const [id, s] of wanted) {
       const opts = catalogScheduleOptions(s);
@@ -102,12 +89,21 @@ export class TaskSchedules {
         report.created.push(id);
         continue;
       }
-      await this.client.schedule.getHandle(id).update((prev) => ({
-        ...prev,
-        spec: opts.spec,
-        action: opts.action,
-        policies: { ...prev.policies, ...opts.policies },
-      }));
+      const handle = this.client.schedule.getHandle(id);
+      // The memo as the server has it now (the list above may lag behind a replacement).
+      const current = await handle.describe();
+      if (sameCatalogScheduleMemo(readCatalogScheduleMemo(current.memo), catalogScheduleMemo(s))) {
+        await handle.update((prev) => ({
+          ...prev,
+          spec: opts.spec,
+          action: opts.action,
+          policies: { ...prev.policies, ...opts.policies },
+        }));
+      } else {
+        const { paused, note } = current.state;
+        await handle.delete();
+        await this.client.schedule.create({ ...opts, state: { paused, ...(note ? { note } : {}) } });
+      }
       report.updated.push(id);
     }
     for (const id of existing) {
@@ -122,7 +118,7 @@ export class TaskSchedules {
   async list(): Promise<ScheduleSummary[]> {
     const out: ScheduleSummary[] = [];
     for await (const s of this.client.schedule.list()) {
-      const memo = (s.memo?.tideway ?? undefined) as ScheduleMemo | undefined;
+      const memo = readCatalogScheduleMemo(s.memo);
       if (!memo && !this.ownsCatalogSchedule(s.scheduleId, memo)) continue;
       if (memo && (memo.app ?? undefined) !== this.app) continue;
       const action = s.action as { workflowType?: string } | undefined;
@@ -131,7 +127,8 @@ export class TaskSchedules {
         scheduleId: s.scheduleId,
         taskType: memo?.taskType,
         lane: memo?.lane,
-        cron: (s.spec as { cronExpressions?: string[] }).cronExpressions ?? [],
+        cron: memo?.cron ? [memo.cron] : [],
+        timezone: memo?.timezone,
         paused: s.state.paused,
         nextFires: s.info.nextActionTimes.map((d) => d.toISOString()),
         recentActions: s.info.recentActions.length,

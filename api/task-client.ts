@@ -22,15 +22,20 @@ import { securityOptions } from '../temporal/connection';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type ResolvedTask, type TaskEnvelope } from '../config/envelope';
-import { LANES, LANE_PRIORITY_KEY, MESSAGES, RUN_TASK_WORKFLOW, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
+import { discardSignal, pauseSignal, redriveSignal, resumeSignal, stateQuery } from '../config/messages';
+import { LANES, LANE_PRIORITY_KEY, RUN_TASK_WORKFLOW, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
+import { taskAttributePairs } from '../config/search-attributes';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
-import type { ClientResolvedTask, TaskState } from '../workflows/run-task';
+import type { TaskState } from '../config/task-state';
+import { visibilityQuery, type ListFilter } from '../config/visibility';
+import type { ClientResolvedTask } from '../workflows/run-task';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
 import { TaskSchedules } from './schedules';
-import { SA_KEYS, summaryFrom, visibilityQuery, type ListFilter, type TaskSummary } from './search';
+import { summaryFrom, type TaskSummary } from './search';
 
-export type { TaskState } from '../workflows/run-task';
-export type { TaskSummary, ListFilter } from './search';
+export type { TaskState } from '../config/task-state';
+export type { TaskSummary } from './search';
+export type { ListFilter } from '../config/visibility';
 
 export interface SubmitOptions {
   /** Task ID (= workflow ID): submitting the same ID twice runs the task once. @default a random UUID */
@@ -182,13 +187,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
         priority: { priorityKey: LANE_PRIORITY_KEY[resolved.lane] },
         // Shown in the Temporal Web UI's workflow list and detail page.
         staticSummary: `${resolved.type} · ${resolved.lane} lane · tenant ${resolved.tenant}`,
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: SA_KEYS.TaskType, value: resolved.type },
-          { key: SA_KEYS.ServiceGroup, value: resolved.group },
-          { key: SA_KEYS.Lane, value: resolved.lane },
-          { key: SA_KEYS.TenantId, value: resolved.tenant },
-          { key: SA_KEYS.TaskStatus, value: status },
-        ]),
+        typedSearchAttributes: new TypedSearchAttributes(taskAttributePairs({ ...resolved, status })),
       });
       return { taskId: id, status, duplicate: false };
     } catch (err) {
@@ -207,7 +206,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   async stateOf(summary: TaskSummary): Promise<TaskState> {
     const taskId = summary.taskId;
     try {
-      return await this.handle(taskId).query<TaskState>(MESSAGES.stateQuery);
+      return await this.handle(taskId).query(stateQuery);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
       // No control worker to answer: report what visibility knows.
@@ -246,7 +245,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   async list(filter: ListFilter = {}, page: { pageSize?: number; pageToken?: string } = {}): Promise<ListResult> {
     const res = await this.temporal.workflowService.listWorkflowExecutions({
       namespace: this.temporal.options.namespace,
-      query: visibilityQuery(filter, this.catalog.controlQueue),
+      query: visibilityQuery(filter, { controlQueue: this.catalog.controlQueue }),
       pageSize: page.pageSize ?? 100,
       ...(page.pageToken ? { nextPageToken: Buffer.from(page.pageToken, 'base64url') } : {}),
     });
@@ -266,7 +265,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
 
   /** Counts tasks matching a filter. */
   async count(filter: ListFilter = {}): Promise<number> {
-    const res = await this.temporal.workflow.count(visibilityQuery(filter, this.catalog.controlQueue));
+    const res = await this.temporal.workflow.count(visibilityQuery(filter, { controlQueue: this.catalog.controlQueue }));
     return res.count;
   }
 
@@ -293,14 +292,14 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
         `task ${taskId} is ${s.paused ? 'already paused' : s.status}; only scheduled, queued, running or retrying tasks can be paused`,
       );
     }
-    await this.handle(taskId).signal(MESSAGES.pauseSignal);
+    await this.handle(taskId).signal(pauseSignal);
   }
 
   /** Releases a paused task. */
   async resume(taskId: string): Promise<void> {
     const s = await this.get(taskId);
     if (!s.paused) throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}, not paused`);
-    await this.handle(taskId).signal(MESSAGES.resumeSignal);
+    await this.handle(taskId).signal(resumeSignal);
   }
 
   /** Runs a dead-lettered task again with a fresh attempt budget, optionally on another lane. */
@@ -312,7 +311,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     if (s.status !== 'dead_lettered') {
       throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}; only dead_lettered tasks can be redriven`);
     }
-    await this.handle(taskId).signal(MESSAGES.redriveSignal, opts.lane ? { lane: opts.lane } : {});
+    await this.handle(taskId).signal(redriveSignal, opts.lane ? { lane: opts.lane } : {});
   }
 
   /** Closes a dead-lettered task as `failed` now instead of at the end of its retention. */
@@ -321,7 +320,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     if (s.status !== 'dead_lettered') {
       throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}; only dead_lettered tasks can be discarded`);
     }
-    await this.handle(taskId).signal(MESSAGES.discardSignal);
+    await this.handle(taskId).signal(discardSignal);
   }
 
   /** Visibility summary of the latest run of a task. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { TypedSearchAttributes } from '@temporalio/common';
-import { SA_KEYS } from '../api/search';
+import { SA_KEYS } from '../config/search-attributes';
 import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../config/names';
 import { mapLimit, quantile, startBenchStack, runBench } from './lib-stack';
 

@@ -164,6 +164,7 @@ export class DirectTaskApi implements TaskApi {
             scheduleId: c.scheduleId,
             ...(c.taskType ? { type: c.taskType } : {}),
             cron: c.cron,
+            ...(c.timezone ? { timezone: c.timezone } : {}),
             paused: c.paused,
             nextFires: c.nextFires,
             recentActions: c.recentActions,

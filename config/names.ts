@@ -1,6 +1,7 @@
 /**
- * Names that Tideway's processes and other tools agree on: queues, workflow and message names,
- * search attributes, statuses and lanes. Defined once here and imported by every side.
+ * Names that Tideway's processes and other tools agree on: queues, workflow and activity names,
+ * statuses and lanes. Defined once here and imported by every side. The messages of `runTask` are
+ * in config/messages.ts, its search attributes in config/search-attributes.ts.
  *
  * This module is imported by workflow code, so it must stay free of Node built-ins and side effects.
  */
@@ -66,24 +67,8 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 /** Statuses after which a task does nothing more by itself. */
 export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'expired', 'cancelled'];
 
-/** Keyword search attributes Tideway keeps on every task workflow. */
-export const SEARCH_ATTRIBUTES = ['TaskType', 'ServiceGroup', 'Lane', 'TenantId', 'TaskStatus'] as const;
-export type SearchAttributeName = (typeof SEARCH_ATTRIBUTES)[number];
-
 /** Tenant recorded when a submit names none (plain Temporal client starts, local tools). */
 export const DEFAULT_TENANT = 'default';
-
-/** Query, signal and update names of `runTask`. */
-export const MESSAGES = {
-  stateQuery: 'state',
-  attemptStartedSignal: 'tideway.attemptStarted',
-  attemptFailedSignal: 'tideway.attemptFailed',
-  /** Operator signals (signals, not updates, so Temporal batch operations can send them). */
-  pauseSignal: 'pause',
-  resumeSignal: 'resume',
-  redriveSignal: 'redrive',
-  discardSignal: 'discard',
-} as const;
 
 /** Task queue of the callback-delivery activity (hosted by the control worker). */
 export const CALLBACK_TASK_QUEUE = 'tideway.callbacks';

@@ -28,14 +28,16 @@ export {
   LANES,
   TASK_STATUSES,
   TERMINAL_STATUSES,
-  SEARCH_ATTRIBUTES,
   RUN_TASK_WORKFLOW,
-  MESSAGES,
   controlTaskQueue,
   poolTaskQueue,
   callbackTaskQueue,
 } from '../config/names';
 export type { Lane, TaskStatus } from '../config/names';
+// runTask's messages, for a plain Temporal client too: `handle.signal(pauseSignal)`, `handle.query(stateQuery)`.
+export { MESSAGES, stateQuery, pauseSignal, resumeSignal, redriveSignal, discardSignal } from '../config/messages';
+export type { RedriveRequest } from '../config/messages';
+export { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 
 // Errors: one hierarchy (TidewayError), each with a stable `type`; match on `type` across module copies.
 export { TidewayError, CatalogError, ConfigError, HandlerModuleError, ValidationError, UnknownTaskTypeError } from '../config/errors';
@@ -46,6 +48,7 @@ export { TaskNotFoundError, TaskConflictError, TaskFailedError, ScheduleNotFound
 // Clients.
 export { TaskClient } from '../api/task-client';
 export type { SubmitOptions, SubmitResult, ListResult, TaskClientOptions, TaskState, TaskSummary, ListFilter } from '../api/task-client';
+export type { TaskError } from '../config/task-state';
 export { HttpTaskClient, HttpApiError } from '../api/http-client';
 export type { HttpTaskClientOptions } from '../api/http-client';
 export { securityOptions } from '../temporal/connection';

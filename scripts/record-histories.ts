@@ -5,6 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { TaskClient } from '../api/task-client';
 import { catalog } from '../examples/demo/catalog';
+import { redriveSignal } from '../config/messages';
 import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../config/names';
 import { loadSettings } from '../config/settings';
 import { findOrBuildTemporalCli, startDevServer } from '../temporal';
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
       await c.pause('paused-resumed');
       await until('paused-resumed', 'paused');
       await c.redrive('paused-resumed').catch(() => undefined); // a refused operator action changes nothing
-      await temporal.workflow.getHandle('paused-resumed').signal('redrive', { lane: 'high' }); // ignored by the workflow
+      await temporal.workflow.getHandle('paused-resumed').signal(redriveSignal, { lane: 'high' }); // ignored by the workflow
       await c.resume('paused-resumed');
       // The low lane has no pool here: promote it by hand is not possible, so cancel after resume.
       await until('paused-resumed', 'queued');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SEARCH_ATTRIBUTES } from '../config/names';
+import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import type { TemporalSecurity } from '../config/settings';
 
 /** TLS and API-key options for Connection.connect and NativeConnection.connect, from the settings. */

@@ -3,7 +3,7 @@ import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../config/names';
+import { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 import { connectWithRetry, ensureSearchAttributes } from './connection';
 
 /**

@@ -4,8 +4,6 @@ import {
   CancellationScope,
   TimeoutFailure,
   condition,
-  defineQuery,
-  defineSignal,
   isCancellation,
   log,
   proxyActivities,
@@ -15,82 +13,33 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { defineSearchAttributeKey, type SearchAttributeUpdatePair } from '@temporalio/common';
-// Types only: workflow code must never load the catalog or handlers (they pull in Node).
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+// Types only: workflow code must never load the catalog or handlers (they pull in Node), nor zod.
 import type { CallbackActivities } from '../activities/callback';
-import type { AttemptFailed, AttemptStarted, ControlActivities, PoolActivities } from '../activities/execute';
+import type { ControlActivities, PoolActivities } from '../activities/execute';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
+import type { TaskError, TaskState } from '../config/task-state';
+import {
+  attemptFailedSignal,
+  attemptStartedSignal,
+  discardSignal,
+  pauseSignal,
+  redriveSignal,
+  resumeSignal,
+  stateQuery,
+  type RedriveRequest,
+} from '../config/messages';
 import {
   DEFAULT_TENANT,
   appOfControlQueue,
   callbackTaskQueue,
   LANES,
   LANE_PRIORITY_KEY,
-  MESSAGES,
   poolTaskQueue,
   type Lane,
   type TaskStatus,
 } from '../config/names';
-
-/** The last failure of a task, as `state` reports it. */
-export interface TaskError {
-  type: string;
-  /** retryable | throttled | non_retryable | timeout | expired */
-  class: string;
-  message: string;
-  attempt: number;
-}
-
-/** What query `state` returns: the public shape from the design brief, plus a few extras. */
-export interface TaskState {
-  taskId: string;
-  type: string;
-  status: TaskStatus;
-  /** Handler attempts so far, across pause/resume, promotion and redrive. */
-  attempts: number;
-  lane: Lane | null;
-  group: string | null;
-  tenant: string;
-  /** True while an operator holds the task (status says `paused` once no attempt is running). */
-  paused: boolean;
-  /** Lane moves made by aging (`promoteAfter`), oldest first. */
-  promotions: { from: Lane; to: Lane; at: string }[];
-  redrives: number;
-  lastError?: TaskError;
-  result?: unknown;
-  timestamps: {
-    submittedAt: string;
-    startedAt?: string;
-    finishedAt?: string;
-    deadLetteredAt?: string;
-    /** When a dead-lettered task closes as failed unless redriven. */
-    deadLetterExpiresAt?: string;
-    /** TTL deadline: not started by then → expired. */
-    expiresAt?: string;
-  };
-}
-
-/** Argument of the `redrive` signal. */
-export interface RedriveRequest {
-  /** Run on another lane from now on. */
-  lane?: Lane;
-}
-
-export const stateQuery = defineQuery<TaskState>(MESSAGES.stateQuery);
-export const attemptStartedSignal = defineSignal<[AttemptStarted]>(MESSAGES.attemptStartedSignal);
-export const attemptFailedSignal = defineSignal<[AttemptFailed]>(MESSAGES.attemptFailedSignal);
-export const pauseSignal = defineSignal(MESSAGES.pauseSignal);
-export const resumeSignal = defineSignal(MESSAGES.resumeSignal);
-export const redriveSignal = defineSignal<[RedriveRequest?]>(MESSAGES.redriveSignal);
-export const discardSignal = defineSignal(MESSAGES.discardSignal);
-
-const SA = {
-  TaskType: defineSearchAttributeKey('TaskType', 'KEYWORD'),
-  ServiceGroup: defineSearchAttributeKey('ServiceGroup', 'KEYWORD'),
-  Lane: defineSearchAttributeKey('Lane', 'KEYWORD'),
-  TenantId: defineSearchAttributeKey('TenantId', 'KEYWORD'),
-  TaskStatus: defineSearchAttributeKey('TaskStatus', 'KEYWORD'),
-};
+import { SA_KEYS as SA, taskAttributePairs } from '../config/search-attributes';
 
 const { resolveTask } = proxyLocalActivities<ControlActivities>({
   startToCloseTimeout: '10s',
@@ -246,12 +195,8 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   state.tenant = task.tenant;
   let lane = task.lane;
   state.lane = lane;
-  const saBase = (l: Lane): SearchAttributeUpdatePair[] => [
-    { key: SA.TaskType, value: task.type },
-    { key: SA.ServiceGroup, value: task.group },
-    { key: SA.Lane, value: l },
-    { key: SA.TenantId, value: task.tenant },
-  ];
+  const saBase = (l: Lane, status?: TaskStatus): SearchAttributeUpdatePair[] =>
+    taskAttributePairs({ type: task.type, group: task.group, lane: l, tenant: task.tenant, ...(status ? { status } : {}) });
 
   // 2. A delay given in the envelope (plain-client starts; TaskClient uses Temporal's start delay).
   if (task.delayMs) {
@@ -260,7 +205,7 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   }
   if (fromClient && resolved.attributesAtStart === true) {
     // Only what the start-time attributes (in the start event, so replay-safe) do not already say.
-    const due = [...saBase(lane), { key: SA.TaskStatus, value: 'queued' }].filter((p) => info.typedSearchAttributes.get(p.key) !== p.value);
+    const due = saBase(lane, 'queued').filter((p) => info.typedSearchAttributes.get(p.key) !== p.value);
     state.status = 'queued';
     if (due.length > 0) upsertSearchAttributes(due);
   } else {

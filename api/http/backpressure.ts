@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { describeQueueStats, type QueueStats as BaseQueueStats } from '../../temporal/queue-stats';
-import { RUN_TASK_WORKFLOW } from '../../config/names';
+import { visibilityQuery } from '../../config/visibility';
 import type { Logger } from '../../config/log';
 import { TooManyRequestsError } from './errors';
 
@@ -276,7 +276,7 @@ export class Backpressure {
     const slot = c ?? { count: 0, at: 0 };
     this.inflight.set(tenant, slot);
     slot.pending = this.client.workflow
-      .count(`WorkflowType="${RUN_TASK_WORKFLOW}" AND TenantId="${tenant}" AND ExecutionStatus="Running"`)
+      .count(visibilityQuery({ tenant }, { running: true }))
       .then((r) => r.count)
       .finally(() => {
         slot.pending = undefined;

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { isGrpcServiceError, type Client } from '@temporalio/client';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { MESSAGES } from '../../config/names';
-import { visibilityQuery } from '../search';
+import { pauseSignal, redriveSignal, resumeSignal } from '../../config/messages';
+import { visibilityQuery } from '../../config/visibility';
 import { NotFoundError, TooManyRequestsError } from './errors';
 import type { BatchBody, BatchStatus } from './schemas';
 import { batchBodySchema } from './schemas';
@@ -34,12 +34,14 @@ export async function startBatch(
   const b = batchBodySchema.parse(body);
   // Only open executions can be signalled or cancelled; the tenant and app clauses are added here,
   // never by the caller, so a batch never reaches another tenant's or another app's tasks.
-  const query = `${visibilityQuery({ ...b.filter, tenant }, controlQueue)} AND ExecutionStatus="Running"`;
+  const query = visibilityQuery({ ...b.filter, tenant }, { controlQueue, running: true });
   const batchId = newBatchId(tenant);
   const identity = `tideway-api/${tenant}`;
   const reason = b.reason ?? `tideway ${b.operation} by ${tenant}`;
   const op =
-    b.operation === 'cancel' ? { cancellationOperation: { identity } } : { signalOperation: { signal: SIGNAL[b.operation], identity } };
+    b.operation === 'cancel'
+      ? { cancellationOperation: { identity } }
+      : { signalOperation: { signal: SIGNAL[b.operation].name, identity } };
   try {
     await client.workflowService.startBatchOperation({
       namespace: client.options.namespace,
@@ -57,11 +59,8 @@ export async function startBatch(
   return { batchId, operation: b.operation, query };
 }
 
-const SIGNAL = {
-  pause: MESSAGES.pauseSignal,
-  resume: MESSAGES.resumeSignal,
-  redrive: MESSAGES.redriveSignal,
-} as const;
+/** The operator signal each batch operation sends (the batcher sends it without arguments). */
+const SIGNAL = { pause: pauseSignal, resume: resumeSignal, redrive: redriveSignal } as const;
 
 /** Progress of one of the tenant's batches; another tenant's (or an unknown) ID is NotFound. */
 export async function describeBatch(client: Client, tenant: string, batchId: string): Promise<BatchStatus> {

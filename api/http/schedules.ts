@@ -4,7 +4,8 @@ import type { Catalog } from '../../config/catalog-schema';
 import { resolveEnvelope } from '../../config/envelope';
 import { RUN_TASK_WORKFLOW } from '../../config/names';
 import { cronProblem, toTemporalCron } from '../../config/schedule';
-import { SA_KEYS } from '../search';
+import { readTenantScheduleMemo, type TenantScheduleMemo } from '../../config/schedule-memo';
+import { taskAttributePairs } from '../../config/search-attributes';
 import { BadRequestError, ConflictError, NotFoundError } from './errors';
 import { scheduleBodySchema, type ScheduleBody, type ScheduleView } from './schemas';
 
@@ -21,12 +22,6 @@ export function tenantScheduleId(tenant: string, id: string): string {
   return `${PREFIX}${tenant}.${id}`;
 }
 
-interface Memo {
-  tidewayCron?: string;
-  tidewayType?: string;
-  tidewayTimezone?: string;
-}
-
 /** Creates a schedule; a bad cron is a 400 naming the `cron` field, an existing ID a 409. */
 export async function createSchedule(client: Client, catalog: Catalog, tenant: string, body: ScheduleBody): Promise<ScheduleView> {
   const b = scheduleBodySchema.parse(body);
@@ -35,7 +30,7 @@ export async function createSchedule(client: Client, catalog: Catalog, tenant: s
   const envelope = { type: b.type, input: b.input, tenant, ...(b.lane ? { lane: b.lane } : {}) };
   const resolved = resolveEnvelope(catalog, envelope);
   const scheduleId = tenantScheduleId(tenant, b.id);
-  const memo: Memo = { tidewayCron: b.cron, tidewayType: b.type, ...(b.timezone ? { tidewayTimezone: b.timezone } : {}) };
+  const memo: TenantScheduleMemo = { tidewayCron: b.cron, tidewayType: b.type, ...(b.timezone ? { tidewayTimezone: b.timezone } : {}) };
   try {
     await client.schedule.create({
       scheduleId,
@@ -46,16 +41,10 @@ export async function createSchedule(client: Client, catalog: Catalog, tenant: s
         taskQueue: catalog.controlQueue,
         workflowId: scheduleId,
         args: [envelope],
-        typedSearchAttributes: new TypedSearchAttributes([
-          { key: SA_KEYS.TaskType, value: resolved.type },
-          { key: SA_KEYS.ServiceGroup, value: resolved.group },
-          { key: SA_KEYS.Lane, value: resolved.lane },
-          { key: SA_KEYS.TenantId, value: tenant },
-          { key: SA_KEYS.TaskStatus, value: 'queued' },
-        ]),
+        typedSearchAttributes: new TypedSearchAttributes(taskAttributePairs({ ...resolved, tenant, status: 'queued' })),
       },
       policies: { overlap: b.overlap },
-      memo: memo as Record<string, unknown>,
+      memo,
       state: { paused: b.paused, ...(b.note ? { note: b.note } : {}) },
     });
   } catch (err) {
@@ -84,7 +73,7 @@ interface ScheduleFacts {
 }
 
 function scheduleView(id: string, f: ScheduleFacts): ScheduleView {
-  const memo = (f.memo ?? {}) as Memo;
+  const memo = readTenantScheduleMemo(f.memo);
   return {
     id,
     scheduleId: f.scheduleId,

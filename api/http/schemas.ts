@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { durationMs } from '../../config/duration';
 import { taskIdSchema } from '../../config/envelope';
-import { listFilterSchema } from '../search';
+import { listFilterSchema } from '../../config/visibility';
 import { LANES, TASK_STATUSES } from '../../config/names';
 import { OVERLAP_POLICIES } from '../../config/schedule';
 
@@ -93,18 +93,8 @@ export const listQuerySchema = callerFilterSchema
   .strict();
 export type ListQuery = z.output<typeof listQuerySchema>;
 
-export const taskStateSchema = z.object({
-  taskId: z.string(),
-  type: z.string(),
-  status: z.enum(TASK_STATUSES),
-  attempts: z.number().int(),
-  lane: z.enum(LANES).nullable(),
-  group: z.string().nullable(),
-  tenant: z.string(),
-  lastError: z.object({ type: z.string(), class: z.string(), message: z.string(), attempt: z.number() }).optional(),
-  result: z.unknown().optional(),
-  timestamps: z.object({ submittedAt: z.string(), startedAt: z.string().optional(), finishedAt: z.string().optional() }),
-});
+/** Answer of `GET /v1/tasks/{id}`: what query `state` returns, as the workflow and TaskClient type it. */
+export { taskStateSchema } from '../../config/task-state';
 
 export const taskSummarySchema = z.object({
   taskId: z.string(),

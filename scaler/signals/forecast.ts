@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Catalog } from '../../config/catalog-schema';
 import { LANES, RUN_TASK_WORKFLOW, type Lane } from '../../config/names';
 import { cronFires, type CompiledSchedule } from '../../config/schedule';
+import { readCatalogScheduleMemo } from '../../config/schedule-memo';
 import { SignalError } from '../errors';
 import { poolKey, type ForecastFire, type PoolKey, type ScaledPool } from '../types';
 import type { Signal, SignalReading } from './signal';
@@ -48,14 +49,6 @@ export async function expandForecast(sources: readonly ForecastSource[], from: n
   return out;
 }
 
-/** The memo Tideway's schedule sync writes on every Temporal Schedule it creates. */
-const tidewayMemoSchema = z.object({
-  taskType: z.string(),
-  group: z.string(),
-  lane: z.enum(LANES),
-  expectedTasks: z.number().int().min(1).default(1),
-});
-
 const envelopeArgSchema = z.object({ type: z.string(), lane: z.enum(LANES).optional() }).loose();
 
 /**
@@ -70,9 +63,9 @@ export async function serverSources(client: Client, catalog: Catalog): Promise<F
   const out: ForecastSource[] = [];
   for await (const sum of client.schedule.list()) {
     if (sum.state.paused || sum.action?.workflowType !== RUN_TASK_WORKFLOW) continue;
-    let meta: z.infer<typeof tidewayMemoSchema> | undefined;
-    const memo = tidewayMemoSchema.safeParse(sum.memo?.tideway);
-    if (memo.success) meta = memo.data;
+    let meta: Pick<ForecastSource, 'taskType' | 'group' | 'lane' | 'expectedTasks'> | undefined;
+    const memo = readCatalogScheduleMemo(sum.memo);
+    if (memo) meta = { taskType: memo.taskType, group: memo.group, lane: memo.lane, expectedTasks: memo.expectedTasks };
     else {
       const desc = await client.schedule.getHandle(sum.scheduleId).describe();
       const env = envelopeArgSchema.safeParse(desc.action.args?.[0]);

@@ -1,11 +1,12 @@
 import type { Client } from '@temporalio/client';
+import { visibilityQuery } from '../../config/visibility';
 import { SignalError } from '../errors';
 import type { ScaledPool } from '../types';
 import type { Signal, SignalReading } from './signal';
 
 /** Visibility query for the tasks of a pool whose handler is running now. */
 export function inFlightQuery(p: ScaledPool): string {
-  return `ExecutionStatus="Running" AND TaskStatus="running" AND ServiceGroup="${p.group}" AND Lane="${p.lane}"`;
+  return visibilityQuery({ status: 'running', group: p.group, lane: p.lane }, { running: true });
 }
 
 /**

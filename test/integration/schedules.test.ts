@@ -65,7 +65,8 @@ test('a schedule fires, each fire is one task run once; pause stops fires; trigg
 
     const listed = await stack.client.schedules.list();
     const row = listed.find((s) => s.scheduleId === sched.scheduleId);
-    expect(row).toMatchObject({ taskType: 'demo.echo', lane: 'normal', paused: true, source: 'catalog' });
+    // The cron as the catalog gives it (Temporal hands a schedule's spec back as calendars only).
+    expect(row).toMatchObject({ taskType: 'demo.echo', lane: 'normal', cron: [sched.cron], paused: true, source: 'catalog' });
   } finally {
     await handle.delete().catch(() => undefined);
   }
@@ -96,6 +97,37 @@ test('sync makes the server match the catalog: creates, updates, removes only Ti
       .getHandle(foreignId)
       .delete()
       .catch(() => undefined);
+  }
+});
+
+test('list shows the cron and time zone of a catalog schedule; sync brings an out-of-date one up to date, keeping it paused', async () => {
+  const nightly = catalog.schedules.find((s) => s.id === 'demo.nightly-echo')!;
+  const handle = stack.temporal.schedule.getHandle(nightly.scheduleId);
+  await handle.delete().catch(() => undefined);
+  // As an older sync left it: another cron, paused, and a memo without cron or time zone (Temporal
+  // cannot change a memo, so sync must replace the schedule to bring it up to date).
+  const old = catalogScheduleOptions({ ...nightly, cron: '0 5 * * *', timezone: undefined });
+  const { cron: _cron, timezone: _tz, ...oldMemo } = old.memo!.tideway as Record<string, unknown>;
+  await stack.temporal.schedule.create({ ...old, memo: { tideway: oldMemo }, state: { paused: true, note: 'held by an operator' } });
+  try {
+    const report = await stack.client.schedules.sync(catalog);
+    expect(report.updated).toContain(nightly.scheduleId);
+    // Schedule listing is eventually consistent: the replacement shows after a moment.
+    const row = await waitFor(
+      async () => (await stack.client.schedules.list()).find((s) => s.scheduleId === nightly.scheduleId && s.cron.length > 0),
+      15_000,
+      'the replaced schedule, with its cron, in the list',
+    );
+    expect(row).toMatchObject({ taskType: 'demo.echo', cron: ['0 2 * * *'], timezone: 'UTC', paused: true, source: 'catalog' });
+    const d = await handle.describe();
+    expect(d.state).toMatchObject({ paused: true, note: 'held by an operator' });
+    expect(d.spec.calendars?.[0]?.hour).toEqual([expect.objectContaining({ start: 2 })]);
+    // An up-to-date schedule is updated in place, not replaced again.
+    await stack.client.schedules.sync(catalog);
+    expect((await handle.describe()).info.createdAt).toEqual(d.info.createdAt);
+  } finally {
+    // Leave it as the catalog wants it (running), as the sync test does.
+    await handle.unpause().catch(() => undefined);
   }
 });
 

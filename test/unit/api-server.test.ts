@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { TaskClient } from '../../api/task-client';
+import { TaskClient, type TaskState } from '../../api/task-client';
 import { ApiKeyStore, authenticate, hashApiKey } from '../../api/http/auth';
 import { SpaceSaving, compileBackpressure } from '../../api/http/backpressure';
 import { fastifyUrl } from '../../api/http/route';
@@ -225,6 +225,30 @@ describe('openapi.json', () => {
     expect(submit({ type: 'demo.echo', input: { a: 1 }, lane: 'high' })).toBe(true);
     expect(submit({ type: 'demo.echo', tenant: 'x' })).toBe(false);
     expect(submit({ type: 'demo.echo', lane: 'urgent' })).toBe(false);
+    // The task state in the document is the one `state` answers (one schema): every field of it is documented.
+    const state = ajv.compile(doc.paths['/v1/tasks/{id}'].get.responses['200'].content['application/json'].schema);
+    const deadLettered: TaskState = {
+      taskId: 't1',
+      type: 'demo.fail',
+      status: 'dead_lettered',
+      attempts: 3,
+      lane: 'high',
+      group: 'demo',
+      tenant: 'acme',
+      paused: false,
+      promotions: [{ from: 'normal', to: 'high', at: '2026-01-01T00:00:01.000Z' }],
+      redrives: 1,
+      lastError: { type: 'Boom', class: 'retryable', message: 'boom', attempt: 3 },
+      timestamps: {
+        submittedAt: '2026-01-01T00:00:00.000Z',
+        startedAt: '2026-01-01T00:00:02.000Z',
+        deadLetteredAt: '2026-01-01T00:00:03.000Z',
+        deadLetterExpiresAt: '2026-01-08T00:00:03.000Z',
+        expiresAt: '2026-01-01T01:00:00.000Z',
+      },
+    };
+    expect(state(deadLettered)).toBe(true);
+    expect(state({ ...deadLettered, status: 'lost' })).toBe(false);
   });
 });
 

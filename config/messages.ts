@@ -1,0 +1,50 @@
+/**
+ * The messages of `runTask`, defined once: the workflow sets their handlers, every client sends them
+ * by these definitions (TaskClient, the pool activity, HTTP batches), so a name or an argument type
+ * cannot differ between the two sides. The names are a public contract (plain Temporal clients and
+ * batch jobs send them): renaming one would leave running tasks deaf to it.
+ *
+ * This module is imported by workflow code: only @temporalio/workflow's definitions, names and types.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Lane } from './names';
+import type { TaskError, TaskState } from './task-state';
+
+/** Query, signal and update names of `runTask`. */
+export const MESSAGES = {
+  stateQuery: 'state',
+  attemptStartedSignal: 'tideway.attemptStarted',
+  attemptFailedSignal: 'tideway.attemptFailed',
+  /** Operator signals (signals, not updates, so Temporal batch operations can send them). */
+  pauseSignal: 'pause',
+  resumeSignal: 'resume',
+  redriveSignal: 'redrive',
+  discardSignal: 'discard',
+} as const;
+
+/** Sent by the pool activity when an attempt starts, so `state` and `TaskStatus` say `running`. */
+export interface AttemptStarted {
+  attempt: number;
+  at: number;
+}
+
+/** Sent by the pool activity when an attempt fails, so `state.lastError` is current while retrying. */
+export interface AttemptFailed {
+  attempt: number;
+  at: number;
+  error: Omit<TaskError, 'attempt'>;
+}
+
+/** Argument of the `redrive` signal. */
+export interface RedriveRequest {
+  /** Run on another lane from now on. */
+  lane?: Lane;
+}
+
+export const stateQuery = defineQuery<TaskState>(MESSAGES.stateQuery);
+export const attemptStartedSignal = defineSignal<[AttemptStarted]>(MESSAGES.attemptStartedSignal);
+export const attemptFailedSignal = defineSignal<[AttemptFailed]>(MESSAGES.attemptFailedSignal);
+export const pauseSignal = defineSignal(MESSAGES.pauseSignal);
+export const resumeSignal = defineSignal(MESSAGES.resumeSignal);
+export const redriveSignal = defineSignal<[RedriveRequest?]>(MESSAGES.redriveSignal);
+export const discardSignal = defineSignal(MESSAGES.discardSignal);

@@ -1,0 +1,40 @@
+/**
+ * Tideway's search attributes, defined once: the names Temporal must have registered, and the typed
+ * keys the workflow upserts and the clients set at start and read back (api/search.ts builds the
+ * visibility queries from them).
+ *
+ * This module is imported by workflow code: only @temporalio/common's key definitions, names and types.
+ */
+import { defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/common';
+import type { Lane, TaskStatus } from './names';
+
+/** Keyword search attributes Tideway keeps on every task workflow. */
+export const SEARCH_ATTRIBUTES = ['TaskType', 'ServiceGroup', 'Lane', 'TenantId', 'TaskStatus'] as const;
+export type SearchAttributeName = (typeof SEARCH_ATTRIBUTES)[number];
+
+const keyword = (name: SearchAttributeName) => defineSearchAttributeKey(name, 'KEYWORD');
+
+/** The typed key of each attribute (`SA_KEYS.TaskStatus`), all of them Keyword. */
+export const SA_KEYS = Object.fromEntries(SEARCH_ATTRIBUTES.map((name) => [name, keyword(name)])) as Readonly<
+  Record<SearchAttributeName, ReturnType<typeof keyword>>
+>;
+
+/** What a task's search attributes say; the status is left out where it is set on its own. */
+export interface TaskAttributes {
+  type: string;
+  group: string;
+  lane: Lane;
+  tenant: string;
+  status?: TaskStatus;
+}
+
+/** A task's attributes as typed pairs, in the same order everywhere (start, schedule actions, upserts). */
+export function taskAttributePairs(a: TaskAttributes): SearchAttributePair[] {
+  return [
+    { key: SA_KEYS.TaskType, value: a.type },
+    { key: SA_KEYS.ServiceGroup, value: a.group },
+    { key: SA_KEYS.Lane, value: a.lane },
+    { key: SA_KEYS.TenantId, value: a.tenant },
+    ...(a.status ? [{ key: SA_KEYS.TaskStatus, value: a.status }] : []),
+  ];
+}
