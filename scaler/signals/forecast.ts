@@ -56,7 +56,7 @@ const envelopeArgSchema = z.object({ type: z.string(), lane: z.enum(LANES).optio
  * `tideway` memo when present, otherwise from decoding the action's envelope against the catalog
  * (expected tasks 1). Fire times come from the server's own ListScheduleMatchingTimes, which
  * already applies calendars, intervals, skips and time zones exactly as the schedule will fire.
- * Paused schedules forecast nothing.
+ * Paused schedules, and schedules that start another app's tasks, forecast nothing.
  */
 export async function serverSources(client: Client, catalog: Catalog): Promise<ForecastSource[]> {
   const namespace = client.options.namespace;
@@ -65,9 +65,12 @@ export async function serverSources(client: Client, catalog: Catalog): Promise<F
     if (sum.state.paused || sum.action?.workflowType !== RUN_TASK_WORKFLOW) continue;
     let meta: Pick<ForecastSource, 'taskType' | 'group' | 'lane' | 'expectedTasks'> | undefined;
     const memo = readCatalogScheduleMemo(sum.memo);
+    // Another app's schedules on the same namespace fire into its own pools, not this catalog's.
+    if (memo && (memo.app ?? undefined) !== catalog.app) continue;
     if (memo) meta = { taskType: memo.taskType, group: memo.group, lane: memo.lane, expectedTasks: memo.expectedTasks };
     else {
       const desc = await client.schedule.getHandle(sum.scheduleId).describe();
+      if (desc.action.type === 'startWorkflow' && desc.action.taskQueue !== catalog.controlQueue) continue;
       const env = envelopeArgSchema.safeParse(desc.action.args?.[0]);
       const task = env.success ? catalog.get(env.data.type) : undefined;
       if (env.success && task) meta = { taskType: task.name, group: task.group, lane: env.data.lane ?? task.lane, expectedTasks: 1 };

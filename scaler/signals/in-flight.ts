@@ -4,9 +4,9 @@ import { SignalError } from '../errors';
 import type { ScaledPool } from '../types';
 import type { Signal, SignalReading } from './signal';
 
-/** Visibility query for the tasks of a pool whose handler is running now. */
-export function inFlightQuery(p: ScaledPool): string {
-  return visibilityQuery({ status: 'running', group: p.group, lane: p.lane }, { running: true });
+/** Visibility query for the tasks of a pool (of the app on `controlQueue`) whose handler is running now. */
+export function inFlightQuery(p: ScaledPool, controlQueue?: string): string {
+  return visibilityQuery({ status: 'running', group: p.group, lane: p.lane }, { running: true, ...(controlQueue ? { controlQueue } : {}) });
 }
 
 /**
@@ -14,7 +14,7 @@ export function inFlightQuery(p: ScaledPool): string {
  * `TaskStatus` search attribute the task workflow keeps (one count query per pool; visibility lags
  * by a moment, which a 15 s decision loop does not notice).
  */
-export function inFlightSignal(client: Client): Signal {
+export function inFlightSignal(client: Client, controlQueue?: string): Signal {
   return {
     name: 'in-flight',
     async read(pools: readonly ScaledPool[]): Promise<SignalReading> {
@@ -24,7 +24,7 @@ export function inFlightSignal(client: Client): Signal {
           try {
             const r = await client.workflowService.countWorkflowExecutions({
               namespace: client.options.namespace,
-              query: inFlightQuery(p),
+              query: inFlightQuery(p, controlQueue),
             });
             const c = r.count;
             out.set(p.key, { inFlight: c == null ? 0 : typeof c === 'number' ? c : c.toNumber() });

@@ -10,7 +10,7 @@ export type { Signal, SignalReading } from './signal';
 
 /** The one place signals are registered: backlog, in-flight and (unless disabled) the cron forecast. */
 export function defaultSignals(client: Client, catalog: Catalog, opts: CompiledScalerOptions): Signal[] {
-  const signals = [backlogSignal(client), inFlightSignal(client)];
+  const signals = [backlogSignal(client), inFlightSignal(client, catalog.controlQueue)];
   if (opts.forecast) signals.push(forecastSignal({ catalog, client, horizonMs: opts.forecastHorizonMs }));
   return signals;
 }

@@ -53,6 +53,10 @@ describe("runTask's Temporal contract", () => {
     expect(inFlightQuery({ group: 'demo', lane: 'high' } as ScaledPool)).toBe(
       'WorkflowType="runTask" AND ServiceGroup="demo" AND Lane="high" AND TaskStatus="running" AND ExecutionStatus="Running"',
     );
+    // The scaler counts only its own app's running tasks: another app may have a group of that name.
+    expect(inFlightQuery({ group: 'demo', lane: 'high' } as ScaledPool, 'tideway.alpha.control')).toBe(
+      'WorkflowType="runTask" AND TaskQueue="tideway.alpha.control" AND ServiceGroup="demo" AND Lane="high" AND TaskStatus="running" AND ExecutionStatus="Running"',
+    );
     // Values go into the query only once validated: nothing can close the quotes.
     expect(() => visibilityQuery({ type: 'x" OR TaskType="y' })).toThrow();
   });
