@@ -1,7 +1,7 @@
 import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { TaskClient } from '../../api/task-client';
 import { catalog, type Tasks } from '../../examples/demo/catalog';
 import { liveWorkerCount, spawnWorker, type WorkerProcess, type WorkerRole } from '../../workers/supervisor';
@@ -53,6 +53,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Config module the workers load. @default the demo's */
   config?: string;
+  /** TLS and API key of the stack's own client connection (the workers take theirs from the config). @default plaintext */
+  connection?: Omit<ConnectionOptions, 'address'>;
 }
 
 /** Real worker processes (control + pools) against the test server, and a TaskClient. */
@@ -79,8 +81,15 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     catalog.pools.filter((p) => p.group === 'demo').map((p) => [p.group, p.lane] as [string, string])) {
     roles.push({ role: 'pool', group, lane });
   }
-  await Promise.all(roles.map((r) => spawn(r)));
-  const connection = await Connection.connect({ address });
+  let connection: Connection;
+  try {
+    await Promise.all(roles.map((r) => spawn(r)));
+    connection = await Connection.connect({ ...opts.connection, address });
+  } catch (err) {
+    // A stack that failed to start leaves no worker behind (the caller never gets `stop`).
+    await Promise.all(workers.map((w) => w.stop(10_000)));
+    throw err;
+  }
   const temporal = new Client({ connection, namespace: 'default' });
   const client = new TaskClient({ client: temporal, catalog });
   return {
