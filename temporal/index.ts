@@ -27,7 +27,7 @@ export interface TemporalTarget {
  */
 export async function ensureTemporal(settings: Settings, say?: (line: string) => void): Promise<TemporalTarget> {
   if (settings.temporalAddress) {
-    const connection = await connectWithRetry(settings.temporalAddress, 15_000);
+    const connection = await connectWithRetry(settings.temporalAddress, 15_000, settings);
     await ensureSearchAttributes(connection, settings.namespace);
     return {
       address: settings.temporalAddress,

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { TaskClient } from '../../api/task-client';
 import { loadProject } from '../../config/load';
+import { ensureTemporal } from '../../temporal';
 import { securityOptions } from '../../temporal/connection';
 import { expectNoLeakedWorkers, startStack, testAddress, uniqueId, type Stack } from '../helpers/stack';
 
@@ -220,4 +221,16 @@ test('a client without a client certificate cannot reach Temporal through the pr
   await expect(attempt).rejects.toThrow();
   expect(Date.now() - started).toBeLessThan(15_000);
   expect(refused.length).toBeGreaterThan(before);
+});
+
+test("`tideway dev` and `tideway temporal` reach a TEMPORAL_ADDRESS server over the config's mTLS (ensureTemporal)", async () => {
+  const project = await loadProject({ config: configFile, env: configOnlyEnv() });
+  const before = accepted.length;
+  const target = await ensureTemporal(project.settings);
+  try {
+    expect(target).toMatchObject({ address: proxyAddress, started: false });
+    expect(accepted.length).toBeGreaterThan(before);
+  } finally {
+    await target.stop();
+  }
 });
