@@ -60,7 +60,8 @@ export function registerConfigCommands(program: Command): void {
         let failed = false;
         for (const g of project.catalog.groups) {
           try {
-            results[g] = `ok (${(await project.handlersFor(g)).size} handlers)`;
+            const n = (await project.handlersFor(g)).size;
+            results[g] = `ok (${n} handler${n === 1 ? '' : 's'})`;
           } catch (err) {
             failed = true;
             results[g] = `FAILED: ${(err as Error).message}`;

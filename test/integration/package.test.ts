@@ -186,7 +186,7 @@ test('`tideway config check` prints the effective config, and names a bad field'
   expect(ok.stdout).toContain('"control": "tideway.adopter.control"');
   expect(ok.stdout).toContain('acme=…19 chars');
   expect(ok.stdout).not.toContain(API_KEY);
-  expect(ok.stdout).toContain('"greet": "ok (1 handlers)"');
+  expect(ok.stdout).toContain('"greet": "ok (1 handler)"');
   expect(ok.stdout).toContain('config ok');
   const bad = run(bin(), ['--config', 'bad.config.ts', 'config', 'check'], { cwd: dir, env: env() });
   await expect(bad).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/ConfigError.*\n.*- api\.port: /) });
