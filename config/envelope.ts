@@ -8,6 +8,25 @@ import type { Catalog } from './catalog-schema';
 /** Largest encoded input Tideway accepts for one task (Temporal's own payload limit is 2 MiB). */
 export const MAX_INPUT_BYTES = 256 * 1024;
 
+/**
+ * Deepest nesting of arrays and objects an input may have. Deeper input would overflow the stack of
+ * every recursive encoder on its way (JSON.stringify here, the SDK's payload converter), which is
+ * a 500 instead of an answer; no real task input needs more.
+ */
+export const MAX_INPUT_DEPTH = 64;
+
+/** True when `value` nests arrays/objects deeper than `limit` (iterative: deep input cannot overflow it). */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** Task IDs become workflow IDs: printable, no path tricks, bounded. */
 export const taskIdSchema = z
   .string()
@@ -62,6 +81,9 @@ export function resolveEnvelope(catalog: Catalog, raw: unknown): ResolvedTask {
   const e = env.data;
   const task = catalog.get(e.type);
   if (!task) throw new UnknownTaskTypeError(e.type, [...catalog.byName.keys()]);
+  if (nestedDeeperThan(e.input, MAX_INPUT_DEPTH)) {
+    throw new ValidationError([{ path: 'input', message: `input nests deeper than ${MAX_INPUT_DEPTH} levels of arrays and objects` }]);
+  }
   const input = task.def.input.safeParse(e.input);
   if (!input.success) throw new ValidationError(zodIssues(input.error.issues, 'input'));
   const size = Buffer.byteLength(JSON.stringify(input.data ?? null));

@@ -295,3 +295,17 @@ describe('router errors', () => {
     expect(r.body).toEqual({ error: { type: 'BadRequest', message: expect.any(String) } });
   });
 });
+
+describe('hostile input', () => {
+  it('deeply nested input is a 400 naming the limit (20,000 levels used to be a 500)', async () => {
+    const deep = `${'['.repeat(2_000)}${']'.repeat(2_000)}`; // within this server's 4 KiB body limit
+    const r = await call('POST', '/v1/tasks', { key, raw: `{"type":"demo.echo","input":${deep}}` });
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({
+      error: {
+        type: 'ValidationError',
+        details: { issues: [{ path: 'input', message: expect.stringContaining('deeper than 64 levels') }] },
+      },
+    });
+  });
+});

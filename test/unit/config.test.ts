@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { defineCatalog } from '../../config/catalog-schema';
 import { catalog } from '../../examples/demo/catalog';
 import { parseDuration } from '../../config/duration';
-import { resolveEnvelope } from '../../config/envelope';
+import { MAX_INPUT_DEPTH, nestedDeeperThan, resolveEnvelope } from '../../config/envelope';
 import { defineTask } from '../../config/task';
 import { compileRetry, retryPolicySchema, throttledDelayMs } from '../../config/retry';
 import { cronProblem, toTemporalCron, cronFires } from '../../config/schedule';
@@ -111,6 +111,26 @@ describe('envelope resolution', () => {
     [{ type: 'demo.echo', input: {}, extra: 1 }, /extra/],
     [{ type: 'demo.echo', input: 'x'.repeat(300_000) }, /input is \d+ bytes/],
   ])('%# rejects with the field named', (env, msg) => expect(() => resolveEnvelope(catalog, env)).toThrow(msg));
+});
+
+describe('input depth', () => {
+  const nest = (levels: number): unknown => {
+    let v: unknown = 1;
+    for (let i = 0; i < levels; i++) v = i % 2 ? [v] : { a: v };
+    return v;
+  };
+  test('depth counts arrays and objects, and is measured without recursion', () => {
+    expect(nestedDeeperThan(nest(MAX_INPUT_DEPTH), MAX_INPUT_DEPTH)).toBe(false);
+    expect(nestedDeeperThan(nest(MAX_INPUT_DEPTH + 1), MAX_INPUT_DEPTH)).toBe(true);
+    expect(nestedDeeperThan(nest(200_000), MAX_INPUT_DEPTH)).toBe(true);
+    expect(nestedDeeperThan('x'.repeat(10), 0)).toBe(false);
+  });
+  test('every entry point that resolves an envelope refuses deeper input with a ValidationError naming the limit', () => {
+    expect(() => resolveEnvelope(catalog, { type: 'demo.echo', input: nest(100_000) })).toThrow(
+      /input: input nests deeper than 64 levels of arrays and objects/,
+    );
+    expect(resolveEnvelope(catalog, { type: 'demo.echo', input: nest(MAX_INPUT_DEPTH) }).type).toBe('demo.echo');
+  });
 });
 
 describe('cron', () => {
