@@ -1,8 +1,9 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, type SignalDefinition } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
-import { resolveEnvelope, type ResolvedTask } from '../config/envelope';
+import { resolveEnvelope, type EarlierSuccess, type ResolvedTask } from '../config/envelope';
 import { attemptFailedSignal, attemptStartedSignal } from '../config/messages';
+import { SA_KEYS } from '../config/search-attributes';
 import type { Lane } from '../config/names';
 import type { TaskContext, TaskHandler } from '../config/task';
 import { toFailure, type FailureDetail } from './classify';
@@ -118,8 +119,9 @@ export function createPoolActivities(catalog: Catalog, group: string, handlers: 
 export function createControlActivities(catalog: Catalog) {
   return {
     async resolveTask(envelope: unknown): Promise<ResolvedTask> {
+      let resolved: ResolvedTask;
       try {
-        return resolveEnvelope(catalog, envelope);
+        resolved = resolveEnvelope(catalog, envelope);
       } catch (err) {
         const e = err as { type?: string; message?: string; issues?: unknown };
         throw ApplicationFailure.create({
@@ -129,8 +131,40 @@ export function createControlActivities(catalog: Catalog) {
           details: e.issues ? [e.issues] : [],
         });
       }
+      const earlier = await earlierSuccess(Context.current());
+      return earlier ? { ...resolved, earlierSuccess: earlier } : resolved;
     },
   };
+}
+
+/** A duplicate run carries the earlier result only up to this size (it is recorded in its history). */
+export const EARLIER_RESULT_MAX_BYTES = 64 * 1024;
+
+/**
+ * The earlier run of this workflow ID that succeeded, if any: what makes "succeeds once" hold for
+ * plain Temporal clients, whose default reuse policy allows a new run after a completed one.
+ * Visibility answers it, so it holds once the success is visible there (at once on the dev
+ * server's SQLite, within a moment on Elasticsearch) and until the namespace's retention removes
+ * the closed run. TaskClient and HTTP starts never get here: they refuse such a start themselves.
+ */
+async function earlierSuccess(ctx: Context): Promise<EarlierSuccess | undefined> {
+  const wf = ctx.info.workflowExecution;
+  if (!wf) return undefined; // not run by a workflow (a test calling the activity directly)
+  const client = ctx.client;
+  const quoted = JSON.stringify(wf.workflowId); // a visibility string literal: quotes and backslashes escaped
+  const query = `WorkflowId=${quoted} AND ${SA_KEYS.TaskStatus.name}="succeeded" AND ExecutionStatus="Completed"`;
+  for await (const run of client.workflow.list({ query, pageSize: 1 })) {
+    if (run.runId === wf.runId) continue;
+    const found: EarlierSuccess = { runId: run.runId, ...(run.closeTime ? { finishedAt: run.closeTime.toISOString() } : {}) };
+    try {
+      const result: unknown = await client.workflow.getHandle(wf.workflowId, run.runId).result();
+      const size = Buffer.byteLength(JSON.stringify(result ?? null));
+      return size <= EARLIER_RESULT_MAX_BYTES ? { ...found, result } : { ...found, resultOmitted: true };
+    } catch {
+      return { ...found, resultOmitted: true };
+    }
+  }
+  return undefined;
 }
 
 export type PoolActivities = ReturnType<typeof createPoolActivities>;

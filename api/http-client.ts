@@ -196,7 +196,8 @@ export function errorFromAnswer(status: number, path: string, err: AnswerError, 
 export async function pollResult(get: (taskId: string) => Promise<TaskState>, taskId: string, pollMs = 500): Promise<unknown> {
   for (;;) {
     const s = await get(taskId);
-    if (s.status === 'succeeded') return s.result;
+    // A duplicate run returns the result of the earlier run that succeeded.
+    if (s.status === 'succeeded' || s.status === 'duplicate') return s.result;
     if (TERMINAL_STATUSES.includes(s.status)) {
       throw new TaskFailedError(taskId, s.status, `task ${taskId} ${s.status}${s.lastError ? `: ${s.lastError.message}` : ''}`);
     }

@@ -69,6 +69,17 @@ export interface ResolvedTask {
   retry: CompiledRetry;
   deadLetterRetentionMs: number;
   promoteAfterMs?: number;
+  /** Set by the control worker's resolve step when an earlier run of this task ID succeeded. */
+  earlierSuccess?: EarlierSuccess;
+}
+
+/** An earlier run of the same task ID that succeeded (found in visibility by the resolve step). */
+export interface EarlierSuccess {
+  runId: string;
+  finishedAt?: string;
+  /** That run's result, when it is small enough to carry (`resultOmitted` otherwise). */
+  result?: unknown;
+  resultOmitted?: boolean;
 }
 
 /**

@@ -61,11 +61,13 @@ export const TASK_STATUSES = [
   'failed',
   'expired',
   'cancelled',
+  // A new run of a task ID whose earlier run succeeded (a plain client's start): no handler ran.
+  'duplicate',
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** Statuses after which a task does nothing more by itself. */
-export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'expired', 'cancelled'];
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'expired', 'cancelled', 'duplicate'];
 
 /** Tenant recorded when a submit names none (plain Temporal client starts, local tools). */
 export const DEFAULT_TENANT = 'default';

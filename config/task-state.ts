@@ -36,6 +36,8 @@ export const taskStateSchema = z.object({
   redrives: z.number().int(),
   lastError: taskErrorSchema.optional(),
   result: z.unknown().optional(),
+  /** Status `duplicate`: the earlier run of this task ID that succeeded, whose result this run returns. */
+  duplicateOf: z.object({ runId: z.string(), finishedAt: z.string().optional(), resultOmitted: z.boolean().optional() }).optional(),
   timestamps: z.object({
     submittedAt: z.string(),
     startedAt: z.string().optional(),

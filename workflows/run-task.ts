@@ -198,6 +198,22 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   const saBase = (l: Lane, status?: TaskStatus): SearchAttributeUpdatePair[] =>
     taskAttributePairs({ type: task.type, group: task.group, lane: l, tenant: task.tenant, ...(status ? { status } : {}) });
 
+  // A plain client started a new run of a task ID whose earlier run succeeded (TaskClient and HTTP
+  // refuse such a start): the handler ran once already, so this run ends at once as a duplicate,
+  // returning that run's result. The branch follows the resolve step's recorded result: replay-safe.
+  if (task.earlierSuccess) {
+    const e = task.earlierSuccess;
+    state.duplicateOf = {
+      runId: e.runId,
+      ...(e.finishedAt ? { finishedAt: e.finishedAt } : {}),
+      ...(e.resultOmitted ? { resultOmitted: true } : {}),
+    };
+    if (e.result !== undefined) state.result = e.result;
+    state.timestamps.finishedAt = iso(Date.now());
+    setStatus('duplicate', saBase(lane));
+    return e.result;
+  }
+
   // 2. A delay given in the envelope (plain-client starts; TaskClient uses Temporal's start delay).
   if (task.delayMs) {
     setStatus('scheduled', saBase(lane));

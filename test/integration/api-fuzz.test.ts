@@ -252,6 +252,56 @@ describe('fuzzing every route', () => {
       ),
       runs,
     );
+    // Hostile inputs (deep nesting, huge arrays, long strings, odd Unicode): a 4xx, never a 5xx, for
+    // one submit and for each bulk item. Each has a definite flaw, so nothing may start.
+    const nested = (levels: number, leaf: unknown): unknown => {
+      let v = leaf;
+      for (let i = 0; i < levels; i++) v = i % 2 ? [v] : { a: v };
+      return v;
+    };
+    const oddUnicode = fc.constantFrom(
+      '\ud800',
+      '\udfff x',
+      '\u202e\u202d',
+      'a\u200db\u200c',
+      '\ufeff',
+      '\u0000',
+      '𝕏'.repeat(500),
+      'é\u0301'.repeat(300),
+    );
+    const hostile = fc.oneof(
+      // Deep: past the 64-level limit (3,000 levels is what this test process can still encode; the raw
+      // 20,000-level body below goes further), under an otherwise fine type.
+      fc.integer({ min: 65, max: 3_000 }).map((n) => ({ type: 'demo.echo', input: nested(n, 1) })),
+      fc.integer({ min: 65, max: 3_000 }).map((n) => ({ type: 'demo.sleep', input: { ms: nested(n, 'x') } })),
+      // Huge arrays and long strings where the schema wants a number.
+      fc.integer({ min: 1_000, max: 12_000 }).map((n) => ({ type: 'demo.sleep', input: { ms: new Array<number>(n).fill(0) } })),
+      fc.integer({ min: 1_000, max: 50_000 }).map((n) => ({ type: 'demo.sleep', input: { ms: 'm'.repeat(n) } })),
+      // Odd Unicode in every string field that is checked.
+      oddUnicode.map((u) => ({ type: `demo.${u}`, input: {} })),
+      oddUnicode.map((u) => ({ type: 'demo.echo', input: {}, taskId: `id${u}` })),
+      oddUnicode.map((u) => ({ type: 'demo.echo', input: {}, lane: u })),
+      oddUnicode.map((u) => ({ type: 'demo.fail', input: { errorClass: u, times: 1 } })),
+    );
+    await fc.assert(
+      fc.asyncProperty(hostile, async (b) => {
+        const what = `hostile ${JSON.stringify(b).slice(0, 100)}`;
+        expect4xx(await call('POST', '/v1/tasks', { key: KEY, json: b }), what);
+        const bulk = await call('POST', '/v1/tasks:bulk', { key: KEY, json: { tasks: [b] } });
+        if (bulk.status >= 500) throw new Error(`${what} in bulk → ${bulk.status} ${bulk.text.slice(0, 200)}`);
+        if (bulk.status === 200 && !(bulk.body.accepted === 0 && bulk.body.results[0].httpStatus < 500)) {
+          throw new Error(`${what} in bulk → ${bulk.text.slice(0, 200)}`);
+        }
+      }),
+      runs,
+    );
+    // The 20,000-level input of the report, at the default body limit's scale, names the limit.
+    const deep = await call('POST', '/v1/tasks', {
+      key: KEY,
+      raw: `{"type":"demo.echo","input":${'['.repeat(20_000)}${']'.repeat(20_000)}}`,
+    });
+    expect(deep.status).toBe(400);
+    expect(deep.body.error.details.issues[0]).toMatchObject({ path: 'input', message: expect.stringContaining('64 levels') });
     // A body over the limit is 413 without being parsed.
     expect4xx(await call('POST', '/v1/tasks', { key: KEY, json: { type: 'demo.echo', input: 'y'.repeat(100_000) } }), 'too large');
     // Bulk whose items are all bad: 200 with every item refused, nothing started.
