@@ -114,6 +114,21 @@ async function main(): Promise<void> {
       });
       await h.result();
     },
+    // A plain client's default options allow a new run of a succeeded ID: it ends as `duplicate`.
+    'plain-client-duplicate': async () => {
+      const start = () =>
+        temporal.workflow.start(RUN_TASK_WORKFLOW, {
+          taskQueue: CONTROL_TASK_QUEUE,
+          workflowId: 'plain-client-duplicate',
+          args: [{ type: 'demo.echo', input: 4 }],
+        });
+      await (await start()).result();
+      // The success must be in visibility before the second run's resolve step looks for it.
+      for (let i = 0; i < 100 && (await c.describe('plain-client-duplicate')).status !== 'succeeded'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await (await start()).result();
+    },
     // TaskClient's start delay: the start-time attributes say `scheduled`, the workflow moves to `queued`.
     'client-delayed': async () => {
       await c.submit('demo.echo', 3, { taskId: 'client-delayed', delay: '300ms' });
