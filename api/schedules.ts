@@ -1,4 +1,9 @@
-import { ScheduleNotFoundError as TemporalScheduleNotFound, type Client, type ScheduleOptions } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError as TemporalScheduleNotFound,
+  type Client,
+  type ScheduleOptions,
+} from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
 import { DEFAULT_TENANT, RUN_TASK_WORKFLOW, controlTaskQueue } from '../config/names';
@@ -84,15 +89,29 @@ export class TaskSchedules {
     }
     for (const [id, s] of wanted) {
       const opts = catalogScheduleOptions(s);
-      if (!existing.has(id)) {
-        await this.client.schedule.create(opts);
-        report.created.push(id);
+      const handle = this.client.schedule.getHandle(id);
+      // Describe, not the list above, decides whether it exists: schedule listing is eventually
+      // consistent and may not show one created or replaced a moment ago.
+      const current = await handle.describe().catch((err: unknown) => {
+        if (err instanceof TemporalScheduleNotFound) return undefined;
+        throw err;
+      });
+      if (!current) {
+        try {
+          await this.client.schedule.create(opts);
+          report.created.push(id);
+        } catch (err) {
+          // Another control replica created it from the same catalog in the meantime.
+          if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+        }
         continue;
       }
-      const handle = this.client.schedule.getHandle(id);
-      // The memo as the server has it now (the list above may lag behind a replacement).
-      const current = await handle.describe();
-      if (sameCatalogScheduleMemo(readCatalogScheduleMemo(current.memo), catalogScheduleMemo(s))) {
+      const theirs = readCatalogScheduleMemo(current.memo);
+      if (theirs && (theirs.app ?? undefined) !== this.app) {
+        // `tideway.<app>.<id>` of one app can spell another's `tideway.<id>`: never take it over.
+        throw new Error(`schedule ${id} belongs to app ${theirs.app ?? '(none)'}; rename schedule ${s.id} in this catalog`);
+      }
+      if (sameCatalogScheduleMemo(theirs, catalogScheduleMemo(s))) {
         await handle.update((prev) => ({
           ...prev,
           spec: opts.spec,
