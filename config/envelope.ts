@@ -108,7 +108,7 @@ export function resolveEnvelope(catalog: Catalog, raw: unknown): ResolvedTask {
     group: task.group,
     lane,
     tenant: e.tenant ?? DEFAULT_TENANT,
-    taskQueue: poolTaskQueue(task.group, lane),
+    taskQueue: poolTaskQueue(task.group, lane, catalog.app),
     input: input.data,
     ...(e.delay !== undefined ? { delayMs: e.delay } : {}),
     ...(ttlMs !== undefined ? { ttlMs } : {}),

@@ -1,6 +1,5 @@
 import type { Catalog } from '../../config/catalog-schema';
 import type { Lane } from '../../config/names';
-import { poolTaskQueue } from '../../config/names';
 import type { Backpressure, QueueStatsReader } from './backpressure';
 import type { PoolView } from './schemas';
 
@@ -25,7 +24,7 @@ export async function describePools(
 ): Promise<PoolView[]> {
   return Promise.all(
     catalog.pools.map(async (p): Promise<PoolView> => {
-      const taskQueue = poolTaskQueue(p.group, p.lane);
+      const taskQueue = p.taskQueue;
       const s = await stats.read(taskQueue).catch(() => undefined);
       let extras: PoolExtras = {};
       for (const prov of providers) {

@@ -3,7 +3,8 @@ import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
 import { TaskClient, type TaskState } from '../../api/task-client';
 import { ApiKeyStore, authenticate, hashApiKey } from '../../api/http/auth';
-import { SpaceSaving, compileBackpressure } from '../../api/http/backpressure';
+import { SpaceSaving, compileBackpressure, type QueueStatsReader } from '../../api/http/backpressure';
+import { describePools } from '../../api/http/pools';
 import { fastifyUrl } from '../../api/http/route';
 import { buildApiServer, type ApiServer } from '../../api/http/server';
 import { catalog } from '../../examples/demo/catalog';
@@ -307,5 +308,14 @@ describe('hostile input', () => {
         details: { issues: [{ path: 'input', message: expect.stringContaining('deeper than 64 levels') }] },
       },
     });
+  });
+});
+
+describe('pools of an app', () => {
+  it("GET /v1/pools rows name the app's own queues", async () => {
+    // No server here: a stats reader that fails at once; the rows still come, with their queue names.
+    const noStats = { read: () => Promise.reject(new Error('no server')) } as unknown as QueueStatsReader;
+    const rows = await describePools(catalog.withApp('alpha'), noStats, undefined, []);
+    expect(rows.map((r) => r.taskQueue)).toEqual(['tideway.alpha.demo.high', 'tideway.alpha.demo.normal', 'tideway.alpha.demo.low']);
   });
 });

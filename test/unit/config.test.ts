@@ -91,6 +91,11 @@ describe('catalog validation', () => {
 });
 
 describe('envelope resolution', () => {
+  test("an app's catalog resolves to the app's pool queue (what the API's backpressure reads)", () => {
+    expect(resolveEnvelope(catalog.withApp('alpha'), { type: 'demo.echo', input: {}, lane: 'low' }).taskQueue).toBe(
+      'tideway.alpha.demo.low',
+    );
+  });
   test('valid envelope resolves group, lane, queue and tenant', () => {
     const r = resolveEnvelope(catalog, { type: 'demo.sleep', input: { ms: 5 }, lane: 'high', tenant: 'acme', delay: '2s' });
     expect(r).toMatchObject({
