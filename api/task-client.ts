@@ -15,9 +15,9 @@ import { optionalTsToDate, tsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { LaneAdmission, type AdmissionSpec } from '../config/admission';
 import type { Catalog } from '../config/catalog-schema';
-import { loadProject, type LoadProjectOptions } from '../config/load';
+import { loadProject, type LoadProjectOptions, type Project } from '../config/load';
 import type { RegisteredTasks } from '../config/register';
-import { loadSettings } from '../config/settings';
+import { loadSettings, temporalAddressOf } from '../config/settings';
 import { securityOptions } from '../temporal/connection';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
@@ -141,11 +141,15 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
    * via `opts.config`): its catalog, Temporal address, namespace, TLS and lane budgets.
    */
   static async fromConfig(opts: LoadProjectOptions = {}): Promise<TaskClient> {
-    const project = await loadProject(opts);
+    return TaskClient.fromProject(await loadProject(opts));
+  }
+
+  /** Connects for a loaded project: its catalog, Temporal address, namespace, TLS and lane budgets. */
+  static async fromProject(project: Project): Promise<TaskClient> {
     const s = project.settings;
     return TaskClient.connect({
       catalog: project.catalog,
-      address: s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`,
+      address: temporalAddressOf(s),
       namespace: s.namespace,
       connection: securityOptions(s),
       admission: s.admission ?? {},

@@ -67,7 +67,6 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   await Promise.all(procs.map((p) => p.ready));
   const scalerEnv = {
     ...project.env,
-    TIDEWAY_CONFIG: project.file,
     TEMPORAL_ADDRESS: target.address,
     TEMPORAL_NAMESPACE: target.namespace,
     TIDEWAY_DATA_DIR: settings.dataDir,

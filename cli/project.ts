@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadProject, type Project } from '../config/load';
-import { TaskClient } from '../api/task-client';
+import { temporalAddressOf } from '../config/settings';
 import { securityOptions } from '../temporal/connection';
 
 /**
@@ -26,26 +26,10 @@ export function cliProject(): Promise<Project> {
   return loaded;
 }
 
-/** The Temporal address the project's settings name (the dev server's port when none). */
-export function addressOf(p: Project): string {
-  return p.settings.temporalAddress ?? `127.0.0.1:${p.settings.temporalPort}`;
-}
-
-/** A TaskClient for the project (direct mode), with its TLS, API key and lane budgets. */
-export async function projectTaskClient(p: Project): Promise<TaskClient> {
-  return TaskClient.connect({
-    catalog: p.catalog,
-    address: addressOf(p),
-    namespace: p.settings.namespace,
-    connection: securityOptions(p.settings),
-    admission: p.settings.admission ?? {},
-  });
-}
-
 /** Runs `fn` with a raw Temporal connection and client for the project, closing it afterwards. */
 export async function withTemporal<R>(fn: (c: { connection: Connection; client: Client; project: Project }) => Promise<R>): Promise<R> {
   const project = await cliProject();
-  const connection = await Connection.connect({ address: addressOf(project), ...securityOptions(project.settings) });
+  const connection = await Connection.connect({ address: temporalAddressOf(project.settings), ...securityOptions(project.settings) });
   try {
     return await fn({ connection, client: new Client({ connection, namespace: project.settings.namespace }), project });
   } finally {

@@ -30,13 +30,13 @@ import {
   type TaskAction,
 } from '../api/http/schemas';
 import { TenantTasks } from '../api/http/tasks';
-import type { AnyTaskClient, ListFilter, ListResult, SubmitResult, TaskState } from '../api/task-client';
+import { TaskClient, type AnyTaskClient, type ListFilter, type ListResult, type SubmitResult, type TaskState } from '../api/task-client';
 import type { Catalog } from '../config/catalog-schema';
 import type { Project } from '../config/load';
 import { DEFAULT_TENANT, type Lane } from '../config/names';
 import { CATALOG_SCHEDULE_PREFIX } from '../config/schedule';
 import { defaultStateFile } from '../scaler/state';
-import { cliProject, projectTaskClient } from './project';
+import { cliProject } from './project';
 
 /**
  * The one task API every task verb of the CLI uses, with two implementations: HttpTaskClient over
@@ -254,7 +254,7 @@ export async function openTaskApi(opts: OpenTaskApiOptions = {}): Promise<TaskAp
   const http: TaskApi | undefined = HttpTaskClient.fromEnv(opts.env);
   if (http) return http;
   const project = await cliProject();
-  return new DirectTaskApi(await projectTaskClient(project), project, {
+  return new DirectTaskApi(await TaskClient.fromProject(project), project, {
     ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}),
     ...(opts.scalerStateFile !== undefined ? { scalerStateFile: opts.scalerStateFile } : {}),
   });

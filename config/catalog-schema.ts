@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { durationMs } from './duration';
 import { CatalogError, zodIssues, type FieldIssue } from './errors';
-import { APP_NAME, LANES, callbackTaskQueue, controlTaskQueue, poolTaskQueue, type Lane } from './names';
+import { APP_NAME, APP_NAME_RULE, LANES, callbackTaskQueue, controlTaskQueue, poolTaskQueue, type Lane } from './names';
 import { compileRetry, retryPolicySchema, type CompiledRetry, type RetryPolicy } from './retry';
 import { catalogSchedulePrefix, scheduleEntrySchema, type CompiledSchedule } from './schedule';
 import type { AnyTaskDefinition } from './task';
@@ -171,7 +171,7 @@ export interface Catalog<T extends readonly AnyTaskDefinition[] = readonly AnyTa
 export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(input: CatalogInput<T>): Catalog<T> {
   const issues: FieldIssue[] = [];
   if (input.app !== undefined && !APP_NAME.test(input.app)) {
-    issues.push({ path: 'app', message: 'must be 1-40 lowercase letters, digits and dashes, starting with a letter' });
+    issues.push({ path: 'app', message: APP_NAME_RULE });
   }
   const app = input.app;
   const byName = new Map<string, CompiledTask>();

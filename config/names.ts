@@ -15,6 +15,9 @@ export const CONTROL_TASK_QUEUE = 'tideway.control';
  */
 export const APP_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
+/** What an invalid app name is told. */
+export const APP_NAME_RULE = 'must be 1-40 lowercase letters, digits and dashes, starting with a letter';
+
 /** The control queue of `app` (`tideway.control` when there is none). */
 export function controlTaskQueue(app?: string): string {
   return app ? `tideway.${app}.control` : CONTROL_TASK_QUEUE;
@@ -22,8 +25,8 @@ export function controlTaskQueue(app?: string): string {
 
 /** The app a control queue belongs to (undefined for `tideway.control` or a queue of another shape). */
 export function appOfControlQueue(taskQueue: string): string | undefined {
-  const m = /^tideway\.([a-z][a-z0-9-]{0,39})\.control$/.exec(taskQueue);
-  return m?.[1];
+  const app = /^tideway\.(.+)\.control$/.exec(taskQueue)?.[1];
+  return app !== undefined && APP_NAME.test(app) ? app : undefined;
 }
 
 /** Workflow type every task runs as. */

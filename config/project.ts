@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Catalog } from './catalog-schema';
 import { ConfigError, zodIssues } from './errors';
-import { APP_NAME } from './names';
+import { APP_NAME, APP_NAME_RULE } from './names';
 import type { AnyTaskDefinition, TaskHandler } from './task';
 
 /**
@@ -89,7 +89,7 @@ export const configSchema = z
       message: "must be a catalog from defineCatalog({ tasks, pools }) (import { defineCatalog } from 'tideway')",
     }),
     handlers: z.record(z.string(), fnSchema).optional(),
-    app: z.string().regex(APP_NAME, 'must be 1-40 lowercase letters, digits and dashes, starting with a letter').optional(),
+    app: z.string().regex(APP_NAME, APP_NAME_RULE).optional(),
     temporal: z
       .object({
         address: nonEmpty.optional(),

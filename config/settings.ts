@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseAdmission, type AdmissionSpec } from './admission';
 import { parseDuration } from './duration';
-import { APP_NAME } from './names';
+import { APP_NAME, APP_NAME_RULE } from './names';
 
 /**
  * Every setting of every Tideway process, in one place: one zod schema of the environment (each
@@ -103,7 +103,7 @@ const envSchema = z.object({
   /** The config module (like `--config`); config/load.ts finds the project with it. Default: ./tideway.config.*. */
   TIDEWAY_CONFIG: optional(text),
   /** App name in every queue, schedule and control deployment. Default: none. */
-  TIDEWAY_APP: z.string().regex(APP_NAME, 'use 1-40 lowercase letters, digits and dashes, starting with a letter').optional(),
+  TIDEWAY_APP: z.string().regex(APP_NAME, APP_NAME_RULE).optional(),
 
   // ── Temporal ──
   /** A running server (host:port). Default: the dev server Tideway starts on TIDEWAY_TEMPORAL_PORT. */
@@ -294,6 +294,11 @@ export interface Settings extends TemporalSecurity {
     readonly actuator: (typeof SCALER_ACTUATORS)[number];
     readonly metricsPort: number | undefined;
   };
+}
+
+/** The Temporal server the settings name: TEMPORAL_ADDRESS, else the embedded dev server's port. */
+export function temporalAddressOf(s: Pick<Settings, 'temporalAddress' | 'temporalPort'>): string {
+  return s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`;
 }
 
 /**

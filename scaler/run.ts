@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Option, type Command } from 'commander';
 import { loadProject } from '../config/load';
+import { temporalAddressOf } from '../config/settings';
 import { createLogger } from '../config/log';
 import { securityOptions } from '../temporal/connection';
 import { ACTUATOR_TYPES, createActuator, ProcessActuator, type ActuatorConfig, type ActuatorType } from './actuators';
@@ -86,7 +87,7 @@ export async function runScaler(f: ScalerFlags): Promise<void> {
   const project = await loadProject(f.config ? { config: f.config } : {});
   const { settings, catalog } = project;
   const log = createLogger('tideway-scaler', settings.logLevel, catalog.app ? { app: catalog.app } : {});
-  const address = settings.temporalAddress ?? `127.0.0.1:${settings.temporalPort}`;
+  const address = temporalAddressOf(settings);
   const options = compileScalerOptions(optionsFromFlags(f, settings.scaler.options), catalog.pools);
   const actuatorType = f.actuator ?? settings.scaler.actuator;
   const metricsPort = f.metricsPort ? Number(f.metricsPort) : settings.scaler.metricsPort;

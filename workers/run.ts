@@ -1,6 +1,7 @@
 import { Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Project } from '../config/load';
+import { temporalAddressOf } from '../config/settings';
 import { createLogger } from '../config/log';
 import type { Lane } from '../config/names';
 import { securityOptions } from '../temporal/connection';
@@ -23,7 +24,7 @@ async function connect(project: Project) {
   // SDK internals log warnings and errors only; Tideway's own events go through pino on stdout.
   const s = project.settings;
   if (!runtimeInstalled) install(s.sdkMetrics);
-  const address = s.temporalAddress ?? `127.0.0.1:${s.temporalPort}`;
+  const address = temporalAddressOf(s);
   return { address, namespace: s.namespace, connection: await connectWorker(address, 60_000, s) };
 }
 

@@ -2,7 +2,7 @@ import { createLogger } from '../../config/log';
 import type { AdmissionSpec } from '../../config/admission';
 import { TidewayError } from '../../config/errors';
 import type { Project } from '../../config/load';
-import type { Settings } from '../../config/settings';
+import { temporalAddressOf, type Settings } from '../../config/settings';
 import { securityOptions } from '../../temporal/connection';
 import { TaskClient } from '../task-client';
 import { ApiKeyStore, generateApiKey } from './auth';
@@ -66,7 +66,7 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
   }
   const client = await TaskClient.connect({
     catalog: opts.project.catalog,
-    address: opts.address ?? settings.temporalAddress ?? `127.0.0.1:${settings.temporalPort}`,
+    address: opts.address ?? temporalAddressOf(settings),
     namespace: opts.namespace ?? settings.namespace,
     connection: securityOptions(settings),
     admission: opts.admission ?? settings.admission ?? {},
