@@ -10,8 +10,8 @@ import { OVERLAP_POLICIES } from '../../config/schedule';
  * `/openapi.json` is generated from them, so the document cannot drift from the code.
  */
 
-/** Largest number of tasks one bulk request may carry. */
-export const MAX_BULK = 1000;
+/** Largest number of tasks one bulk submit may carry (JSON body or NDJSON lines). */
+export const MAX_BULK = 100_000;
 
 /** A duration as the API accepts it: ms as a number, or `'500ms' | '10s' | '5m' | '2h' | '7d'`. */
 const duration = z.union([z.number().min(0), z.string().max(32)]).meta({ description: "ms, or '500ms', '10s', '5m', '2h', '7d'" });
@@ -51,15 +51,34 @@ export const submitResultSchema = z.object({
   duplicate: z.boolean().optional(),
 });
 
-/** Body of `POST /v1/tasks:bulk`: items are validated one by one so one bad item sinks nothing else. */
+/**
+ * A bulk's ID: the same characters as a task ID (it prefixes the intake workflows' IDs), shorter so
+ * `<bulkId>~<chunk>` still fits. Re-submitting a bulk ID with the same items is idempotent.
+ */
+export const bulkIdSchema = z
+  .string()
+  .min(1, 'bulkId must not be empty')
+  .max(150, 'bulkId must be at most 150 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@=+-]*$/, 'bulkId may use letters, digits and . _ : @ = + - (starting with a letter or digit)')
+  .refine((s) => !s.includes('..'), 'bulkId must not contain ".."');
+
+/**
+ * JSON body of `POST /v1/tasks:bulk` (the NDJSON form carries the same: one task per line, the bulk
+ * ID in `Idempotency-Key`). Items are validated one by one so one bad item sinks nothing else.
+ */
 export const bulkBodySchema = z
-  .object({ tasks: z.array(z.unknown()).min(1).max(MAX_BULK, `at most ${MAX_BULK} tasks per bulk request`) })
+  .object({
+    tasks: z.array(z.unknown()).min(1).max(MAX_BULK, `at most ${MAX_BULK} tasks per bulk submit`),
+    bulkId: bulkIdSchema.optional(),
+  })
   .strict();
+export type BulkBody = z.input<typeof bulkBodySchema>;
 
 export const errorSchema = z.object({
   error: z.object({ type: z.string(), message: z.string(), details: z.unknown().optional() }),
 });
 
+/** Per-item results of the 1,000-per-request bulk route; kept until the server's intake route replaces it. */
 export const bulkItemResultSchema = z.object({
   index: z.number().int(),
   ok: z.boolean(),
@@ -76,6 +95,39 @@ export const bulkResultSchema = z.object({
 });
 export type BulkItemResult = z.infer<typeof bulkItemResultSchema>;
 export type BulkResult = z.infer<typeof bulkResultSchema>;
+
+/** Answer 202 of `POST /v1/tasks:bulk`: valid items accepted durably, each bad one with its own error. */
+export const bulkAcceptedSchema = z.object({
+  bulkId: z.string(),
+  accepted: z.number().int(),
+  rejected: z.number().int(),
+  /** Per item, in the order given: its task ID, or null when it was rejected. */
+  taskIds: z.array(z.string().nullable()),
+  errors: z.array(z.object({ index: z.number().int(), httpStatus: z.number().int(), error: errorSchema.shape.error })),
+});
+export type BulkAccepted = z.infer<typeof bulkAcceptedSchema>;
+
+export const BULK_STATES = ['running', 'completed', 'cancelled'] as const;
+
+/** Answer of `GET /v1/bulk/{id}`: how far the intake of a bulk has got. */
+export const bulkStatusSchema = z.object({
+  bulkId: z.string(),
+  tenant: z.string(),
+  state: z.enum(BULK_STATES),
+  accepted: z.number().int(),
+  started: z.number().int(),
+  duplicate: z.number().int(),
+  failed: z.number().int(),
+  cancelled: z.number().int(),
+  pending: z.number().int(),
+  chunks: z.object({ total: z.number().int(), done: z.number().int() }),
+  failures: z.array(z.object({ taskId: z.string(), message: z.string() })),
+});
+export type BulkStatus = z.infer<typeof bulkStatusSchema>;
+
+/** Answer 202 of `POST /v1/bulk/{id}:cancel`. */
+export const bulkCancelledSchema = z.object({ bulkId: z.string(), cancelledChunks: z.number().int() });
+export type BulkCancelled = z.infer<typeof bulkCancelledSchema>;
 
 /** A task filter as a caller may give it: the tenant always comes from the API key, never from here. */
 const callerFilterSchema = listFilterSchema.omit({ tenant: true });
