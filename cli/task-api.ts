@@ -1,19 +1,24 @@
 import type { z } from 'zod';
 import {
   errorFromAnswer,
+  HttpApiError,
   HttpTaskClient,
   pollResult,
   type BatchBody,
   type BatchStatus,
-  type BulkResult,
+  type BulkAccepted,
+  type BulkCancelled,
+  type BulkStatus,
   type PoolView,
+  type RetryInfo,
   type ScheduleBody,
   type ScheduleView,
   type SubmitBody,
 } from '../api/http-client';
+import { retryAfterDelayMs, withRetry, type RetryOptions } from '../api/retry';
 import { Backpressure, QueueStatsReader } from '../api/http/backpressure';
 import { describeBatch, startBatch } from '../api/http/batches';
-import { BadRequestError, toErrorResponse } from '../api/http/errors';
+import { BadRequestError, NotFoundError, toErrorResponse } from '../api/http/errors';
 import { describePools } from '../api/http/pools';
 import { scalerStateFileProvider } from '../api/http/scaler-pools';
 import { createSchedule, describeSchedule, listSchedules, scheduleAction } from '../api/http/schedules';
@@ -21,6 +26,7 @@ import {
   batchBodySchema,
   batchIdParam,
   bulkBodySchema,
+  bulkIdSchema,
   issuesOf,
   listQuerySchema,
   redriveBodySchema,
@@ -48,8 +54,12 @@ import { cliProject } from './project';
 export interface TaskApi {
   /** `POST /v1/tasks`: submits one task (the tenant is never in the body). */
   submitBody(body: SubmitBody): Promise<SubmitResult>;
-  /** `POST /v1/tasks:bulk`: up to 1,000 bodies, a result per item. */
-  submitBulk(items: readonly unknown[]): Promise<BulkResult>;
+  /** `POST /v1/tasks:bulk`: up to 100,000 bodies accepted durably in one call; each bad item gets its own error. */
+  submitMany(items: readonly unknown[], opts?: { bulkId?: string }): Promise<BulkAccepted>;
+  /** `GET /v1/bulk/{id}`: how far the bulk's intake has got. */
+  bulkStatus(bulkId: string): Promise<BulkStatus>;
+  /** `POST /v1/bulk/{id}:cancel`: what is not started yet never starts; started tasks are cancelled. */
+  cancelBulk(bulkId: string): Promise<BulkCancelled>;
   get(taskId: string): Promise<TaskState>;
   /** Waits until the task is terminal: its result, or TaskFailedError. */
   result(taskId: string): Promise<unknown>;
@@ -80,6 +90,8 @@ export interface DirectTaskApiOptions {
   tenant?: string;
   /** Scaler state file for the pools' replicas and forecast. @default <data dir>/scaler-state.json */
   scalerStateFile?: string;
+  /** Submits refused with 429 (a lane's admission budget) are retried as HttpTaskClient retries them. */
+  retry?: RetryOptions;
 }
 
 /** TaskApi in-process over Temporal: the HTTP routes' validation and tenant rules, without HTTP. */
@@ -103,11 +115,50 @@ export class DirectTaskApi implements TaskApi {
   }
 
   submitBody(body: SubmitBody): Promise<SubmitResult> {
-    return answer('/v1/tasks', async () => this.tasks.submit(this.tenant, parse(submitBodySchema, body)));
+    return this.retrying429('/v1/tasks', () =>
+      answer('/v1/tasks', async () => this.tasks.submit(this.tenant, parse(submitBodySchema, body))),
+    );
   }
 
-  submitBulk(items: readonly unknown[]): Promise<BulkResult> {
-    return answer('/v1/tasks:bulk', async () => this.tasks.submitBulk(this.tenant, parse(bulkBodySchema, { tasks: [...items] }).tasks));
+  /** Retries a call refused with 429 after its Retry-After, as HttpTaskClient does over HTTP. */
+  private retrying429<R>(path: string, fn: () => Promise<R>): Promise<R> {
+    return withRetry(
+      path,
+      fn,
+      (err) => {
+        if (!(err instanceof HttpApiError) || err.status !== 429) return undefined;
+        const reason = (err.details as { reason?: unknown } | undefined)?.reason;
+        return { waitMs: retryAfterDelayMs(err.retryAfterSeconds), reason: `429 ${typeof reason === 'string' ? reason : err.type}` };
+      },
+      this.opts.retry,
+    );
+  }
+
+  submitMany(items: readonly unknown[], opts: { bulkId?: string } = {}): Promise<BulkAccepted> {
+    return this.retrying429('/v1/tasks:bulk', () =>
+      answer('/v1/tasks:bulk', async () => {
+        const body = parse(bulkBodySchema, { tasks: [...items], ...given({ bulkId: opts.bulkId }) });
+        return bulkIntakeOf(this.client).submitMany(body.tasks, { ...given({ bulkId: body.bulkId }), tenant: this.tenant });
+      }),
+    );
+  }
+
+  bulkStatus(bulkId: string): Promise<BulkStatus> {
+    return answer(bulkPath(bulkId), async () => {
+      const s = await bulkIntakeOf(this.client).bulkStatus(parse(bulkIdSchema, bulkId, 'id'));
+      // As the route: another tenant's bulk does not exist for this one.
+      if (s.tenant !== this.tenant) throw new NotFoundError(`no bulk with ID ${JSON.stringify(bulkId)}`);
+      return s;
+    });
+  }
+
+  cancelBulk(bulkId: string): Promise<BulkCancelled> {
+    return answer(`${bulkPath(bulkId)}:cancel`, async () => {
+      const intake = bulkIntakeOf(this.client);
+      const id = parse(bulkIdSchema, bulkId, 'id');
+      if ((await intake.bulkStatus(id)).tenant !== this.tenant) throw new NotFoundError(`no bulk with ID ${JSON.stringify(bulkId)}`);
+      return intake.cancelBulk(id);
+    });
   }
 
   get(taskId: string): Promise<TaskState> {
@@ -207,6 +258,33 @@ export class DirectTaskApi implements TaskApi {
   }
 }
 
+/**
+ * The bulk intake methods of TaskClient (design of issue 12), typed here by their signatures so the
+ * CLI builds against them whether or not this TaskClient has them yet.
+ */
+interface BulkIntake {
+  submitMany(items: unknown[], opts: { bulkId?: string; tenant: string }): Promise<BulkAccepted>;
+  bulkStatus(bulkId: string): Promise<BulkStatus>;
+  cancelBulk(bulkId: string): Promise<BulkCancelled>;
+}
+
+function bulkIntakeOf(client: AnyTaskClient): BulkIntake {
+  const c = client as unknown as Partial<BulkIntake>;
+  if (typeof c.submitMany !== 'function' || typeof c.bulkStatus !== 'function' || typeof c.cancelBulk !== 'function') {
+    throw new Error('this TaskClient has no bulk intake (submitMany/bulkStatus/cancelBulk)');
+  }
+  return c as BulkIntake;
+}
+
+/** Keeps the fields that were given. */
+function given<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function bulkPath(bulkId: string): string {
+  return `/v1/bulk/${encodeURIComponent(bulkId)}`;
+}
+
 function taskPath(taskId: string): string {
   return `/v1/tasks/${encodeURIComponent(taskId)}`;
 }
@@ -244,17 +322,28 @@ export interface OpenTaskApiOptions {
   scalerStateFile?: string | undefined;
   /** @default the process environment (through loadSettings) */
   env?: NodeJS.ProcessEnv;
+  /** Called before each retry of a request refused with 429 (and of a bulk submit after a 5xx or reset). @default a note on stderr */
+  onRetry?: (info: RetryInfo) => void;
 }
+
+/** The CLI's note before a retry, on stderr: "429 lane_admission: retrying in 2 s (attempt 3)". */
+export function retryNote(info: RetryInfo): string {
+  return `${info.reason}: retrying in ${Math.max(1, Math.round(info.waitMs / 1000))} s (attempt ${info.attempt})`;
+}
+
+const printRetryNote = (info: RetryInfo) => process.stderr.write(`${retryNote(info)}\n`);
 
 /**
  * The task API of this CLI run: over HTTP when TIDEWAY_URL is set (TIDEWAY_API_KEY required; the
  * project's config is not even loaded), else directly over Temporal for the CLI's project.
  */
 export async function openTaskApi(opts: OpenTaskApiOptions = {}): Promise<TaskApi> {
-  const http: TaskApi | undefined = HttpTaskClient.fromEnv(opts.env);
+  const onRetry = opts.onRetry ?? printRetryNote;
+  const http: TaskApi | undefined = HttpTaskClient.fromEnv(opts.env, { onRetry });
   if (http) return http;
   const project = await cliProject();
   return new DirectTaskApi(await TaskClient.fromProject(project), project, {
+    retry: { onRetry },
     ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}),
     ...(opts.scalerStateFile !== undefined ? { scalerStateFile: opts.scalerStateFile } : {}),
   });

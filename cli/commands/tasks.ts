@@ -1,13 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { BulkResult, PoolView } from '../../api/http-client';
-import { BATCH_OPERATIONS, MAX_BULK } from '../../api/http/schemas';
+import type { PoolView } from '../../api/http-client';
+import { BATCH_OPERATIONS } from '../../api/http/schemas';
 import { formatMs } from '../../config/duration';
-import { tenantSchema } from '../../config/envelope';
 import { LANES, TASK_STATUSES, type Lane, type TaskStatus } from '../../config/names';
 import { OVERLAP_POLICIES } from '../../config/schedule';
 import { printJson, table } from '../format';
 import { withTaskApi } from '../task-api';
+import { registerBulkCommands } from './bulk';
+import { given, say, tenantOption } from './common';
 
 /**
  * Every task verb: submit, get, list, cancel, pause, resume, redrive, discard, bulk, batch,
@@ -15,43 +15,12 @@ import { withTaskApi } from '../task-api';
  * HTTP with TIDEWAY_URL, else directly over Temporal) and prints the answer, the same in both modes.
  */
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
-
 function parseJson(value: string): unknown {
   try {
     return JSON.parse(value);
   } catch (err) {
     throw new InvalidArgumentError(`not valid JSON (${(err as Error).message}); quote it, e.g. '{"ms":1000}'`);
   }
-}
-
-function parseTenant(value: string): string {
-  const r = tenantSchema.safeParse(value);
-  if (!r.success) throw new InvalidArgumentError(r.error.issues.map((i) => i.message).join('; '));
-  return r.data;
-}
-
-const tenantOption = () =>
-  new Option('--tenant <tenant>', 'tenant (direct mode only; over HTTP the API key decides)').argParser(parseTenant);
-
-/** Keeps the filter fields that were given. */
-function given<T extends Record<string, unknown>>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== '')) as Partial<T>;
-}
-
-/** Draws `[#####.....] 500/1000` on stderr when it is a terminal, else prints every tenth. */
-function progress(total: number): (done: number, accepted: number, rejected: number) => void {
-  const tty = process.stderr.isTTY;
-  let lastPct = -1;
-  return (done, accepted, rejected) => {
-    const pct = Math.floor((done / total) * 100);
-    if (!tty && pct < lastPct + 10 && done < total) return;
-    lastPct = pct;
-    const width = 30;
-    const filled = Math.round((done / total) * width);
-    const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}  accepted ${accepted}  rejected ${rejected}`;
-    process.stderr.write(tty ? `\r${bar}${done === total ? '\n' : ''}` : `${bar}\n`);
-  };
 }
 
 /** Adds the task verbs to the CLI. */
@@ -166,48 +135,7 @@ export function registerTaskCommands(program: Command): void {
       }),
     );
 
-  program
-    .command('bulk')
-    .description(`submit every line of a JSONL file ({"type","input",...} per line) in requests of up to ${MAX_BULK}`)
-    .argument('<file>', 'JSONL file, one task body per line')
-    .option('--chunk <n>', 'tasks per bulk request', (v) => Number(v), MAX_BULK)
-    .addOption(tenantOption())
-    .option('--json', 'machine-readable output (every item result)')
-    .action(async (file: string, o: { chunk: number; tenant?: string; json?: boolean }) =>
-      withTaskApi({ tenant: o.tenant }, async (api) => {
-        const lines = readFileSync(file, 'utf8')
-          .split('\n')
-          .map((l) => l.trim())
-          .filter(Boolean);
-        const items = lines.map((l, i) => {
-          try {
-            return JSON.parse(l) as unknown;
-          } catch {
-            return { __invalidJsonLine: i + 1 };
-          }
-        });
-        const chunk = Math.max(1, Math.min(MAX_BULK, o.chunk));
-        const tick = progress(items.length);
-        const all: BulkResult['results'] = [];
-        let accepted = 0;
-        for (let start = 0; start < items.length; start += chunk) {
-          const r = await api.submitBulk(items.slice(start, start + chunk));
-          accepted += r.accepted;
-          all.push(...r.results.map((x) => ({ ...x, index: x.index + start })));
-          tick(all.length, accepted, all.length - accepted);
-        }
-        if (o.json) return printJson({ accepted, rejected: all.length - accepted, results: all });
-        const bad = all.filter((r) => !r.ok);
-        say(`${accepted} accepted, ${bad.length} rejected`);
-        if (bad.length)
-          say(
-            table(
-              bad.slice(0, 20).map((r) => ({ line: r.index + 1, status: r.httpStatus, error: r.error?.message })),
-              ['line', 'status', 'error'],
-            ),
-          );
-      }),
-    );
+  registerBulkCommands(program);
 
   const batch = program
     .command('batch')
