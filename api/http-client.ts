@@ -4,6 +4,7 @@ import { loadSettings, type Settings } from '../config/settings';
 import type { TaskEnvelope } from '../config/envelope';
 import { TERMINAL_STATUSES, type Lane } from '../config/names';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
+import { parseRetryAfter } from '../activities/errors';
 import { TidewayError } from '../config/errors';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError, ValidationError } from './errors';
 import type { ListFilter, ListResult, SubmitOptions, SubmitResult, TaskState } from './task-client';
@@ -284,21 +285,20 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
     try {
       json = text ? (JSON.parse(text) as unknown) : undefined;
     } catch {
-      json = undefined; // a proxy's HTML error page: the status and text still say what happened
+      // A proxy's HTML page: on an error the status and text still say what happened.
+      if (res.ok) throw new HttpApiError(res.status, 'MalformedAnswer', `not JSON: ${text.slice(0, 200)}`);
+      json = undefined;
     }
     if (res.ok) return json as T;
     const err = (json as { error?: AnswerError } | undefined)?.error ?? {};
-    throw errorFromAnswer(res.status, path, { ...err, message: err.message ?? text }, retryAfterSeconds(res.headers.get('retry-after')));
+    throw errorFromAnswer(res.status, path, { ...err, message: err.message ?? text }, retryAfterSecondsOf(res.headers.get('retry-after')));
   }
 }
 
-/** `Retry-After` as seconds: a number of seconds or an HTTP date; undefined when absent or unreadable. */
-export function retryAfterSeconds(header: string | null, now = Date.now()): number | undefined {
-  if (header === null || header.trim() === '') return undefined;
-  const n = Number(header);
-  if (Number.isFinite(n)) return Math.max(0, n);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
+/** `Retry-After` (seconds or an HTTP date) in seconds; undefined when absent or unreadable. */
+function retryAfterSecondsOf(header: string | null): number | undefined {
+  const ms = parseRetryAfter(header);
+  return ms === undefined ? undefined : ms / 1000;
 }
 
 /** The socket error code when `err` is fetch's failure on a connection the server reset, else undefined. */

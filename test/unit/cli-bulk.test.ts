@@ -1,4 +1,3 @@
-import { retryAfterSeconds } from '../../api/http-client';
 import { backoffDelayMs, retryAfterDelayMs, withRetry, type RetryClock, type RetryInfo } from '../../api/retry';
 import { BulkFileError, itemsOf, parseBulkFile, reportOf } from '../../cli/bulk-file';
 import { bulkDone, bulkProgressLine, progressBar, ProgressPrinter } from '../../cli/format';
@@ -177,14 +176,6 @@ describe('retry policy', () => {
     expect(retryAfterDelayMs(Number.NaN, () => 0)).toBe(1000);
     expect(retryAfterDelayMs(60, () => 1)).toBe(60_250);
     expect([1, 2, 3, 10].map((a) => backoffDelayMs(a, () => 0))).toEqual([1000, 2000, 4000, 30_000]);
-  });
-
-  it('reads Retry-After as seconds or an HTTP date', () => {
-    const now = Date.parse('2026-12-01T12:00:00Z');
-    expect(retryAfterSeconds('3', now)).toBe(3);
-    expect(retryAfterSeconds(null, now)).toBeUndefined();
-    expect(retryAfterSeconds('soon', now)).toBeUndefined();
-    expect(retryAfterSeconds('Tue, 01 Dec 2026 12:00:05 GMT', now)).toBe(5);
   });
 
   it('the CLI note names the reason, the wait in seconds and the attempt', () => {
