@@ -81,7 +81,7 @@ export function registerBulkCommands(program: Command): void {
           if (o.json) printJson(report);
           return;
         }
-        const status = await follow(api, report.bulkId);
+        const status = await follow(api, report.bulkId, NOT_VISIBLE_GRACE_MS);
         if (o.json) printJson({ ...report, status });
         else printStatus(status);
       });
@@ -96,7 +96,7 @@ export function registerBulkCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (id: string, o: { watch?: boolean; tenant?: string; json?: boolean }) =>
       withTaskApi({ tenant: o.tenant }, async (api) => {
-        const s = o.watch ? await follow(api, id) : await api.bulkStatus(id);
+        const s = o.watch ? await follow(api, id, 0) : await api.bulkStatus(id);
         if (o.json) printJson(s);
         else printStatus(s);
       }),
@@ -119,9 +119,10 @@ export function registerBulkCommands(program: Command): void {
 
 /**
  * Polls a bulk until its state is not `running`, showing the progress bar on stderr (in place on a
- * terminal, else a line every few seconds); returns the last status.
+ * terminal, else a line every few seconds); returns the last status. A 404 in the first `graceMs`
+ * is a bulk not visible yet.
  */
-async function follow(api: TaskApi, bulkId: string): Promise<BulkStatus> {
+async function follow(api: TaskApi, bulkId: string, graceMs: number): Promise<BulkStatus> {
   const printer = new ProgressPrinter({ write: (t) => process.stderr.write(t), tty: process.stderr.isTTY === true });
   const since = Date.now();
   for (;;) {
@@ -129,7 +130,7 @@ async function follow(api: TaskApi, bulkId: string): Promise<BulkStatus> {
     try {
       s = await api.bulkStatus(bulkId);
     } catch (err) {
-      const notYet = err instanceof HttpApiError && err.status === 404 && Date.now() - since < NOT_VISIBLE_GRACE_MS;
+      const notYet = err instanceof HttpApiError && err.status === 404 && Date.now() - since < graceMs;
       if (!notYet) {
         printer.end();
         throw err;
