@@ -234,10 +234,8 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
     };
     let resets = 0;
     const classify: Classify = (err, attempt) => {
-      if (err instanceof HttpApiError && err.status === 429) {
-        const reason = (err.details as { reason?: unknown } | undefined)?.reason;
-        return { waitMs: retryAfterDelayMs(err.retryAfterSeconds), reason: `429 ${typeof reason === 'string' ? reason : err.type}` };
-      }
+      const tooMany = retryOf429(err);
+      if (tooMany) return tooMany;
       if (!o.repeatable) return undefined;
       if (err instanceof HttpApiError && err.status >= 500) {
         const waitMs = err.retryAfterSeconds !== undefined ? retryAfterDelayMs(err.retryAfterSeconds) : backoffDelayMs(attempt);
@@ -293,6 +291,13 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
     const err = (json as { error?: AnswerError } | undefined)?.error ?? {};
     throw errorFromAnswer(res.status, path, { ...err, message: err.message ?? text }, retryAfterSecondsOf(res.headers.get('retry-after')));
   }
+}
+
+/** The retry a 429 answer asks for (its Retry-After, reason "429 <details.reason>"); undefined for any other error. */
+export function retryOf429(err: unknown): { waitMs: number; reason: string } | undefined {
+  if (!(err instanceof HttpApiError) || err.status !== 429) return undefined;
+  const reason = (err.details as { reason?: unknown } | undefined)?.reason;
+  return { waitMs: retryAfterDelayMs(err.retryAfterSeconds), reason: `429 ${typeof reason === 'string' ? reason : err.type}` };
 }
 
 /** `Retry-After` (seconds or an HTTP date) in seconds; undefined when absent or unreadable. */

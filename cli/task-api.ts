@@ -1,9 +1,9 @@
 import type { z } from 'zod';
 import {
   errorFromAnswer,
-  HttpApiError,
   HttpTaskClient,
   pollResult,
+  retryOf429,
   type BatchBody,
   type BatchStatus,
   type BulkAccepted,
@@ -15,7 +15,7 @@ import {
   type ScheduleView,
   type SubmitBody,
 } from '../api/http-client';
-import { retryAfterDelayMs, withRetry, type RetryOptions } from '../api/retry';
+import { withRetry, type RetryOptions } from '../api/retry';
 import { Backpressure, QueueStatsReader } from '../api/http/backpressure';
 import { describeBatch, startBatch } from '../api/http/batches';
 import { BadRequestError, NotFoundError, toErrorResponse } from '../api/http/errors';
@@ -122,16 +122,7 @@ export class DirectTaskApi implements TaskApi {
 
   /** Retries a call refused with 429 after its Retry-After, as HttpTaskClient does over HTTP. */
   private retrying429<R>(path: string, fn: () => Promise<R>): Promise<R> {
-    return withRetry(
-      path,
-      fn,
-      (err) => {
-        if (!(err instanceof HttpApiError) || err.status !== 429) return undefined;
-        const reason = (err.details as { reason?: unknown } | undefined)?.reason;
-        return { waitMs: retryAfterDelayMs(err.retryAfterSeconds), reason: `429 ${typeof reason === 'string' ? reason : err.type}` };
-      },
-      this.opts.retry,
-    );
+    return withRetry(path, fn, retryOf429, this.opts.retry);
   }
 
   submitMany(items: readonly unknown[], opts: { bulkId?: string } = {}): Promise<BulkAccepted> {
