@@ -50,5 +50,5 @@ export { TaskClient } from '../api/task-client';
 export type { SubmitOptions, SubmitResult, ListResult, TaskClientOptions, TaskState, TaskSummary, ListFilter } from '../api/task-client';
 export type { TaskError } from '../config/task-state';
 export { HttpTaskClient, HttpApiError } from '../api/http-client';
-export type { HttpTaskClientOptions } from '../api/http-client';
+export type { HttpTaskClientOptions, RetryInfo, BulkAccepted, BulkStatus, BulkCancelled } from '../api/http-client';
 export { securityOptions } from '../temporal/connection';

@@ -80,11 +80,13 @@ export const bulkAcceptedSchema = z.object({
 });
 export type BulkAccepted = z.infer<typeof bulkAcceptedSchema>;
 
-/** Answer of `GET /v1/bulk/{id}`. */
+export const BULK_STATES = ['running', 'completed', 'cancelled'] as const;
+
+/** Answer of `GET /v1/bulk/{id}`: how far the intake of a bulk has got. */
 export const bulkStatusSchema = z.object({
   bulkId: z.string(),
   tenant: z.string(),
-  state: z.enum(['running', 'completed', 'cancelled']),
+  state: z.enum(BULK_STATES),
   accepted: z.number().int(),
   started: z.number().int(),
   duplicate: z.number().int(),
@@ -103,8 +105,10 @@ export const bulkCancelledSchema = z.object({
   cancelledChunks: z.number().int(),
   batchJobId: z.string().optional(),
 });
+export type BulkCancelled = z.infer<typeof bulkCancelledSchema>;
 
 export const bulkIdParam = bulkIdSchema;
+export { bulkIdSchema };
 
 /** A task filter as a caller may give it: the tenant always comes from the API key, never from here. */
 const callerFilterSchema = listFilterSchema.omit({ tenant: true });
