@@ -17,7 +17,7 @@ import { DEFAULT_HIGH_WAIT_OBJECTIVE_MS, type AdmissionMode, type AdmissionSpec 
 import type { Catalog } from '../config/catalog-schema';
 import { loadProject, type LoadProjectOptions, type Project } from '../config/load';
 import type { RegisteredTasks } from '../config/register';
-import { createLogger, type Logger } from '../config/log';
+import type { Logger } from '../config/log';
 import { loadSettings, temporalAddressOf } from '../config/settings';
 import { securityOptions } from '../temporal/connection';
 import type { Duration } from '../config/duration';
@@ -170,8 +170,8 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       address: temporalAddressOf(s),
       namespace: s.namespace,
       connection: securityOptions(s),
+      // No logger: the CLI runs through here and its stdout is for its own output.
       admission: s.admission,
-      logger: createLogger('admission', s.logLevel),
     });
   }
 
