@@ -3,7 +3,7 @@ import { tsToMs } from '@temporalio/common/lib/time';
 import type { temporal } from '@temporalio/proto';
 import { readFileSync, existsSync } from 'node:fs';
 import { TaskClient } from '../api/task-client';
-import { admissionFor, formatAdmission } from '../config/admission';
+import { formatAdmissionMode, parseAdmissionMode } from '../config/admission';
 import { catalog, type Tasks } from '../examples/demo/catalog';
 import { mapLimit, quantile, startBenchStack, type BenchStack, runBench } from './lib-stack';
 
@@ -223,8 +223,8 @@ async function main(): Promise<void> {
   const say = (l: string) => process.stdout.write(`${l}\n`);
   const stack = await startBenchStack('lanes', say);
   const lowIds: string[] = [];
-  // What `npm start` applies on its embedded server, or TIDEWAY_ADMISSION (config/admission.ts).
-  const admission = admissionFor(process.env.TIDEWAY_ADMISSION, stack.startedServer);
+  // TIDEWAY_ADMISSION (config/admission.ts), adaptive when unset, as every entry path applies it.
+  const admission = parseAdmissionMode(process.env.TIDEWAY_ADMISSION);
   const paced = new TaskClient({ client: stack.temporal, catalog, admission, admissionMaxWaitMs: Number.POSITIVE_INFINITY });
   try {
     await Promise.all([
@@ -232,7 +232,7 @@ async function main(): Promise<void> {
       stack.spawn({ role: 'pool', group: 'demo', lane: 'high' }),
       stack.spawn({ role: 'pool', group: 'demo', lane: 'low' }),
     ]);
-    const admissionOn = formatAdmission(admission) !== 'off';
+    const admissionOn = admission.kind !== 'off';
     // Without admission the flood leaves a backlog that would spill into the next round: run once.
     const rounds = admissionOn ? ROUNDS : 1;
     say(
@@ -240,7 +240,7 @@ async function main(): Promise<void> {
         (FLOOD_RATE ? `, offered at ${FLOOD_RATE}/s` : ', offered as fast as the producer may submit') +
         (FLOOD_DELAY ? `, each with a ${FLOOD_DELAY} start delay (starts only)` : ''),
     );
-    say(`lane admission (TIDEWAY_ADMISSION): ${formatAdmission(admission)}`);
+    say(`lane admission (TIDEWAY_ADMISSION): ${formatAdmissionMode(admission)}`);
     // Warm-up: the first tasks pay connection and cache set-up; keep them out of the figures.
     await highLane(stack, 'warmup', 3).then((s) => waits(stack, s));
 
@@ -249,7 +249,7 @@ async function main(): Promise<void> {
     for (let r = 1; r <= rounds; r++) {
       say(`round ${r}/${rounds}: ${PHASE_S} s no flood...`);
       calmRounds.push(await waits(stack, await highLane(stack, `calm${r}`, PHASE_S)));
-      say(`round ${r}/${rounds}: ${PHASE_S} s flooding the low lane, lane admission ${formatAdmission(admission)}...`);
+      say(`round ${r}/${rounds}: ${PHASE_S} s flooding the low lane, lane admission ${formatAdmissionMode(admission)}...`);
       admRounds.push(await floodPhase(stack, `adm${r}`, paced, lowIds, { untilDone: !admissionOn, concurrency: admissionOn ? 4 : 32 }));
       await sleep(SETTLE_MS);
     }

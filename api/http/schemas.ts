@@ -244,7 +244,16 @@ export const poolSchema = z.object({
   overloaded: z.boolean(),
 });
 export type PoolView = z.infer<typeof poolSchema>;
-export const poolListSchema = z.object({ pools: z.array(poolSchema) });
+/** Lane admission of the API process (admission/): its mode, the high lane's objective and the current start rates. */
+export const admissionViewSchema = z.object({
+  mode: z.enum(['adaptive', 'fixed', 'off']),
+  /** The high lane's queue-wait objective that adaptive admission protects; null in other modes. */
+  objectiveMs: z.number().nullable(),
+  /** Starts per second per paced lane; a lane absent is not paced. */
+  rates: z.object({ high: z.number().optional(), normal: z.number().optional(), low: z.number().optional() }),
+});
+export type AdmissionView = z.infer<typeof admissionViewSchema>;
+export const poolListSchema = z.object({ pools: z.array(poolSchema), admission: admissionViewSchema });
 
 export const healthSchema = z.object({ ok: z.boolean(), temporal: z.enum(['up', 'down']) });
 

@@ -4,7 +4,7 @@ import addFormats from 'ajv-formats';
 import { TaskClient, type TaskState } from '../../api/task-client';
 import { ApiKeyStore, authenticate, hashApiKey } from '../../api/http/auth';
 import { SpaceSaving, compileBackpressure, type QueueStatsReader } from '../../api/http/backpressure';
-import { describePools } from '../../api/http/pools';
+import { admissionView, describePools } from '../../api/http/pools';
 import { fastifyUrl } from '../../api/http/route';
 import { buildApiServer, type ApiServer } from '../../api/http/server';
 import { MAX_BULK } from '../../api/http/schemas';
@@ -310,6 +310,21 @@ describe('hostile input', () => {
         details: { issues: [{ path: 'input', message: expect.stringContaining('deeper than 64 levels') }] },
       },
     });
+  });
+});
+
+describe('lane admission in GET /v1/pools and /metrics', () => {
+  it("answers this API's admission mode, objective and rates (the TaskClient default: adaptive)", async () => {
+    // The route's pool rows need Temporal; its admission object is this view of the client's gate.
+    const view = admissionView(new TaskClient({ client: new Client({ connection }), catalog }).admission);
+    expect(view).toEqual({ mode: 'adaptive', objectiveMs: 250, rates: { normal: 20, low: 20 } });
+    expect(admissionView(new TaskClient({ client: new Client({ connection }), catalog, admission: { kind: 'off' } }).admission)).toEqual({
+      mode: 'off',
+      objectiveMs: null,
+      rates: {},
+    });
+    const m = await call('GET', '/metrics', { key });
+    expect(m.text).toMatch(/tideway_admission_rate\{lane="low"\} 20/);
   });
 });
 
