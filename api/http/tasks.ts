@@ -97,6 +97,15 @@ export class TenantTasks {
       errors.push({ ...e, index, error: prefixIssues(e.error, `tasks.${index}`) });
     }
     errors.sort((a, b) => a.index - b.index);
+    if (this.backpressure) {
+      const perQueue = new Map<string, number>();
+      for (const [i, v] of valid.entries()) {
+        if (r.taskIds[i] === null) continue;
+        const q = resolveEnvelope(this.catalog, v.item).taskQueue;
+        perQueue.set(q, (perQueue.get(q) ?? 0) + 1);
+      }
+      for (const [q, n] of perQueue) this.backpressure.record(tenant, q, n);
+    }
     for (let i = 0; i < r.accepted; i++) this.onSubmit?.(tenant, 'started');
     for (let i = 0; i < errors.length; i++) this.onSubmit?.(tenant, 'rejected');
     return { bulkId: r.bulkId, accepted: r.accepted, rejected: errors.length, taskIds, errors };
