@@ -101,7 +101,8 @@ export class TenantTasks {
       const perQueue = new Map<string, number>();
       for (const [i, v] of valid.entries()) {
         if (r.taskIds[i] === null) continue;
-        const q = resolveEnvelope(this.catalog, v.item).taskQueue;
+        const { taskId: _id, ...envelope } = v.item;
+        const q = resolveEnvelope(this.catalog, envelope).taskQueue;
         perQueue.set(q, (perQueue.get(q) ?? 0) + 1);
       }
       for (const [q, n] of perQueue) this.backpressure.record(tenant, q, n);
