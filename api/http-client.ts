@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { RegisteredTasks } from '../config/register';
+import { newBulkId } from './bulk';
 import { loadSettings, type Settings } from '../config/settings';
 import type { TaskEnvelope } from '../config/envelope';
 import { TERMINAL_STATUSES, type Lane } from '../config/names';
@@ -135,7 +135,7 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
    * the server accepts a bulk ID once.
    */
   async submitMany(items: readonly unknown[], opts: { bulkId?: string } = {}): Promise<BulkAccepted> {
-    const bulkId = opts.bulkId ?? randomUUID();
+    const bulkId = opts.bulkId ?? newBulkId();
     // JSON.stringify escapes newlines inside strings, so each item is exactly one line.
     const raw = Buffer.from(items.map((t) => JSON.stringify(t) ?? 'null').join('\n') + '\n', 'utf8');
     return this.call<BulkAccepted>('POST', '/v1/tasks:bulk', undefined, {

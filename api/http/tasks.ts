@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { isGrpcServiceError } from '@temporalio/client';
 import type { Catalog } from '../../config/catalog-schema';
 import { resolveEnvelope, type TaskEnvelope } from '../../config/envelope';
 import { TaskNotFoundError } from '../errors';
+import { newBulkId } from '../bulk';
 import type { TaskSummary } from '../search';
 import type { AnyTaskClient, BulkItem, ListResult, SubmitResult, TaskState } from '../task-client';
 import type { Backpressure } from './backpressure';
@@ -83,7 +83,7 @@ export class TenantTasks {
     }
     const taskIds: (string | null)[] = new Array(items.length).fill(null);
     if (valid.length === 0) {
-      return { bulkId: bulkId ?? `bulk-${randomUUID()}`, accepted: 0, rejected: errors.length, taskIds, errors };
+      return { bulkId: bulkId ?? newBulkId(), accepted: 0, rejected: errors.length, taskIds, errors };
     }
     const r = await this.client.submitMany(
       valid.map((v) => v.item),
