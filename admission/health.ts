@@ -24,6 +24,8 @@ export interface HealthInputs {
   startP90Ms: number | undefined;
   /** Start latencies in the window. */
   startSamples: number;
+  /** p90 of the high lane's measured wait for its first workflow task (ms), from the control process's own workflows. */
+  highFirstWaitP90Ms?: number | undefined;
   /** When the queue stats were last read (ms since epoch). */
   statsAt: number | undefined;
   /** The last read's error, if it failed. */
@@ -34,7 +36,7 @@ export interface HealthInputs {
 export interface Pressure {
   pressure: number | undefined;
   /** Each input's share of its budget (which one drove the decision). */
-  parts: { controlBacklog?: number; highBacklog?: number; startLatency?: number };
+  parts: { controlBacklog?: number; highBacklog?: number; startLatency?: number; highFirstWait?: number };
 }
 
 /**
@@ -46,9 +48,17 @@ export function pressureOf(inputs: HealthInputs, objectiveMs: number): Pressure 
   if (inputs.controlBacklogAgeMs !== undefined) parts.controlBacklog = inputs.controlBacklogAgeMs / objectiveMs;
   if (inputs.highBacklogAgeMs !== undefined) parts.highBacklog = inputs.highBacklogAgeMs / objectiveMs;
   if (inputs.startP90Ms !== undefined) parts.startLatency = inputs.startP90Ms / (objectiveMs / 2);
+  if (inputs.highFirstWaitP90Ms !== undefined) parts.highFirstWait = inputs.highFirstWaitP90Ms / (objectiveMs * HIGH_FIRST_WAIT_SHARE);
   const values = Object.values(parts);
   return { pressure: values.length ? Math.max(...values) : undefined, parts };
 }
+
+/**
+ * The share of the high lane's objective its first-workflow-task wait may use. Under a flood that wait
+ * (control queue and server) was about a third of the high lane's whole queue wait in bench:lanes, the
+ * rest being the workflow task's run and the pool queue, which grow with it.
+ */
+export const HIGH_FIRST_WAIT_SHARE = 0.3;
 
 /** Latencies of the last `windowMs`, as a p90 once there are `minSamples` of them. */
 export class LatencyWindow {
@@ -91,6 +101,8 @@ export interface HealthMonitorOptions {
   /** Stats older than this (reads failing meanwhile) are no longer trusted. */
   staleMs: number;
   latency: LatencyWindow;
+  /** The high lane's measured first-workflow-task waits (fed only in the control process). */
+  highFirstWait?: LatencyWindow;
   log?: Logger;
   now?: () => number;
 }
@@ -121,6 +133,10 @@ export class HealthMonitor {
     this.opts.latency.add(this.now(), ms);
   }
 
+  observeHighFirstWait(ms: number): void {
+    this.opts.highFirstWait?.add(this.now(), ms);
+  }
+
   inputs(): HealthInputs {
     const now = this.now();
     const fresh = this.statsAt !== undefined && now - this.statsAt <= this.opts.staleMs;
@@ -130,6 +146,7 @@ export class HealthMonitor {
       highBacklogAgeMs: fresh ? this.highAge : undefined,
       startP90Ms: p90,
       startSamples: count,
+      highFirstWaitP90Ms: this.opts.highFirstWait?.p90(now).p90,
       statsAt: this.statsAt,
       statsError: this.statsError,
     };

@@ -27,6 +27,11 @@ export interface AdmissionGate {
   acquire(lane: Lane, tenant: string, opts?: { maxWaitMs?: number; signal?: AbortSignal }): Promise<void>;
   /** Reports how long one workflow-start RPC took (ms): a health signal every process sees for free. */
   observeStart(lane: Lane, ms: number): void;
+  /**
+   * Reports how long a task of `lane` waited for its first workflow task (the control process hears
+   * it from its own workflows): for the high lane, a direct measure of the wait admission protects.
+   */
+  observeFirstTaskWait(lane: Lane, ms: number): void;
   /** Current start rate per paced lane (starts/s); absent lane = unpaced. For /v1/pools, metrics, bench. */
   rates(): Partial<Record<Lane, number>>;
   /** Rates, waiters and the last health inputs and decisions, for debugging and metrics. */
@@ -57,13 +62,15 @@ export const ADAPTIVE_DEFAULTS = {
     initial: 20,
     floor: 1,
     ceiling: 2_000,
-    // +max(2, 10%) per 500 ms: from 20/s to 2,000/s in about 25 s of a flood with no pressure.
-    increaseMin: 2,
-    increaseFraction: 0.1,
+    // +max(1, 5%) per 500 ms: from 20/s to 200/s in about 25 s of a flood with no pressure. A faster
+    // climb (+10%) overshot in bench:lanes: the high lane's wait shows a rise only a second later.
+    increaseMin: 1,
+    increaseFraction: 0.05,
     increaseIntervalMs: 500,
-    decreaseFactor: 0.5,
-    // DescribeTaskQueue stats are cached ~5 s by the server; halve at most once per 2 s.
-    decreaseHoldMs: 2_000,
+    decreaseFactor: 0.6,
+    // The measured first-task wait is fresh (DescribeTaskQueue stats are cached ~5 s by the server):
+    // cut at most once a second, so one cut shows before the next.
+    decreaseHoldMs: 1_000,
   } satisfies AimdRateConfig,
   /** Lanes adaptive admission paces; `high` is the one it protects. */
   lanes: ['normal', 'low'] as const satisfies readonly Lane[],
@@ -108,6 +115,7 @@ function offGate(mode: AdmissionMode): AdmissionGate {
     mode,
     acquire: async () => {},
     observeStart: () => {},
+    observeFirstTaskWait: () => {},
     rates: () => ({}),
     snapshot: () => ({ mode: mode.kind, objectiveMs: undefined, rates: {}, waiting: {} }),
     close: () => {},
@@ -123,6 +131,7 @@ function fixedGate(mode: AdmissionMode, spec: AdmissionSpec, clock: GateClock): 
     mode,
     acquire: (lane, tenant, o) => gate.acquire(lane, tenant, o),
     observeStart: () => {},
+    observeFirstTaskWait: () => {},
     rates,
     snapshot: () => ({ mode: mode.kind, objectiveMs: undefined, rates: rates(), waiting: waitingOf(gate) }),
     close: () => gate.close(),
@@ -178,6 +187,7 @@ class AdaptiveGate implements AdmissionGate {
       idleMs: d.idleMs,
       staleMs: d.staleMs,
       latency: new LatencyWindow(d.latencyWindowMs, d.latencyMinSamples),
+      highFirstWait: new LatencyWindow(d.latencyWindowMs, d.latencyMinSamples),
       ...(opts.log ? { log: opts.log } : {}),
       now: () => this.clock.now(),
     });
@@ -192,6 +202,10 @@ class AdaptiveGate implements AdmissionGate {
     // Pooled over lanes: the RPC's latency is the server's, whichever lane asked.
     this.health.observeStart(ms);
     this.touch();
+  }
+
+  observeFirstTaskWait(lane: Lane, ms: number): void {
+    if (lane === 'high') this.health.observeHighFirstWait(ms);
   }
 
   rates(): Partial<Record<Lane, number>> {

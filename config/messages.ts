@@ -6,7 +6,7 @@
  *
  * This module is imported by workflow code: only @temporalio/workflow's definitions, names and types.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, type Sinks } from '@temporalio/workflow';
 import type { Lane } from './names';
 import type { TaskError, TaskState } from './task-state';
 
@@ -48,3 +48,15 @@ export const pauseSignal = defineSignal(MESSAGES.pauseSignal);
 export const resumeSignal = defineSignal(MESSAGES.resumeSignal);
 export const redriveSignal = defineSignal<[RedriveRequest?]>(MESSAGES.redriveSignal);
 export const discardSignal = defineSignal(MESSAGES.discardSignal);
+
+/**
+ * Sink the control process offers `runTask` (a call out of the workflow sandbox into the worker's
+ * own process, never made on replay): how long a task waited between its start and its first
+ * workflow task. For the high lane this is the part of its queue wait that the control queue and
+ * the server add, measured where it happens; the control process's admission gate steers by it.
+ */
+export interface TidewaySinks extends Sinks {
+  admission: {
+    firstTaskWait(lane: Lane, ms: number): void;
+  };
+}

@@ -8,7 +8,7 @@ import type { Logger } from '../config/log';
 import { createCallbackActivities } from '../activities/callback';
 import { createControlActivities } from '../activities/execute';
 import { createIntakeActivities, type StartPacer } from '../activities/intake';
-import { intakeTaskQueue } from '../config/names';
+import { intakeTaskQueue, type Lane } from '../config/names';
 import type { Catalog } from '../config/catalog-schema';
 import type { Settings } from '../config/settings';
 import { controlDeployment, describeDeployment, setCurrentVersion } from '../temporal/deployments';
@@ -27,6 +27,8 @@ export interface ControlWorkerOptions {
    * unversioned worker, which gets tasks only while the deployment has no current version.
    */
   version?: ControlVersion | undefined;
+  /** Where `runTask` reports each task's wait for its first workflow task (the admission gate). */
+  onFirstTaskWait?: (lane: Lane, ms: number) => void;
 }
 
 export interface ControlVersion {
@@ -55,6 +57,11 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     activities: createControlActivities(opts.catalog),
     // The control worker never runs remote activities, only local ones.
     enableNonLocalActivities: false,
+    sinks: {
+      admission: {
+        firstTaskWait: { fn: (_info: unknown, lane: Lane, ms: number) => opts.onFirstTaskWait?.(lane, ms), callDuringReplay: false },
+      },
+    },
     ...(opts.version
       ? {
           workerDeploymentOptions: {

@@ -50,12 +50,18 @@ export async function runControl(project: Project): Promise<void> {
   const version = buildId
     ? { buildId, behavior: versioningBehavior === 'pinned' ? ('PINNED' as const) : ('AUTO_UPGRADE' as const) }
     : undefined;
-  const worker = await createControlWorker({ connection, namespace, catalog, version });
-  const callbacks = await createCallbackWorker({ connection, namespace, catalog, callbacks: settings.callbacks });
   // One admission gate for every intake slice of this process: the bulks' starts share one budget
   // per lane (fair between tenants), read from the same server-health signal as every other process.
   const admissionClient = new Client({ connection: await Connection.connect({ address, ...securityOptions(settings) }), namespace });
   const pacer = createAdmission({ mode: settings.admission, client: admissionClient, catalog, log: log.child({ component: 'admission' }) });
+  const worker = await createControlWorker({
+    connection,
+    namespace,
+    catalog,
+    version,
+    onFirstTaskWait: (lane, ms) => pacer.observeFirstTaskWait(lane, ms),
+  });
+  const callbacks = await createCallbackWorker({ connection, namespace, catalog, callbacks: settings.callbacks });
   const intake = await createIntakeWorker({ connection, namespace, catalog, pacer });
   // One client connection for the start-up housekeeping (the worker's own is a NativeConnection).
   const client = await Connection.connect({ address, ...securityOptions(settings) });

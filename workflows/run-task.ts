@@ -7,6 +7,7 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxySinks,
   proxyLocalActivities,
   setHandler,
   sleep,
@@ -28,6 +29,7 @@ import {
   resumeSignal,
   stateQuery,
   type RedriveRequest,
+  type TidewaySinks,
 } from '../config/messages';
 import {
   DEFAULT_TENANT,
@@ -75,6 +77,20 @@ export type ClientResolvedTask = Omit<ResolvedTask, 'input' | 'delayMs'> & {
   attributesAtStart?: true;
 };
 
+const { admission } = proxySinks<TidewaySinks>();
+
+/**
+ * Tells the control process how long this task waited for its first workflow task (the sink is
+ * not called on replay, and records nothing in history). Only TaskClient-started tasks without a
+ * start delay say their lane at once; the others are left out.
+ */
+function reportFirstTaskWait(info: ReturnType<typeof workflowInfo>, resolved: ClientResolvedTask | undefined): void {
+  const lane = (resolved as Partial<ClientResolvedTask> | undefined)?.lane;
+  if (lane === undefined || !(LANES as readonly string[]).includes(lane)) return;
+  if (info.typedSearchAttributes.get(SA.TaskStatus) === 'scheduled') return;
+  admission.firstTaskWait(lane, Math.max(0, Date.now() - info.runStartTime.getTime()));
+}
+
 /** A usable client resolution; anything else (a plain client's second argument) is resolved again. */
 function usableResolution(envelope: Partial<TaskEnvelope>, r: unknown): r is ClientResolvedTask {
   const c = r as Partial<ClientResolvedTask> | null | undefined;
@@ -105,6 +121,7 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   // plain client needs nothing but that queue's name; history replays the same (it is recorded).
   const app = appOfControlQueue(info.taskQueue);
   const raw = (envelope ?? {}) as Partial<TaskEnvelope>;
+  reportFirstTaskWait(info, resolved);
   const state: TaskState = {
     taskId: info.workflowId,
     type: typeof raw.type === 'string' ? raw.type : '',
