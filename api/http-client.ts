@@ -6,9 +6,9 @@ import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../conf
 import { TidewayError } from '../config/errors';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError, ValidationError } from './errors';
 import type { ListFilter, ListResult, SubmitOptions, SubmitResult, TaskState } from './task-client';
-import type { BatchBody, BatchStatus, BulkResult, PoolView, ScheduleBody, ScheduleView, SubmitBody } from './http/schemas';
+import type { BatchBody, BatchStatus, BulkAccepted, BulkStatus, PoolView, ScheduleBody, ScheduleView, SubmitBody } from './http/schemas';
 
-export type { BatchBody, BatchStatus, BulkResult, PoolView, ScheduleBody, ScheduleView, SubmitBody } from './http/schemas';
+export type { BatchBody, BatchStatus, BulkAccepted, BulkStatus, PoolView, ScheduleBody, ScheduleView, SubmitBody } from './http/schemas';
 
 /** Thrown by HttpTaskClient for an error answer the domain errors do not cover (401, 413, 429, 5xx). */
 export class HttpApiError extends TidewayError {
@@ -79,9 +79,14 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
     return { taskId: r.taskId, status: r.status, duplicate: r.duplicate ?? false };
   }
 
-  /** `POST /v1/tasks:bulk`: up to 1,000 bodies, per-item results. */
-  async submitBulk(tasks: readonly unknown[]): Promise<BulkResult> {
-    return this.call<BulkResult>('POST', '/v1/tasks:bulk', { tasks });
+  /** `POST /v1/tasks:bulk`: up to 100,000 bodies, accepted durably; per-item errors. */
+  async submitBulk(tasks: readonly unknown[], bulkId?: string): Promise<BulkAccepted> {
+    return this.call<BulkAccepted>('POST', '/v1/tasks:bulk', { tasks, ...(bulkId ? { bulkId } : {}) });
+  }
+
+  /** `GET /v1/bulk/{id}`. */
+  async bulkStatus(bulkId: string): Promise<BulkStatus> {
+    return this.call<BulkStatus>('GET', `/v1/bulk/${encodeURIComponent(bulkId)}`);
   }
 
   async get(taskId: string): Promise<TaskState> {

@@ -9,7 +9,6 @@ import {
   WorkflowNotFoundError,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { optionalTsToDate, tsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
@@ -21,20 +20,21 @@ import { loadSettings, temporalAddressOf } from '../config/settings';
 import { securityOptions } from '../temporal/connection';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
-import { resolveEnvelope, taskIdSchema, type ResolvedTask, type TaskEnvelope } from '../config/envelope';
+import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
 import { discardSignal, pauseSignal, redriveSignal, resumeSignal, stateQuery } from '../config/messages';
-import { LANES, LANE_PRIORITY_KEY, RUN_TASK_WORKFLOW, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
-import { taskAttributePairs } from '../config/search-attributes';
+import { LANES, RUN_TASK_WORKFLOW, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
 import type { TaskState } from '../config/task-state';
 import { visibilityQuery, type ListFilter } from '../config/visibility';
-import type { ClientResolvedTask } from '../workflows/run-task';
+import { taskStartOptions } from './start-task';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
 import { TaskSchedules } from './schedules';
+import { BulkIntake, type BulkAccepted, type BulkItem, type BulkStatus } from './bulk';
 import { summaryFrom, type TaskSummary } from './search';
 
 export type { TaskState } from '../config/task-state';
 export type { TaskSummary } from './search';
+export type { BulkAccepted, BulkItem, BulkStatus, BulkItemError } from './bulk';
 export type { ListFilter } from '../config/visibility';
 
 export interface SubmitOptions {
@@ -88,6 +88,8 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   readonly catalog: Catalog<T>;
   /** Cron schedules (Temporal Schedules underneath). */
   readonly schedules: TaskSchedules;
+  /** Durable bulk intake (submitMany, bulkStatus, cancelBulk use it). */
+  readonly bulk: BulkIntake;
   private ownedConnection: Connection | undefined;
 
   /** Lane start budgets; `admission.spec` says which lanes are paced. */
@@ -98,6 +100,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     this.temporal = opts.client;
     this.catalog = opts.catalog;
     this.schedules = new TaskSchedules(opts.client, opts.catalog.app);
+    this.bulk = new BulkIntake(opts.client, opts.catalog);
     this.admission = new LaneAdmission(opts.admission ?? {});
     this.admissionMaxWaitMs = opts.admissionMaxWaitMs ?? 30_000;
   }
@@ -177,22 +180,9 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     // After validation (bad input never uses budget), before the start: a paced lane waits its turn.
     const wait = this.admission.reserve(resolved.lane, this.admissionMaxWaitMs);
     if (wait > 0) await sleep(wait);
-    const status: TaskStatus = resolved.delayMs ? 'scheduled' : 'queued';
-    // The delay is applied by Temporal's start delay, so the workflow must not wait it again.
-    const { delay: _delay, ...rest } = envelope;
+    const { workflowType, options, status } = taskStartOptions(this.catalog, resolved, envelope, id);
     try {
-      await this.temporal.workflow.start(RUN_TASK_WORKFLOW, {
-        taskQueue: this.catalog.controlQueue,
-        workflowId: id,
-        args: [rest, clientResolution(resolved, envelope)],
-        workflowIdConflictPolicy: 'FAIL',
-        workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-        ...(resolved.delayMs ? { startDelay: resolved.delayMs } : {}),
-        priority: { priorityKey: LANE_PRIORITY_KEY[resolved.lane] },
-        // Shown in the Temporal Web UI's workflow list and detail page.
-        staticSummary: `${resolved.type} · ${resolved.lane} lane · tenant ${resolved.tenant}`,
-        typedSearchAttributes: new TypedSearchAttributes(taskAttributePairs({ ...resolved, status })),
-      });
+      await this.temporal.workflow.start(workflowType, options);
       return { taskId: id, status, duplicate: false };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -201,9 +191,60 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     }
   }
 
-  /** Current state of a task (query `state`; falls back to visibility when no worker answers). */
+  /**
+   * Hands up to 100,000 tasks to Tideway in one call. Every item is validated at once (a bad one is
+   * reported in `errors` and sinks nothing else); the valid ones are accepted durably, one Temporal
+   * start per chunk of 500, and started by the control process's intake at the rate lane admission
+   * allows. Submitting the same `bulkId` again with the same items accepts nothing twice.
+   */
+  async submitMany(items: readonly BulkItem[], opts: { bulkId?: string; tenant?: string } = {}): Promise<BulkAccepted> {
+    return this.bulk.submit(items, opts);
+  }
+
+  /** Accepted, started, duplicate, failed and cancelled counts of a bulk. */
+  async bulkStatus(bulkId: string): Promise<BulkStatus> {
+    return this.bulk.status(bulkId);
+  }
+
+  /** Stops a bulk: its tasks not started yet never start, its started unfinished ones are cancelled. */
+  async cancelBulk(bulkId: string): Promise<{ bulkId: string; cancelledChunks: number }> {
+    return this.bulk.cancel(bulkId);
+  }
+
+  /**
+   * Current state of a task (query `state`; falls back to visibility when no worker answers). A task
+   * that a bulk accepted and has not started yet is reported with status `accepted`.
+   */
   async get(taskId: string): Promise<TaskState> {
-    return this.stateOf(await this.describe(taskId));
+    try {
+      return this.stateOf(await this.describe(taskId));
+    } catch (err) {
+      if (!(err instanceof TaskNotFoundError)) throw err;
+      const pending = await this.pendingState(taskId);
+      if (pending) return pending;
+      throw err;
+    }
+  }
+
+  /** The state of a task a running bulk intake holds but has not started, or undefined. */
+  async pendingState(taskId: string, tenant?: string): Promise<TaskState | undefined> {
+    const p = await this.bulk.findPending(taskId, tenant);
+    if (!p) return undefined;
+    const group = this.catalog.get(p.type)?.group ?? null;
+    return {
+      taskId,
+      type: p.type,
+      status: 'accepted',
+      attempts: 0,
+      lane: p.lane,
+      group,
+      tenant: p.tenant,
+      paused: false,
+      promotions: [],
+      redrives: 0,
+      bulkId: p.bulkId,
+      timestamps: { submittedAt: p.acceptedAt },
+    };
   }
 
   /** `get` for a task whose summary the caller already has (saves a describe call). */
@@ -357,15 +398,4 @@ export type AnyTaskClient = TaskClient<any>;
 function envelopeFields(opts: SubmitOptions): Omit<TaskEnvelope, 'type' | 'input'> {
   const { taskId: _id, ...rest } = opts;
   return rest;
-}
-
-/**
- * The resolution the workflow may use instead of resolving again. The start delay is Temporal's
- * (never waited twice), and the input is sent once unless the schema changed it.
- */
-function clientResolution(resolved: ResolvedTask, envelope: TaskEnvelope): ClientResolvedTask {
-  const { delayMs: _delay, input, ...rest } = resolved;
-  // submitEnvelope sets every search attribute at start, so the workflow need not upsert them again.
-  const out: ClientResolvedTask = { ...rest, attributesAtStart: true };
-  return JSON.stringify(input) === JSON.stringify(envelope.input) ? out : { ...out, input };
 }

@@ -5,7 +5,7 @@ import {
   pollResult,
   type BatchBody,
   type BatchStatus,
-  type BulkResult,
+  type BulkAccepted,
   type PoolView,
   type ScheduleBody,
   type ScheduleView,
@@ -48,8 +48,8 @@ import { cliProject } from './project';
 export interface TaskApi {
   /** `POST /v1/tasks`: submits one task (the tenant is never in the body). */
   submitBody(body: SubmitBody): Promise<SubmitResult>;
-  /** `POST /v1/tasks:bulk`: up to 1,000 bodies, a result per item. */
-  submitBulk(items: readonly unknown[]): Promise<BulkResult>;
+  /** `POST /v1/tasks:bulk`: up to 100,000 bodies, accepted durably. */
+  submitBulk(items: readonly unknown[]): Promise<BulkAccepted>;
   get(taskId: string): Promise<TaskState>;
   /** Waits until the task is terminal: its result, or TaskFailedError. */
   result(taskId: string): Promise<unknown>;
@@ -106,7 +106,7 @@ export class DirectTaskApi implements TaskApi {
     return answer('/v1/tasks', async () => this.tasks.submit(this.tenant, parse(submitBodySchema, body)));
   }
 
-  submitBulk(items: readonly unknown[]): Promise<BulkResult> {
+  submitBulk(items: readonly unknown[]): Promise<BulkAccepted> {
     return answer('/v1/tasks:bulk', async () => this.tasks.submitBulk(this.tenant, parse(bulkBodySchema, { tasks: [...items] }).tasks));
   }
 

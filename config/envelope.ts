@@ -120,3 +120,11 @@ export function resolveEnvelope(catalog: Catalog, raw: unknown): ResolvedTask {
     ...(task.promoteAfterMs !== undefined ? { promoteAfterMs: task.promoteAfterMs } : {}),
   };
 }
+
+/** A bulk's ID: the task-ID alphabet (its chunks are `<bulkId>~<n>`), a little shorter. */
+export const bulkIdSchema = z
+  .string()
+  .min(1, 'bulkId must not be empty')
+  .max(150, 'bulkId must be at most 150 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:@=+-]*$/, 'bulkId may use letters, digits and . _ : @ = + - (starting with a letter or digit)')
+  .refine((s) => !s.includes('..'), 'bulkId must not contain ".."');

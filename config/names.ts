@@ -54,6 +54,8 @@ export function poolTaskQueue(group: string, lane: Lane, app?: string): string {
 }
 
 export const TASK_STATUSES = [
+  // Accepted by a bulk intake and not started yet: reported by `get`, never stored on a workflow.
+  'accepted',
   'scheduled',
   'queued',
   'running',
@@ -82,3 +84,25 @@ export const CALLBACK_TASK_QUEUE = 'tideway.callbacks';
 export function callbackTaskQueue(app?: string): string {
   return app ? `tideway.${app}.callbacks` : CALLBACK_TASK_QUEUE;
 }
+
+/** Workflow type of one bulk chunk's intake: starts the chunk's task workflows at the admitted rate. */
+export const BULK_INTAKE_WORKFLOW = 'bulkIntake';
+
+/** Activity of `bulkIntake` that starts task workflows (runs on the intake queue). */
+export const START_TASKS_ACTIVITY = 'startTasks';
+
+/** Task queue of the intake activity (hosted by the control process). */
+export function intakeTaskQueue(app?: string): string {
+  return app ? `tideway.${app}.intake` : 'tideway.intake';
+}
+
+/**
+ * Workflow ID of chunk `n` of a bulk. `~` is not allowed in task IDs, so a chunk can never take a
+ * task's ID (both are workflow IDs in one namespace).
+ */
+export function bulkChunkWorkflowId(bulkId: string, n: number): string {
+  return `${bulkId}~${n}`;
+}
+
+/** Tasks per intake chunk: one Temporal start each; its items (input included) sit in that start's history. */
+export const INTAKE_CHUNK_SIZE = 500;

@@ -9,7 +9,7 @@ import { defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/
 import type { Lane, TaskStatus } from './names';
 
 /** Keyword search attributes Tideway keeps on every task workflow. */
-export const SEARCH_ATTRIBUTES = ['TaskType', 'ServiceGroup', 'Lane', 'TenantId', 'TaskStatus'] as const;
+export const SEARCH_ATTRIBUTES = ['TaskType', 'ServiceGroup', 'Lane', 'TenantId', 'TaskStatus', 'BulkId'] as const;
 export type SearchAttributeName = (typeof SEARCH_ATTRIBUTES)[number];
 
 const keyword = (name: SearchAttributeName) => defineSearchAttributeKey(name, 'KEYWORD');
@@ -26,6 +26,8 @@ export interface TaskAttributes {
   lane: Lane;
   tenant: string;
   status?: TaskStatus;
+  /** The bulk intake that started the task, if any (also set on the bulk's chunk workflows). */
+  bulkId?: string;
 }
 
 /** A task's attributes as typed pairs, in the same order everywhere (start, schedule actions, upserts). */
@@ -36,5 +38,6 @@ export function taskAttributePairs(a: TaskAttributes): SearchAttributePair[] {
     { key: SA_KEYS.Lane, value: a.lane },
     { key: SA_KEYS.TenantId, value: a.tenant },
     ...(a.status ? [{ key: SA_KEYS.TaskStatus, value: a.status }] : []),
+    ...(a.bulkId ? [{ key: SA_KEYS.BulkId, value: a.bulkId }] : []),
   ];
 }

@@ -34,6 +34,8 @@ export const taskStateSchema = z.object({
   /** Lane moves made by aging (`promoteAfter`), oldest first. */
   promotions: z.array(z.object({ from: z.enum(LANES), to: z.enum(LANES), at: z.string() })),
   redrives: z.number().int(),
+  /** The bulk that accepted the task (status `accepted` until its intake starts it). */
+  bulkId: z.string().optional(),
   lastError: taskErrorSchema.optional(),
   result: z.unknown().optional(),
   /** Status `duplicate`: the earlier run of this task ID that succeeded, whose result this run returns. */

@@ -7,6 +7,8 @@ import { TaskSchedules } from '../api/schedules';
 import type { Logger } from '../config/log';
 import { createCallbackActivities } from '../activities/callback';
 import { createControlActivities } from '../activities/execute';
+import { createIntakeActivities, type StartPacer } from '../activities/intake';
+import { intakeTaskQueue } from '../config/names';
 import type { Catalog } from '../config/catalog-schema';
 import type { Settings } from '../config/settings';
 import { controlDeployment, describeDeployment, setCurrentVersion } from '../temporal/deployments';
@@ -81,6 +83,23 @@ export async function createCallbackWorker(
     taskQueue: opts.catalog.callbackQueue,
     activities: { deliverCallback: withFailureTypes(createCallbackActivities(opts.callbacks ?? {}).deliverCallback) },
     maxConcurrentActivityTaskExecutions: 50,
+  });
+}
+
+/**
+ * The intake worker, in the control process: runs the bulk intake's `startTasks` slices, which
+ * start task workflows at the rate `pacer` (the process's admission gate) allows. Slices mostly
+ * wait for the gate, so many may be open at once; each chunk has at most one.
+ */
+export async function createIntakeWorker(
+  opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog'> & { pacer: StartPacer; maxConcurrentSlices?: number },
+): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: intakeTaskQueue(opts.catalog.app),
+    activities: createIntakeActivities({ catalog: opts.catalog, pacer: opts.pacer }),
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentSlices ?? 64,
   });
 }
 

@@ -7,7 +7,9 @@ import type { Lane } from '../config/names';
 import { securityOptions } from '../temporal/connection';
 import { controlDeployment } from '../temporal/deployments';
 import { connectWorker } from './connection';
-import { checkRouting, createCallbackWorker, createControlWorker, syncSchedules } from './control';
+import { checkRouting, createCallbackWorker, createControlWorker, createIntakeWorker, syncSchedules } from './control';
+import { LaneAdmission } from '../config/admission';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createPool } from './pool';
 
 /**
@@ -50,9 +52,18 @@ export async function runControl(project: Project): Promise<void> {
     : undefined;
   const worker = await createControlWorker({ connection, namespace, catalog, version });
   const callbacks = await createCallbackWorker({ connection, namespace, catalog, callbacks: settings.callbacks });
+  const lanes = new LaneAdmission(settings.admission ?? {});
+  const pacer = {
+    acquire: async (lane: Lane) => {
+      const wait = lanes.reserve(lane, Number.POSITIVE_INFINITY);
+      if (wait > 0) await sleep(wait);
+    },
+    observeStart: () => undefined,
+  };
+  const intake = await createIntakeWorker({ connection, namespace, catalog, pacer });
   // One client connection for the start-up housekeeping (the worker's own is a NativeConnection).
   const client = await Connection.connect({ address, ...securityOptions(settings) });
-  const running = Promise.all([worker.run(), callbacks.run()]);
+  const running = Promise.all([worker.run(), callbacks.run(), intake.run()]);
   try {
     await syncSchedules(client, namespace, catalog, log);
     await checkRouting(client, namespace, version?.buildId, promote, log, controlDeployment(catalog.app));

@@ -1,2 +1,3 @@
 // Entry point the control worker bundles: deterministic workflow code only.
 export { runTask } from './run-task';
+export { bulkIntake } from './bulk-intake';

@@ -73,6 +73,8 @@ const DOMAIN_STATUS: Record<string, number> = {
   TaskConflict: 409,
   ScheduleNotFound: 404,
   ScheduleConflict: 409,
+  BulkNotFound: 404,
+  BulkConflict: 409,
 };
 
 /** Fastify's own client-error codes, mapped to our types. */

@@ -41,6 +41,8 @@ export interface Route<S extends RequestSchema = RequestSchema, R extends Respon
   tags: string[];
   /** False for the few routes anyone may call (`/healthz`). */
   auth: boolean;
+  /** This route's largest body in bytes, when it differs from the server's. */
+  bodyLimit?: number;
   schema: S;
   responses: R;
   /** Runs after fastify validated `req` against `schema` (its parts hold the parsed values). */

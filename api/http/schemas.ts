@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { durationMs } from '../../config/duration';
-import { taskIdSchema } from '../../config/envelope';
+import { bulkIdSchema, taskIdSchema } from '../../config/envelope';
 import { listFilterSchema } from '../../config/visibility';
 import { LANES, TASK_STATUSES } from '../../config/names';
 import { OVERLAP_POLICIES } from '../../config/schedule';
@@ -11,7 +11,10 @@ import { OVERLAP_POLICIES } from '../../config/schedule';
  */
 
 /** Largest number of tasks one bulk request may carry. */
-export const MAX_BULK = 1000;
+export const MAX_BULK = 100_000;
+
+/** Largest body of `POST /v1/tasks:bulk` (JSON or NDJSON): 100,000 small tasks fit. */
+export const BULK_BODY_LIMIT = 64 * 1024 * 1024;
 
 /** A duration as the API accepts it: ms as a number, or `'500ms' | '10s' | '5m' | '2h' | '7d'`. */
 const duration = z.union([z.number().min(0), z.string().max(32)]).meta({ description: "ms, or '500ms', '10s', '5m', '2h', '7d'" });
@@ -51,31 +54,57 @@ export const submitResultSchema = z.object({
   duplicate: z.boolean().optional(),
 });
 
-/** Body of `POST /v1/tasks:bulk`: items are validated one by one so one bad item sinks nothing else. */
+/**
+ * Body of `POST /v1/tasks:bulk` as JSON (an NDJSON body is parsed into the same shape): items are
+ * validated one by one, so one bad item sinks nothing else.
+ */
 export const bulkBodySchema = z
-  .object({ tasks: z.array(z.unknown()).min(1).max(MAX_BULK, `at most ${MAX_BULK} tasks per bulk request`) })
+  .object({
+    tasks: z.array(z.unknown()).min(1, 'a bulk needs at least one task').max(MAX_BULK, `at most ${MAX_BULK} tasks per bulk`),
+    bulkId: bulkIdSchema.optional(),
+  })
   .strict();
 
 export const errorSchema = z.object({
   error: z.object({ type: z.string(), message: z.string(), details: z.unknown().optional() }),
 });
 
-export const bulkItemResultSchema = z.object({
-  index: z.number().int(),
-  ok: z.boolean(),
-  taskId: z.string().optional(),
-  status: z.enum(TASK_STATUSES).optional(),
-  duplicate: z.boolean().optional(),
-  httpStatus: z.number().int(),
-  error: errorSchema.shape.error.optional(),
-});
-export const bulkResultSchema = z.object({
+/** Answer of `POST /v1/tasks:bulk`: the valid items are durably accepted; they start at the admitted rate. */
+export const bulkAcceptedSchema = z.object({
+  bulkId: z.string(),
   accepted: z.number().int(),
   rejected: z.number().int(),
-  results: z.array(bulkItemResultSchema),
+  /** Task ID of each item by index; null for a rejected item. */
+  taskIds: z.array(z.string().nullable()),
+  errors: z.array(z.object({ index: z.number().int(), httpStatus: z.number().int(), error: errorSchema.shape.error })),
 });
-export type BulkItemResult = z.infer<typeof bulkItemResultSchema>;
-export type BulkResult = z.infer<typeof bulkResultSchema>;
+export type BulkAccepted = z.infer<typeof bulkAcceptedSchema>;
+
+/** Answer of `GET /v1/bulk/{id}`. */
+export const bulkStatusSchema = z.object({
+  bulkId: z.string(),
+  tenant: z.string(),
+  state: z.enum(['running', 'completed', 'cancelled']),
+  accepted: z.number().int(),
+  started: z.number().int(),
+  duplicate: z.number().int(),
+  failed: z.number().int(),
+  cancelled: z.number().int(),
+  pending: z.number().int(),
+  chunks: z.object({ total: z.number().int(), done: z.number().int() }),
+  failures: z.array(z.object({ taskId: z.string(), message: z.string() })),
+  acceptedAt: z.string(),
+});
+export type BulkStatus = z.infer<typeof bulkStatusSchema>;
+
+/** Answer of `POST /v1/bulk/{id}:cancel`. */
+export const bulkCancelledSchema = z.object({
+  bulkId: z.string(),
+  cancelledChunks: z.number().int(),
+  batchJobId: z.string().optional(),
+});
+
+export const bulkIdParam = bulkIdSchema;
 
 /** A task filter as a caller may give it: the tenant always comes from the API key, never from here. */
 const callerFilterSchema = listFilterSchema.omit({ tenant: true });

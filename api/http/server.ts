@@ -8,7 +8,7 @@ import type { AnyTaskClient } from '../task-client';
 import { authenticate, type ApiKeyStore } from './auth';
 import { Backpressure, QueueStatsReader, type BackpressureOptions } from './backpressure';
 import { describeBatch, startBatch } from './batches';
-import { toErrorResponse } from './errors';
+import { BadRequestError, toErrorResponse } from './errors';
 import { ApiMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import { describePools, type PoolInfoProvider } from './pools';
@@ -20,8 +20,12 @@ import {
   batchIdParam,
   batchStartedSchema,
   batchStatusSchema,
+  BULK_BODY_LIMIT,
+  bulkAcceptedSchema,
   bulkBodySchema,
-  bulkResultSchema,
+  bulkCancelledSchema,
+  bulkIdParam,
+  bulkStatusSchema,
   healthSchema,
   listQuerySchema,
   listResultSchema,
@@ -40,7 +44,7 @@ import {
   taskStateSchema,
   SCHEDULE_ACTIONS,
 } from './schemas';
-import { TenantTasks } from './tasks';
+import { INVALID_JSON_LINE, TenantTasks } from './tasks';
 
 /** Default largest request body: 1 MiB (TIDEWAY_BODY_LIMIT's default). */
 export { DEFAULT_BODY_LIMIT };
@@ -178,12 +182,50 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     route({
       method: 'post',
       path: '/v1/tasks:bulk',
-      summary: 'submit up to 1,000 tasks; per-item results',
-      tags: ['tasks'],
+      summary: 'hand over up to 100,000 tasks (JSON or NDJSON); accepted durably at once, started at the admitted rate',
+      tags: ['bulk'],
       auth: true,
-      schema: { body: bulkBodySchema },
-      responses: { 200: ok('per-item results (each with its own httpStatus)', bulkResultSchema) },
-      handler: async ({ tenant, req }) => tasks.submitBulk(tenant, req.body.tasks),
+      bodyLimit: BULK_BODY_LIMIT,
+      schema: {
+        body: bulkBodySchema,
+        headers: z.object({
+          'Idempotency-Key': bulkIdParam.optional().describe('bulk ID (same as body bulkId): a retry accepts nothing twice'),
+        }),
+      },
+      responses: { 202: ok('accepted (per-item errors for the rejected items)', bulkAcceptedSchema) },
+      handler: async ({ tenant, req, reply }) => {
+        const key = req.headers['idempotency-key'] as string | undefined;
+        if (key !== undefined && req.body.bulkId !== undefined && key !== req.body.bulkId) {
+          throw new BadRequestError([{ path: 'bulkId', message: 'bulkId and the Idempotency-Key header differ' }]);
+        }
+        const r = await tasks.submitBulk(tenant, req.body.tasks, req.body.bulkId ?? key);
+        reply.code(202);
+        return r;
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/v1/bulk/{id}',
+      summary: "a bulk's progress: accepted, started, duplicate, failed, cancelled",
+      tags: ['bulk'],
+      auth: true,
+      schema: { params: z.object({ id: bulkIdParam }) },
+      responses: { 200: ok('progress', bulkStatusSchema) },
+      handler: async ({ tenant, req }) => tasks.bulkStatus(tenant, req.params.id),
+    }),
+    route({
+      method: 'post',
+      path: '/v1/bulk/{id}:cancel',
+      summary: 'stop a bulk: its tasks not started yet never start; started unfinished ones are cancelled',
+      tags: ['bulk'],
+      auth: true,
+      schema: { params: z.object({ id: bulkIdParam }), body: noBodySchema },
+      responses: { 202: ok('stopping', bulkCancelledSchema) },
+      handler: async ({ tenant, req, reply }) => {
+        const r = await tasks.cancelBulk(tenant, req.params.id);
+        reply.code(202);
+        return r;
+      },
     }),
     route({
       method: 'get',
@@ -344,12 +386,30 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     reply.code(404).send({ error: { type: 'NotFound', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
   );
 
+  // NDJSON bulk bodies: one task per line, parsed into the JSON body's shape. A line that is not JSON
+  // becomes an item that fails validation with its line number, so it is reported, never dropped.
+  app.addContentTypeParser('application/x-ndjson', { parseAs: 'string', bodyLimit: BULK_BODY_LIMIT }, (_req, body, done) => {
+    const tasks: unknown[] = [];
+    String(body)
+      .split('\n')
+      .forEach((line, i) => {
+        if (line.trim() === '') return;
+        try {
+          tasks.push(JSON.parse(line));
+        } catch (err) {
+          tasks.push({ [INVALID_JSON_LINE]: `line ${i + 1} is not JSON: ${(err as Error).message}` });
+        }
+      });
+    done(null, { tasks });
+  });
+
   app.setValidatorCompiler(validatorCompiler);
   for (const r of routes) {
     app.route({
       method: r.method.toUpperCase() as 'GET' | 'POST' | 'DELETE',
       url: fastifyUrl(r.path),
       schema: r.schema,
+      ...(r.bodyLimit !== undefined ? { bodyLimit: r.bodyLimit } : {}),
       handler: async (req, reply) => r.handler({ tenant: tenantOf.get(req) ?? '', req, reply }),
     });
   }

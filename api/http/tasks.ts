@@ -3,7 +3,7 @@ import type { Catalog } from '../../config/catalog-schema';
 import { resolveEnvelope, type TaskEnvelope } from '../../config/envelope';
 import { TaskNotFoundError } from '../errors';
 import type { TaskSummary } from '../search';
-import type { AnyTaskClient, ListResult, SubmitResult, TaskState } from '../task-client';
+import type { AnyTaskClient, BulkItem, ListResult, SubmitResult, TaskState } from '../task-client';
 import type { Backpressure } from './backpressure';
 import { BadRequestError, ConflictError, toErrorResponse } from './errors';
 import {
@@ -11,8 +11,8 @@ import {
   issuesOf,
   submitBodySchema,
   taskIdParam,
-  type BulkItemResult,
-  type BulkResult,
+  type BulkAccepted,
+  type BulkStatus,
   type ListQuery,
   type SubmitInput,
   type TaskAction,
@@ -39,16 +39,7 @@ export class TenantTasks {
       throw new BadRequestError([{ path: 'taskId', message: 'taskId and the Idempotency-Key header differ' }]);
     }
     const taskId = b.taskId ?? idempotencyKey;
-    const envelope: TaskEnvelope = {
-      type: b.type,
-      input: b.input,
-      tenant,
-      ...(b.lane ? { lane: b.lane } : {}),
-      ...(b.delay !== undefined ? { delay: b.delay as TaskEnvelope['delay'] } : {}),
-      ...(b.ttl !== undefined ? { ttl: b.ttl as TaskEnvelope['ttl'] } : {}),
-      ...(b.callbackUrl ? { callbackUrl: b.callbackUrl } : {}),
-      ...(b.tags ? { tags: b.tags } : {}),
-    };
+    const envelope = envelopeOf(tenant, b);
     // Validate against the catalog before any throttling decision, so bad input is always a 400.
     const resolved = resolveEnvelope(this.catalog, envelope);
     if (this.backpressure) await this.backpressure.admit(tenant, resolved.taskQueue);
@@ -65,38 +56,57 @@ export class TenantTasks {
     return res;
   }
 
-  /** Submits up to MAX_BULK tasks with bounded concurrency; each item gets its own result. */
-  async submitBulk(tenant: string, items: readonly unknown[], concurrency = 64): Promise<BulkResult> {
-    if (items.length > MAX_BULK) throw new BadRequestError([{ path: 'tasks', message: `at most ${MAX_BULK} tasks per bulk request` }]);
-    const results: BulkItemResult[] = new Array(items.length);
-    let next = 0;
-    const worker = async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= items.length) return;
-        try {
-          const b = submitBodySchema.safeParse(items[i]);
-          if (!b.success) throw new BadRequestError(issuesOf(b.error));
-          const r = await this.submit(tenant, b.data);
-          results[i] = {
-            index: i,
-            ok: true,
-            taskId: r.taskId,
-            status: r.status,
-            duplicate: r.duplicate,
-            httpStatus: r.duplicate ? 200 : 201,
-          };
-        } catch (err) {
-          const e = toErrorResponse(err);
-          if (e.status >= 500) throw err;
-          results[i] = { index: i, ok: false, httpStatus: e.status, error: prefixIssues(e.body.error, `tasks.${i}`) };
-          this.onSubmit?.(tenant, 'rejected');
-        }
+  /**
+   * Hands a whole bulk to the durable intake (TaskClient.submitMany): each body is checked against
+   * the submit schema here, then against the catalog there; every bad item gets its own error.
+   * Nothing waits for lane admission here: the intake paces the starts.
+   */
+  async submitBulk(tenant: string, items: readonly unknown[], bulkId?: string): Promise<BulkAccepted> {
+    if (items.length > MAX_BULK) throw new BadRequestError([{ path: 'tasks', message: `at most ${MAX_BULK} tasks per bulk` }]);
+    const errors: BulkAccepted['errors'] = [];
+    const valid: { index: number; item: BulkItem }[] = [];
+    for (const [index, raw] of items.entries()) {
+      const bad = invalidJsonLine(raw);
+      if (bad) {
+        errors.push({ index, httpStatus: 400, error: { type: 'MalformedJson', message: bad } });
+        continue;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-    const accepted = results.filter((r) => r.ok).length;
-    return { accepted, rejected: results.length - accepted, results };
+      const b = submitBodySchema.safeParse(raw);
+      if (!b.success) {
+        const e = toErrorResponse(new BadRequestError(issuesOf(b.error)));
+        errors.push({ index, httpStatus: e.status, error: prefixIssues(e.body.error, `tasks.${index}`) });
+        continue;
+      }
+      const { taskId, ...body } = b.data;
+      valid.push({ index, item: { ...envelopeOf(tenant, body), ...(taskId !== undefined ? { taskId } : {}) } });
+    }
+    const taskIds: (string | null)[] = new Array(items.length).fill(null);
+    if (valid.length === 0) {
+      return { bulkId: bulkId ?? '', accepted: 0, rejected: errors.length, taskIds, errors };
+    }
+    const r = await this.client.submitMany(
+      valid.map((v) => v.item),
+      { tenant, ...(bulkId !== undefined ? { bulkId } : {}) },
+    );
+    r.taskIds.forEach((id, i) => {
+      taskIds[valid[i]!.index] = id;
+    });
+    for (const e of r.errors) {
+      const index = valid[e.index]!.index;
+      errors.push({ ...e, index, error: prefixIssues(e.error, `tasks.${index}`) });
+    }
+    errors.sort((a, b) => a.index - b.index);
+    for (let i = 0; i < r.accepted; i++) this.onSubmit?.(tenant, 'started');
+    for (let i = 0; i < errors.length; i++) this.onSubmit?.(tenant, 'rejected');
+    return { bulkId: r.bulkId, accepted: r.accepted, rejected: errors.length, taskIds, errors };
+  }
+
+  async bulkStatus(tenant: string, bulkId: string): Promise<BulkStatus> {
+    return this.client.bulk.status(bulkId, tenant);
+  }
+
+  async cancelBulk(tenant: string, bulkId: string): Promise<{ bulkId: string; cancelledChunks: number; batchJobId?: string }> {
+    return this.client.bulk.cancel(bulkId, tenant);
   }
 
   /** The tenant's task summary, or TaskNotFound (also for another tenant's task). */
@@ -107,8 +117,16 @@ export class TenantTasks {
     return s;
   }
 
+  /** A task's state; one a bulk of this tenant accepted and has not started yet is `accepted`. */
   async get(tenant: string, rawId: string): Promise<TaskState> {
-    return this.client.stateOf(await this.describe(tenant, rawId));
+    try {
+      return await this.client.stateOf(await this.describe(tenant, rawId));
+    } catch (err) {
+      if (!(err instanceof TaskNotFoundError)) throw err;
+      const pending = await this.client.pendingState(this.taskId(rawId), tenant);
+      if (pending) return pending;
+      throw err;
+    }
   }
 
   /** Lists the tenant's tasks; the tenant clause is added here whatever the query says. */
@@ -137,6 +155,28 @@ export class TenantTasks {
     if (!r.success) throw new BadRequestError(issuesOf(r.error, 'id'));
     return r.data;
   }
+}
+
+/** The envelope of a submit body that passed its schema; the tenant is the caller's. */
+function envelopeOf(tenant: string, b: Omit<SubmitInput, 'taskId'>): TaskEnvelope {
+  return {
+    type: b.type,
+    input: b.input,
+    tenant,
+    ...(b.lane ? { lane: b.lane } : {}),
+    ...(b.delay !== undefined ? { delay: b.delay as TaskEnvelope['delay'] } : {}),
+    ...(b.ttl !== undefined ? { ttl: b.ttl as TaskEnvelope['ttl'] } : {}),
+    ...(b.callbackUrl ? { callbackUrl: b.callbackUrl } : {}),
+    ...(b.tags ? { tags: b.tags } : {}),
+  };
+}
+
+/** Key of the item an NDJSON body gets for a line that is not JSON (so it is reported, not dropped). */
+export const INVALID_JSON_LINE = '$invalidJsonLine';
+
+function invalidJsonLine(raw: unknown): string | undefined {
+  if (raw === null || typeof raw !== 'object' || !(INVALID_JSON_LINE in raw)) return undefined;
+  return String((raw as Record<string, unknown>)[INVALID_JSON_LINE]);
 }
 
 function prefixIssues(e: { type: string; message: string; details?: unknown }, prefix: string) {

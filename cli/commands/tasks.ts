@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import type { BulkResult, PoolView } from '../../api/http-client';
+import type { PoolView } from '../../api/http-client';
 import { BATCH_OPERATIONS, MAX_BULK } from '../../api/http/schemas';
 import { formatMs } from '../../config/duration';
 import { tenantSchema } from '../../config/envelope';
@@ -37,21 +37,6 @@ const tenantOption = () =>
 /** Keeps the filter fields that were given. */
 function given<T extends Record<string, unknown>>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== '')) as Partial<T>;
-}
-
-/** Draws `[#####.....] 500/1000` on stderr when it is a terminal, else prints every tenth. */
-function progress(total: number): (done: number, accepted: number, rejected: number) => void {
-  const tty = process.stderr.isTTY;
-  let lastPct = -1;
-  return (done, accepted, rejected) => {
-    const pct = Math.floor((done / total) * 100);
-    if (!tty && pct < lastPct + 10 && done < total) return;
-    lastPct = pct;
-    const width = 30;
-    const filled = Math.round((done / total) * width);
-    const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}  accepted ${accepted}  rejected ${rejected}`;
-    process.stderr.write(tty ? `\r${bar}${done === total ? '\n' : ''}` : `${bar}\n`);
-  };
 }
 
 /** Adds the task verbs to the CLI. */
@@ -168,12 +153,11 @@ export function registerTaskCommands(program: Command): void {
 
   program
     .command('bulk')
-    .description(`submit every line of a JSONL file ({"type","input",...} per line) in requests of up to ${MAX_BULK}`)
+    .description(`submit every line of a JSONL file ({"type","input",...} per line) in one durable bulk of up to ${MAX_BULK}`)
     .argument('<file>', 'JSONL file, one task body per line')
-    .option('--chunk <n>', 'tasks per bulk request', (v) => Number(v), MAX_BULK)
     .addOption(tenantOption())
     .option('--json', 'machine-readable output (every item result)')
-    .action(async (file: string, o: { chunk: number; tenant?: string; json?: boolean }) =>
+    .action(async (file: string, o: { tenant?: string; json?: boolean }) =>
       withTaskApi({ tenant: o.tenant }, async (api) => {
         const lines = readFileSync(file, 'utf8')
           .split('\n')
@@ -186,23 +170,13 @@ export function registerTaskCommands(program: Command): void {
             return { __invalidJsonLine: i + 1 };
           }
         });
-        const chunk = Math.max(1, Math.min(MAX_BULK, o.chunk));
-        const tick = progress(items.length);
-        const all: BulkResult['results'] = [];
-        let accepted = 0;
-        for (let start = 0; start < items.length; start += chunk) {
-          const r = await api.submitBulk(items.slice(start, start + chunk));
-          accepted += r.accepted;
-          all.push(...r.results.map((x) => ({ ...x, index: x.index + start })));
-          tick(all.length, accepted, all.length - accepted);
-        }
-        if (o.json) return printJson({ accepted, rejected: all.length - accepted, results: all });
-        const bad = all.filter((r) => !r.ok);
-        say(`${accepted} accepted, ${bad.length} rejected`);
-        if (bad.length)
+        const r = await api.submitBulk(items);
+        if (o.json) return printJson(r);
+        say(`bulk ${r.bulkId}: ${r.accepted} accepted, ${r.rejected} rejected`);
+        if (r.errors.length)
           say(
             table(
-              bad.slice(0, 20).map((r) => ({ line: r.index + 1, status: r.httpStatus, error: r.error?.message })),
+              r.errors.slice(0, 20).map((e) => ({ line: e.index + 1, status: e.httpStatus, error: e.error.message })),
               ['line', 'status', 'error'],
             ),
           );
