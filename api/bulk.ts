@@ -16,6 +16,11 @@ import { bulkIdSchema, resolveEnvelope, taskIdSchema, type TaskEnvelope } from '
 import { BULK_INTAKE_WORKFLOW, DEFAULT_TENANT, INTAKE_CHUNK_SIZE, LANES, bulkChunkWorkflowId, type Lane } from '../config/names';
 import { SA_KEYS } from '../config/search-attributes';
 
+/** A fresh bulk ID (the same shape whichever client makes it). */
+export function newBulkId(): string {
+  return `bulk-${randomUUID()}`;
+}
+
 /** Largest number of tasks one bulk may carry. */
 export const MAX_BULK_TASKS = 100_000;
 
@@ -84,7 +89,7 @@ export class BulkIntake {
   ) {}
 
   async submit(items: readonly BulkItem[], opts: { bulkId?: string; tenant?: string } = {}): Promise<BulkAccepted> {
-    const bulkId = opts.bulkId ?? `bulk-${randomUUID()}`;
+    const bulkId = opts.bulkId ?? newBulkId();
     const idCheck = bulkIdSchema.safeParse(bulkId);
     if (!idCheck.success) throw new ValidationError(zodIssues(idCheck.error.issues, 'bulkId'));
     if (items.length === 0) throw new ValidationError([{ path: 'tasks', message: 'a bulk needs at least one task' }]);

@@ -1,14 +1,38 @@
 import type { RegisteredTasks } from '../config/register';
+import { newBulkId } from './bulk';
 import { loadSettings, type Settings } from '../config/settings';
 import type { TaskEnvelope } from '../config/envelope';
 import { TERMINAL_STATUSES, type Lane } from '../config/names';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
+import { parseRetryAfter } from '../activities/errors';
 import { TidewayError } from '../config/errors';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError, ValidationError } from './errors';
 import type { ListFilter, ListResult, SubmitOptions, SubmitResult, TaskState } from './task-client';
-import type { BatchBody, BatchStatus, BulkAccepted, BulkStatus, PoolView, ScheduleBody, ScheduleView, SubmitBody } from './http/schemas';
+import type {
+  BatchBody,
+  BatchStatus,
+  BulkAccepted,
+  BulkCancelled,
+  BulkStatus,
+  PoolView,
+  ScheduleBody,
+  ScheduleView,
+  SubmitBody,
+} from './http/schemas';
+import { backoffDelayMs, retryAfterDelayMs, withRetry, type Classify, type RetryInfo } from './retry';
 
-export type { BatchBody, BatchStatus, BulkAccepted, BulkStatus, PoolView, ScheduleBody, ScheduleView, SubmitBody } from './http/schemas';
+export type {
+  BatchBody,
+  BatchStatus,
+  BulkAccepted,
+  BulkCancelled,
+  BulkStatus,
+  PoolView,
+  ScheduleBody,
+  ScheduleView,
+  SubmitBody,
+} from './http/schemas';
+export type { RetryInfo } from './retry';
 
 /** Thrown by HttpTaskClient for an error answer the domain errors do not cover (401, 413, 429, 5xx). */
 export class HttpApiError extends TidewayError {
@@ -31,7 +55,32 @@ export interface HttpTaskClientOptions {
   url: string;
   /** API key (decides the tenant). */
   apiKey: string;
-  /** Per-request timeout in ms. @default 30000 */
+  /** Per-request timeout in ms (each try). @default 30000 */
+  timeoutMs?: number;
+  /** Timeout of one try of a bulk submit, which uploads and validates up to 100,000 tasks. @default 300000 */
+  bulkTimeoutMs?: number;
+  /**
+   * How long to keep retrying a request the server refused with 429 (after each `Retry-After`), and
+   * a bulk submit that failed with 5xx or a connection reset; then the last error is thrown.
+   * @default 600000 (10 minutes)
+   */
+  maxRetryMs?: number;
+  /** Called before each retry's wait (progress notes). */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+/** Bodies at least this big that get a connection reset are reported as 413: the server most likely refused the size. */
+const BIG_BODY_BYTES = 1 << 20;
+/** Connection resets of a repeatable request are retried at most this many times. */
+const MAX_RESET_RETRIES = 2;
+
+/** How one request may be repeated. */
+interface CallOptions {
+  /** Safe to repeat after a 5xx or a connection reset (a 429 is always repeated: the server did nothing). */
+  repeatable?: boolean;
+  headers?: Record<string, string>;
+  /** A body sent as is (with its content type in `headers`) instead of JSON. */
+  raw?: Buffer;
   timeoutMs?: number;
 }
 
@@ -45,16 +94,16 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
     this.base = opts.url.replace(/\/+$/, '');
   }
 
-  /** From the settings' TIDEWAY_URL and TIDEWAY_API_KEY, or undefined when TIDEWAY_URL is unset. */
-  static fromSettings(cli: Settings['cli']): HttpTaskClient | undefined {
+  /** From the settings' TIDEWAY_URL and TIDEWAY_API_KEY (plus `more` options), or undefined when TIDEWAY_URL is unset. */
+  static fromSettings(cli: Settings['cli'], more: Omit<HttpTaskClientOptions, 'url' | 'apiKey'> = {}): HttpTaskClient | undefined {
     if (!cli.url) return undefined;
     if (!cli.apiKey) throw new HttpApiError(401, 'Unauthorized', 'TIDEWAY_URL is set but TIDEWAY_API_KEY is not');
-    return new HttpTaskClient({ url: cli.url, apiKey: cli.apiKey });
+    return new HttpTaskClient({ ...more, url: cli.url, apiKey: cli.apiKey });
   }
 
   /** From TIDEWAY_URL and TIDEWAY_API_KEY of `env` (@default the process environment), or undefined when TIDEWAY_URL is unset. */
-  static fromEnv(env?: NodeJS.ProcessEnv): HttpTaskClient | undefined {
-    return HttpTaskClient.fromSettings(loadSettings(env).cli);
+  static fromEnv(env?: NodeJS.ProcessEnv, more: Omit<HttpTaskClientOptions, 'url' | 'apiKey'> = {}): HttpTaskClient | undefined {
+    return HttpTaskClient.fromSettings(loadSettings(env).cli, more);
   }
 
   async close(): Promise<void> {
@@ -79,14 +128,32 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
     return { taskId: r.taskId, status: r.status, duplicate: r.duplicate ?? false };
   }
 
-  /** `POST /v1/tasks:bulk`: up to 100,000 bodies, accepted durably; per-item errors. */
-  async submitBulk(tasks: readonly unknown[], bulkId?: string): Promise<BulkAccepted> {
-    return this.call<BulkAccepted>('POST', '/v1/tasks:bulk', { tasks, ...(bulkId ? { bulkId } : {}) });
+  /**
+   * `POST /v1/tasks:bulk` as NDJSON: up to 100,000 task bodies (`{type, input, taskId?, lane?, ...}`)
+   * accepted durably in one call; each bad item gets its own error. The bulk ID (@default a random
+   * UUID) goes in `Idempotency-Key`, so a retry after a 429, a 5xx or a connection reset is safe:
+   * the server accepts a bulk ID once.
+   */
+  async submitMany(items: readonly unknown[], opts: { bulkId?: string } = {}): Promise<BulkAccepted> {
+    const bulkId = opts.bulkId ?? newBulkId();
+    // JSON.stringify escapes newlines inside strings, so each item is exactly one line.
+    const raw = Buffer.from(items.map((t) => JSON.stringify(t) ?? 'null').join('\n') + '\n', 'utf8');
+    return this.call<BulkAccepted>('POST', '/v1/tasks:bulk', undefined, {
+      repeatable: true,
+      raw,
+      headers: { 'content-type': 'application/x-ndjson', 'idempotency-key': bulkId },
+      timeoutMs: this.opts.bulkTimeoutMs ?? 300_000,
+    });
   }
 
-  /** `GET /v1/bulk/{id}`. */
+  /** `GET /v1/bulk/{id}`: how far a bulk's intake has got (accepted, started, duplicate, failed, cancelled, pending). */
   async bulkStatus(bulkId: string): Promise<BulkStatus> {
-    return this.call<BulkStatus>('GET', `/v1/bulk/${encodeURIComponent(bulkId)}`);
+    return this.call<BulkStatus>('GET', `/v1/bulk/${encodeURIComponent(bulkId)}`, undefined, { repeatable: true });
+  }
+
+  /** `POST /v1/bulk/{id}:cancel`: tasks of the bulk not started yet never start; started ones are cancelled. */
+  async cancelBulk(bulkId: string): Promise<BulkCancelled> {
+    return this.call<BulkCancelled>('POST', `/v1/bulk/${encodeURIComponent(bulkId)}:cancel`, undefined, { repeatable: true });
   }
 
   async get(taskId: string): Promise<TaskState> {
@@ -152,20 +219,98 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
     await this.call('POST', `/v1/tasks/${encodeURIComponent(taskId)}:${action}`, body);
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * One request, retried: always after a 429 (the server started nothing), and after a 5xx or a
+   * connection reset when `repeatable`, until `maxRetryMs`. A big body that keeps getting its
+   * connection reset is reported as the 413 the server most likely answered (verified-here: a body
+   * over the limit can reach a client still uploading as a reset instead of a 413).
+   */
+  private async call<T>(method: string, path: string, body?: unknown, o: CallOptions = {}): Promise<T> {
+    const payload = o.raw ?? (body !== undefined ? Buffer.from(JSON.stringify(body), 'utf8') : undefined);
+    const headers = {
+      authorization: `Bearer ${this.opts.apiKey}`,
+      ...(payload !== undefined && !o.raw ? { 'content-type': 'application/json' } : {}),
+      ...o.headers,
+    };
+    let resets = 0;
+    const classify: Classify = (err, attempt) => {
+      const tooMany = retryOf429(err);
+      if (tooMany) return tooMany;
+      if (!o.repeatable) return undefined;
+      if (err instanceof HttpApiError && err.status >= 500) {
+        const waitMs = err.retryAfterSeconds !== undefined ? retryAfterDelayMs(err.retryAfterSeconds) : backoffDelayMs(attempt);
+        return { waitMs, reason: `${err.status} ${err.type}` };
+      }
+      const code = resetCode(err);
+      if (code && ++resets <= MAX_RESET_RETRIES) return { waitMs: backoffDelayMs(resets), reason: `connection reset (${code})` };
+      return undefined;
+    };
+    try {
+      return await withRetry(path, () => this.once<T>(method, path, headers, payload, o.timeoutMs), classify, {
+        ...(this.opts.maxRetryMs !== undefined ? { maxRetryMs: this.opts.maxRetryMs } : {}),
+        ...(this.opts.onRetry ? { onRetry: this.opts.onRetry } : {}),
+      });
+    } catch (err) {
+      const code = resetCode(err);
+      if (code && payload && payload.length >= BIG_BODY_BYTES) {
+        throw new HttpApiError(
+          413,
+          'PayloadTooLarge',
+          `the server reset the connection (${code}) while ${(payload.length / 2 ** 20).toFixed(1)} MiB were being sent: most likely the body is over its limit`,
+          undefined,
+          undefined,
+        );
+      }
+      throw err;
+    }
+  }
+
+  private async once<T>(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    payload: Buffer | undefined,
+    timeoutMs?: number,
+  ): Promise<T> {
     const res = await fetch(`${this.base}${path}`, {
       method,
-      headers: { authorization: `Bearer ${this.opts.apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
+      headers,
+      ...(payload !== undefined ? { body: payload } : {}),
+      signal: AbortSignal.timeout(timeoutMs ?? this.opts.timeoutMs ?? 30_000),
     });
     const text = await res.text();
-    const json = text ? (JSON.parse(text) as unknown) : undefined;
+    let json: unknown;
+    try {
+      json = text ? (JSON.parse(text) as unknown) : undefined;
+    } catch {
+      // A proxy's HTML page: on an error the status and text still say what happened.
+      if (res.ok) throw new HttpApiError(res.status, 'MalformedAnswer', `not JSON: ${text.slice(0, 200)}`);
+      json = undefined;
+    }
     if (res.ok) return json as T;
     const err = (json as { error?: AnswerError } | undefined)?.error ?? {};
-    const retry = res.headers.get('retry-after');
-    throw errorFromAnswer(res.status, path, { ...err, message: err.message ?? text }, retry ? Number(retry) : undefined);
+    throw errorFromAnswer(res.status, path, { ...err, message: err.message ?? text }, retryAfterSecondsOf(res.headers.get('retry-after')));
   }
+}
+
+/** The retry a 429 answer asks for (its Retry-After, reason "429 <details.reason>"); undefined for any other error. */
+export function retryOf429(err: unknown): { waitMs: number; reason: string } | undefined {
+  if (!(err instanceof HttpApiError) || err.status !== 429) return undefined;
+  const reason = (err.details as { reason?: unknown } | undefined)?.reason;
+  return { waitMs: retryAfterDelayMs(err.retryAfterSeconds), reason: `429 ${typeof reason === 'string' ? reason : err.type}` };
+}
+
+/** `Retry-After` (seconds or an HTTP date) in seconds; undefined when absent or unreadable. */
+function retryAfterSecondsOf(header: string | null): number | undefined {
+  const ms = parseRetryAfter(header);
+  return ms === undefined ? undefined : ms / 1000;
+}
+
+/** The socket error code when `err` is fetch's failure on a connection the server reset, else undefined. */
+function resetCode(err: unknown): string | undefined {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
+  const code = typeof cause?.code === 'string' ? cause.code : undefined;
+  return code && ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET'].includes(code) ? code : undefined;
 }
 
 /** The `error` object of an error answer (`{ error: { type, message, details? } }`). */

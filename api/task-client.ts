@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Client,
   Connection,
@@ -12,10 +11,12 @@ import {
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { optionalTsToDate, tsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
-import { LaneAdmission, type AdmissionSpec } from '../config/admission';
+import { createAdmission, type AdmissionGate } from '../admission';
+import { DEFAULT_HIGH_WAIT_OBJECTIVE_MS, type AdmissionMode, type AdmissionSpec } from '../config/admission';
 import type { Catalog } from '../config/catalog-schema';
 import { loadProject, type LoadProjectOptions, type Project } from '../config/load';
 import type { RegisteredTasks } from '../config/register';
+import type { Logger } from '../config/log';
 import { loadSettings, temporalAddressOf } from '../config/settings';
 import { securityOptions } from '../temporal/connection';
 import type { Duration } from '../config/duration';
@@ -68,12 +69,17 @@ export interface TaskClientOptions<T extends readonly AnyTaskDefinition[]> {
   client: Client;
   catalog: Catalog<T>;
   /**
-   * Per-lane start budgets of this process (config/admission.ts), e.g. `parseAdmission('low=8/s')`.
-   * @default none: every submit starts at once
+   * How this client's starts of the normal and low lanes are admitted (admission/): a mode
+   * (`{ kind: 'adaptive', objectiveMs }`, `{ kind: 'off' }`, `{ kind: 'fixed', spec }`), a fixed
+   * spec such as `parseAdmission('low=8/s')`, or a gate to share with other clients of the process.
+   * The client closes a gate it built, not one it was given.
+   * @default adaptive, with the default objective (250 ms)
    */
-  admission?: AdmissionSpec;
-  /** How long a submit may wait for its lane's budget before `AdmissionThrottledError`. @default 30s */
+  admission?: AdmissionMode | AdmissionSpec | AdmissionGate;
+  /** How long a submit may wait for its lane's permit before `AdmissionThrottledError`. @default 30s */
   admissionMaxWaitMs?: number;
+  /** Where the adaptive controller logs its decisions. @default none */
+  logger?: Logger;
 }
 
 const STATUS_NAMES = temporal.api.enums.v1.WorkflowExecutionStatus;
@@ -92,24 +98,34 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   readonly bulk: BulkIntake;
   private ownedConnection: Connection | undefined;
 
-  /** Lane start budgets; `admission.spec` says which lanes are paced. */
-  readonly admission: LaneAdmission;
+  /** The lane admission gate every submit passes (`admission.rates()` says which lanes are paced, and how fast). */
+  readonly admission: AdmissionGate;
   private readonly admissionMaxWaitMs: number;
+  private readonly ownsAdmission: boolean;
 
   constructor(opts: TaskClientOptions<T>) {
     this.temporal = opts.client;
     this.catalog = opts.catalog;
     this.schedules = new TaskSchedules(opts.client, opts.catalog.app);
     this.bulk = new BulkIntake(opts.client, opts.catalog);
-    this.admission = new LaneAdmission(opts.admission ?? {});
+    const a = opts.admission;
+    this.ownsAdmission = !isGate(a);
+    this.admission = isGate(a)
+      ? a
+      : createAdmission({
+          mode: toMode(a),
+          client: opts.client,
+          catalog: opts.catalog as unknown as Catalog,
+          ...(opts.logger ? { log: opts.logger } : {}),
+        });
     this.admissionMaxWaitMs = opts.admissionMaxWaitMs ?? 30_000;
   }
 
   /**
    * Connects to Temporal for `catalog` (its app decides the queues). Address and namespace default
    * to the process's settings, TEMPORAL_ADDRESS (else 127.0.0.1:7233) and TEMPORAL_NAMESPACE (else
-   * `default`); lane budgets to TIDEWAY_ADMISSION (e.g. `low=8/s`). `TaskClient.fromConfig()` reads
-   * all of it from tideway.config.ts instead.
+   * `default`); admission to TIDEWAY_ADMISSION and TIDEWAY_HIGH_WAIT_OBJECTIVE (adaptive unless
+   * set). `TaskClient.fromConfig()` reads all of it from tideway.config.ts instead.
    */
   static async connect<C extends readonly AnyTaskDefinition[]>(opts: {
     catalog: Catalog<C>;
@@ -117,13 +133,14 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     namespace?: string;
     /** TLS and API key (see `securityOptions` for building them from settings). */
     connection?: Omit<ConnectionOptions, 'address'>;
-    admission?: AdmissionSpec;
+    admission?: AdmissionMode | AdmissionSpec | AdmissionGate;
     admissionMaxWaitMs?: number;
+    logger?: Logger;
   }): Promise<TaskClient<C>> {
     // The environment is read (and checked) only for what the caller left out.
     const defaults =
       opts.address === undefined || opts.namespace === undefined || opts.admission === undefined ? loadSettings() : undefined;
-    const admission = opts.admission ?? defaults?.admission ?? {};
+    const admission = opts.admission ?? defaults?.admission;
     const connection = await Connection.connect({
       ...opts.connection,
       address: opts.address ?? defaults?.temporalAddress ?? '127.0.0.1:7233',
@@ -132,8 +149,9 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     const tc = new TaskClient<C>({
       client,
       catalog: opts.catalog,
-      admission,
+      ...(admission !== undefined ? { admission } : {}),
       ...(opts.admissionMaxWaitMs !== undefined ? { admissionMaxWaitMs: opts.admissionMaxWaitMs } : {}),
+      ...(opts.logger ? { logger: opts.logger } : {}),
     });
     tc.ownedConnection = connection;
     return tc;
@@ -147,7 +165,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     return TaskClient.fromProject(await loadProject(opts));
   }
 
-  /** Connects for a loaded project: its catalog, Temporal address, namespace, TLS and lane budgets. */
+  /** Connects for a loaded project: its catalog, Temporal address, namespace, TLS and lane admission. */
   static async fromProject(project: Project): Promise<TaskClient> {
     const s = project.settings;
     return TaskClient.connect({
@@ -155,11 +173,14 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       address: temporalAddressOf(s),
       namespace: s.namespace,
       connection: securityOptions(s),
-      admission: s.admission ?? {},
+      // No logger: the CLI runs through here and its stdout is for its own output.
+      admission: s.admission,
     });
   }
 
+  /** Closes the admission gate this client built (waiting submits fail) and a connection it opened. */
   async close(): Promise<void> {
+    if (this.ownsAdmission) this.admission.close();
     await this.ownedConnection?.close();
   }
 
@@ -177,15 +198,18 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     const id = taskId ?? randomUUID();
     const idCheck = taskIdSchema.safeParse(id);
     if (!idCheck.success) throw new ValidationError(zodIssues(idCheck.error.issues, 'taskId'));
-    // After validation (bad input never uses budget), before the start: a paced lane waits its turn.
-    const wait = this.admission.reserve(resolved.lane, this.admissionMaxWaitMs);
-    if (wait > 0) await sleep(wait);
+    // After validation (bad input never takes a permit), before the start: a paced lane waits its turn.
+    await this.admission.acquire(resolved.lane, resolved.tenant, { maxWaitMs: this.admissionMaxWaitMs });
     const { workflowType, options, status } = taskStartOptions(this.catalog, resolved, envelope, id);
+    const startedAt = performance.now();
     try {
       await this.temporal.workflow.start(workflowType, options);
+      this.admission.observeStart(resolved.lane, performance.now() - startedAt);
       return { taskId: id, status, duplicate: false };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      // A duplicate is answered by the server as fast as a start: still a health sample.
+      this.admission.observeStart(resolved.lane, performance.now() - startedAt);
       const existing = await this.describe(id);
       return { taskId: id, status: existing.status ?? 'queued', duplicate: true };
     }
@@ -394,6 +418,16 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyTaskClient = TaskClient<any>;
+
+function isGate(a: TaskClientOptions<readonly AnyTaskDefinition[]>['admission']): a is AdmissionGate {
+  return typeof a === 'object' && a !== null && typeof (a as Partial<AdmissionGate>).acquire === 'function';
+}
+
+/** A mode as given, a bare spec as fixed budgets (the option's old form), nothing as the adaptive default. */
+function toMode(a: AdmissionMode | AdmissionSpec | undefined): AdmissionMode {
+  if (a === undefined) return { kind: 'adaptive', objectiveMs: DEFAULT_HIGH_WAIT_OBJECTIVE_MS };
+  return 'kind' in a ? (a as AdmissionMode) : { kind: 'fixed', spec: a as AdmissionSpec };
+}
 
 function envelopeFields(opts: SubmitOptions): Omit<TaskEnvelope, 'type' | 'input'> {
   const { taskId: _id, ...rest } = opts;

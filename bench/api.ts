@@ -12,7 +12,7 @@ import { findOrBuildTemporalCli, startDevServer, type DevServer } from '../tempo
 
 /**
  * `npm run bench:api`: submit throughput and latency of `POST /v1/tasks` (concurrent single
- * requests) and of one 1,000-task bulk request, beside `TaskClient.submit` in the same process
+ * requests) and of accepting one 1,000-task bulk request, beside `TaskClient.submit` in the same process
  * against the same server. Only starts are measured (no workers), so the numbers are the edge's cost.
  */
 
@@ -68,7 +68,8 @@ async function main(): Promise<void> {
     address = server.address;
   }
   const connection = await Connection.connect({ address });
-  const client = new TaskClient({ client: new Client({ connection, namespace: settings.namespace }), catalog });
+  // Admission off on both paths: this bench measures what the edge costs, not how fast a lane may go.
+  const client = new TaskClient({ client: new Client({ connection, namespace: settings.namespace }), catalog, admission: { kind: 'off' } });
   // Production settings: backpressure on (its stats are cached), no fastify request log.
   const api = await buildApiServer({ client, keys: ApiKeyStore.parse(`bench=${KEY}`) });
   await api.app.listen({ port: 0, host: '127.0.0.1' });
@@ -112,7 +113,8 @@ async function main(): Promise<void> {
     }
   }
   const bulkBody = { tasks: Array.from({ length: 1000 }, (_, i) => ({ type: 'demo.echo', input: { i }, taskId: `b-bulk-${run}-${i}` })) };
-  const bulk = await measure('POST /v1/tasks:bulk (1 × 1,000)', 1, 1, () => post('/v1/tasks:bulk', bulkBody));
+  // A bulk is accepted durably (one start per chunk of 500); its tasks start later, in the intake.
+  const bulk = await measure('POST /v1/tasks:bulk accept (1 × 1,000)', 1, 1, () => post('/v1/tasks:bulk', bulkBody));
   results.push({ ...bulk, n: 1000, perSecond: 1000 / bulk.seconds });
 
   const sum = (prefix: string) => {
@@ -130,7 +132,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`\nTaskClient.submit  ${tc.toFixed(0)} tasks/s\nPOST /v1/tasks     ${http.toFixed(0)} tasks/s\n`);
   process.stdout.write(
-    `ratio HTTP/TaskClient = ${(http / tc).toFixed(2)} (goal >= 0.8); bulk/TaskClient = ${(results.at(-1)!.perSecond / tc).toFixed(2)}\n`,
+    `ratio HTTP/TaskClient = ${(http / tc).toFixed(2)} (goal >= 0.8); bulk accepted/TaskClient started = ${(results.at(-1)!.perSecond / tc).toFixed(2)} (not like for like: a bulk's tasks are started later by the intake)\n`,
   );
 
   await api.close();

@@ -59,7 +59,8 @@ export async function startBenchStack(
     namespace: settings.namespace,
     ...(opts.interceptors ? { interceptors: { workflow: opts.interceptors } } : {}),
   });
-  const client = new TaskClient({ client: temporal, catalog });
+  // Admission off: benches time the path itself; bench:lanes builds the gates it measures.
+  const client = new TaskClient({ client: temporal, catalog, admission: { kind: 'off' } });
   const addr = address;
   return {
     address: addr,

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { admissionFor, formatAdmission } from '../config/admission';
+import { formatAdmissionMode } from '../config/admission';
 import { startApiServer, type RunningApi } from '../api/http/start';
 import { loadProject } from '../config/load';
 import type { Settings } from '../config/settings';
@@ -54,9 +54,6 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   mkdirSync(settings.dataDir, { recursive: true });
   say(settings.temporalAddress ? `Using Temporal at ${settings.temporalAddress}` : 'Starting the Temporal dev server...');
   const target = await ensureTemporal(settings, say);
-  // The embedded server is small: unless told otherwise, pace the low lane so a flood of it leaves
-  // room for the other lanes (config/admission.ts). A cluster of your own sets its own budget.
-  const admission = settings.admission ?? admissionFor(undefined, target.started);
   const logDir = join(settings.dataDir, 'logs');
   mkdirSync(logDir, { recursive: true });
 
@@ -92,7 +89,6 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
     dev: true,
     say,
     poolProviders: [scalerStateProvider(settings.dataDir)],
-    admission,
   });
 
   say('');
@@ -100,7 +96,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
   say(`  Temporal gRPC   ${target.address}  (namespace ${target.namespace})`);
   if (target.uiUrl) say(`  Temporal Web UI ${target.uiUrl}/namespaces/${target.namespace}/workflows`);
   say(`  Workers         ${procs.map((p) => `${p.label} (pid ${p.pid})`).join(', ')}`);
-  say(`  Lane admission  ${formatAdmission(admission)}  (TIDEWAY_ADMISSION; starts per second per submitting process)`);
+  say(`  Lane admission  ${formatAdmissionMode(settings.admission)}  (TIDEWAY_ADMISSION: adaptive, off or budgets like low=8/s)`);
   if (scaler) {
     say(`  Scaler          pid ${scaler.pid}: starts pools (${catalog.pools.map((p) => `${p.group}/${p.lane}`).join(', ')}) on demand`);
     say('                  see `npx tideway pools`; decisions in logs/scaler.log');

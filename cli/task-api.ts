@@ -3,14 +3,19 @@ import {
   errorFromAnswer,
   HttpTaskClient,
   pollResult,
+  retryOf429,
   type BatchBody,
   type BatchStatus,
   type BulkAccepted,
+  type BulkCancelled,
+  type BulkStatus,
   type PoolView,
+  type RetryInfo,
   type ScheduleBody,
   type ScheduleView,
   type SubmitBody,
 } from '../api/http-client';
+import { withRetry, type RetryOptions } from '../api/retry';
 import { Backpressure, QueueStatsReader } from '../api/http/backpressure';
 import { describeBatch, startBatch } from '../api/http/batches';
 import { BadRequestError, toErrorResponse } from '../api/http/errors';
@@ -21,6 +26,7 @@ import {
   batchBodySchema,
   batchIdParam,
   bulkBodySchema,
+  bulkIdSchema,
   issuesOf,
   listQuerySchema,
   redriveBodySchema,
@@ -48,8 +54,12 @@ import { cliProject } from './project';
 export interface TaskApi {
   /** `POST /v1/tasks`: submits one task (the tenant is never in the body). */
   submitBody(body: SubmitBody): Promise<SubmitResult>;
-  /** `POST /v1/tasks:bulk`: up to 100,000 bodies, accepted durably. */
-  submitBulk(items: readonly unknown[]): Promise<BulkAccepted>;
+  /** `POST /v1/tasks:bulk`: up to 100,000 bodies accepted durably in one call; each bad item gets its own error. */
+  submitMany(items: readonly unknown[], opts?: { bulkId?: string }): Promise<BulkAccepted>;
+  /** `GET /v1/bulk/{id}`: how far the bulk's intake has got. */
+  bulkStatus(bulkId: string): Promise<BulkStatus>;
+  /** `POST /v1/bulk/{id}:cancel`: what is not started yet never starts; started tasks are cancelled. */
+  cancelBulk(bulkId: string): Promise<BulkCancelled>;
   get(taskId: string): Promise<TaskState>;
   /** Waits until the task is terminal: its result, or TaskFailedError. */
   result(taskId: string): Promise<unknown>;
@@ -80,6 +90,8 @@ export interface DirectTaskApiOptions {
   tenant?: string;
   /** Scaler state file for the pools' replicas and forecast. @default <data dir>/scaler-state.json */
   scalerStateFile?: string;
+  /** Submits refused with 429 (a lane's admission budget) are retried as HttpTaskClient retries them. */
+  retry?: RetryOptions;
 }
 
 /** TaskApi in-process over Temporal: the HTTP routes' validation and tenant rules, without HTTP. */
@@ -103,11 +115,31 @@ export class DirectTaskApi implements TaskApi {
   }
 
   submitBody(body: SubmitBody): Promise<SubmitResult> {
-    return answer('/v1/tasks', async () => this.tasks.submit(this.tenant, parse(submitBodySchema, body)));
+    return this.retrying429('/v1/tasks', () =>
+      answer('/v1/tasks', async () => this.tasks.submit(this.tenant, parse(submitBodySchema, body))),
+    );
   }
 
-  submitBulk(items: readonly unknown[]): Promise<BulkAccepted> {
-    return answer('/v1/tasks:bulk', async () => this.tasks.submitBulk(this.tenant, parse(bulkBodySchema, { tasks: [...items] }).tasks));
+  /** Retries a call refused with 429 after its Retry-After, as HttpTaskClient does over HTTP. */
+  private retrying429<R>(path: string, fn: () => Promise<R>): Promise<R> {
+    return withRetry(path, fn, retryOf429, this.opts.retry);
+  }
+
+  submitMany(items: readonly unknown[], opts: { bulkId?: string } = {}): Promise<BulkAccepted> {
+    return this.retrying429('/v1/tasks:bulk', () =>
+      answer('/v1/tasks:bulk', async () => {
+        const body = parse(bulkBodySchema, { tasks: [...items], ...given({ bulkId: opts.bulkId }) });
+        return this.tasks.submitBulk(this.tenant, body.tasks, body.bulkId);
+      }),
+    );
+  }
+
+  bulkStatus(bulkId: string): Promise<BulkStatus> {
+    return answer(bulkPath(bulkId), async () => this.tasks.bulkStatus(this.tenant, parse(bulkIdSchema, bulkId, 'id')));
+  }
+
+  cancelBulk(bulkId: string): Promise<BulkCancelled> {
+    return answer(`${bulkPath(bulkId)}:cancel`, async () => this.tasks.cancelBulk(this.tenant, parse(bulkIdSchema, bulkId, 'id')));
   }
 
   get(taskId: string): Promise<TaskState> {
@@ -207,6 +239,15 @@ export class DirectTaskApi implements TaskApi {
   }
 }
 
+/** Keeps the fields that were given. */
+function given<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function bulkPath(bulkId: string): string {
+  return `/v1/bulk/${encodeURIComponent(bulkId)}`;
+}
+
 function taskPath(taskId: string): string {
   return `/v1/tasks/${encodeURIComponent(taskId)}`;
 }
@@ -244,17 +285,28 @@ export interface OpenTaskApiOptions {
   scalerStateFile?: string | undefined;
   /** @default the process environment (through loadSettings) */
   env?: NodeJS.ProcessEnv;
+  /** Called before each retry of a request refused with 429 (and of a bulk submit after a 5xx or reset). @default a note on stderr */
+  onRetry?: (info: RetryInfo) => void;
 }
+
+/** The CLI's note before a retry, on stderr: "429 lane_admission: retrying in 2 s (attempt 3)". */
+export function retryNote(info: RetryInfo): string {
+  return `${info.reason}: retrying in ${Math.max(1, Math.round(info.waitMs / 1000))} s (attempt ${info.attempt})`;
+}
+
+const printRetryNote = (info: RetryInfo) => process.stderr.write(`${retryNote(info)}\n`);
 
 /**
  * The task API of this CLI run: over HTTP when TIDEWAY_URL is set (TIDEWAY_API_KEY required; the
  * project's config is not even loaded), else directly over Temporal for the CLI's project.
  */
 export async function openTaskApi(opts: OpenTaskApiOptions = {}): Promise<TaskApi> {
-  const http: TaskApi | undefined = HttpTaskClient.fromEnv(opts.env);
+  const onRetry = opts.onRetry ?? printRetryNote;
+  const http: TaskApi | undefined = HttpTaskClient.fromEnv(opts.env, { onRetry });
   if (http) return http;
   const project = await cliProject();
   return new DirectTaskApi(await TaskClient.fromProject(project), project, {
+    retry: { onRetry },
     ...(opts.tenant !== undefined ? { tenant: opts.tenant } : {}),
     ...(opts.scalerStateFile !== undefined ? { scalerStateFile: opts.scalerStateFile } : {}),
   });

@@ -2,7 +2,7 @@ import { TidewayError } from './errors';
 import { LANES, type Lane } from './names';
 
 /**
- * Lane admission: how fast a lane's tasks may be *started* in Temporal, per submitting process.
+ * Lane admission: how fast a lane's tasks may be *started* in Temporal (admission/ applies it).
  * Every accepted task is a workflow start plus a dozen persistence writes, all on the same server as
  * every other lane; a flood admitted as fast as it is offered saturates a small server and slows the
  * high lane with it. A budget on the low lane keeps headroom for the others. A submit over the
@@ -19,17 +19,30 @@ export interface LaneBudget {
 export type AdmissionSpec = Partial<Record<Lane, LaneBudget>>;
 
 /**
- * Budget of the embedded dev server (one history shard, one SQLite connection, 2 cores here): the
- * highest low-lane rate under which bench:lanes keeps the high lane's p99 within 1.5x of its idle
- * value with a margin (p99 ratio over 450 samples per condition: 2/s 0.96-1.38 in four runs; 3/s 1.21;
- * 4/s 1.33, 1.39, 1.56; the p50 did not move in any). Not applied when TEMPORAL_ADDRESS names
- * another server: a cluster's capacity is its operator's to set.
+ * How a process admits starts of the lower lanes (normal, low); the high lane is never paced, it is
+ * what admission protects. `adaptive` (the default) finds the rate from the server's health (see
+ * admission/); `fixed` keeps per-process budgets; `off` starts everything at once.
  */
-export const DEV_SERVER_ADMISSION = 'low=2/s';
+export type AdmissionMode = { kind: 'off' } | { kind: 'fixed'; spec: AdmissionSpec } | { kind: 'adaptive'; objectiveMs: number };
 
-/** The budgets a process runs with: TIDEWAY_ADMISSION if set, else the embedded server's default. */
-export function admissionFor(setting: string | undefined, embeddedServer: boolean): AdmissionSpec {
-  return parseAdmission(setting ?? (embeddedServer ? DEV_SERVER_ADMISSION : undefined));
+/** Default objective of the high lane's queue wait (p99, submit to handler start): TIDEWAY_HIGH_WAIT_OBJECTIVE. */
+export const DEFAULT_HIGH_WAIT_OBJECTIVE_MS = 250;
+
+/**
+ * Parses TIDEWAY_ADMISSION: unset or `adaptive` = adaptive with `objectiveMs`; `off` (or set but
+ * empty) = no pacing; anything else a fixed budget (`low=8/s;normal=50/s,burst=100`).
+ */
+export function parseAdmissionMode(text: string | undefined, objectiveMs = DEFAULT_HIGH_WAIT_OBJECTIVE_MS): AdmissionMode {
+  const t = text?.trim();
+  if (t === undefined || t === 'adaptive') return { kind: 'adaptive', objectiveMs };
+  if (t === '' || t === 'off') return { kind: 'off' };
+  return { kind: 'fixed', spec: parseAdmission(t) };
+}
+
+/** The mode as TIDEWAY_ADMISSION writes it, with the objective of adaptive mode (for `tideway dev` and `config check`). */
+export function formatAdmissionMode(mode: AdmissionMode): string {
+  if (mode.kind === 'adaptive') return `adaptive (high-lane wait objective ${mode.objectiveMs} ms)`;
+  return mode.kind === 'off' ? 'off' : formatAdmission(mode.spec);
 }
 
 const ENTRY = /^(high|normal|low)=(\d+(?:\.\d+)?)\/s(?:,burst=(\d+))?$/;
@@ -46,6 +59,9 @@ export function parseAdmission(text: string | undefined): AdmissionSpec {
       );
     }
     const lane = m[1] as Lane;
+    // Pacing the lane admission protects would only add wait where the objective is measured.
+    if (lane === 'high')
+      throw new AdmissionConfigError('TIDEWAY_ADMISSION: the high lane is never paced (budgets apply to normal and low)');
     const perSecond = Number(m[2]);
     if (!(perSecond > 0)) throw new AdmissionConfigError(`TIDEWAY_ADMISSION: ${lane} needs a rate above 0`);
     spec[lane] = { perSecond, burst: m[3] ? Math.max(1, Number(m[3])) : Math.max(1, Math.floor(perSecond)) };
@@ -74,37 +90,12 @@ export class AdmissionThrottledError extends TidewayError {
   ) {
     super(
       `the ${lane} lane's admission budget is used up; retry in ${Math.ceil(retryAfterMs / 1000)} s ` +
-        '(TIDEWAY_ADMISSION sets the budget)',
+        '(TIDEWAY_ADMISSION sets how lanes are admitted)',
     );
   }
 }
 
-/**
- * Per-lane pacing with the generic cell rate algorithm: each lane keeps the time its next start is
- * due (`tat`); a start may go `burst - 1` intervals early. Pure and clock-injected, so it is unit
- * tested without timers.
- */
-export class LaneAdmission {
-  private readonly tat = new Map<Lane, number>();
-
-  constructor(
-    readonly spec: AdmissionSpec,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /**
-   * Reserves a start for `lane` and returns how long to wait before it (0 = now). Throws
-   * `AdmissionThrottledError` without reserving when the wait would exceed `maxWaitMs`.
-   */
-  reserve(lane: Lane, maxWaitMs: number): number {
-    const budget = this.spec[lane];
-    if (!budget) return 0;
-    const interval = 1000 / budget.perSecond;
-    const now = this.now();
-    const tat = Math.max(this.tat.get(lane) ?? now, now);
-    const wait = Math.max(0, tat - now - (budget.burst - 1) * interval);
-    if (wait > maxWaitMs) throw new AdmissionThrottledError(lane, wait - maxWaitMs || interval);
-    this.tat.set(lane, tat + interval);
-    return wait;
-  }
+/** Thrown by an admission gate's `acquire` after `close()`, to a call made or still waiting then. */
+export class AdmissionClosedError extends TidewayError {
+  readonly type = 'AdmissionClosed';
 }

@@ -51,8 +51,18 @@ export interface TidewayConfigInput<T extends readonly AnyTaskDefinition[] = rea
     /** A keys file, one `tenant=key` per line. `TIDEWAY_API_KEYS_FILE`. */
     keysFile?: string;
   };
-  /** Lane start budgets, e.g. `'low=20/s'`. `TIDEWAY_ADMISSION`. @default none (the embedded dev server: low=2/s) */
+  /**
+   * How starts of the normal and low lanes are admitted: `'adaptive'` (paced by the server's health
+   * to keep the high lane within its objective), `'off'`, or fixed budgets per submitting process,
+   * e.g. `'low=20/s'`. `TIDEWAY_ADMISSION`. @default 'adaptive'
+   */
   admission?: string;
+  lanes?: {
+    high?: {
+      /** The high lane's queue wait (p99, submit to handler start) adaptive admission protects. `TIDEWAY_HIGH_WAIT_OBJECTIVE`. @default '250ms' */
+      waitObjective?: string;
+    };
+  };
   /** Scaler options (docs/scaler.md). `TIDEWAY_SCALER_OPTIONS` (JSON). */
   scaler?: Record<string, unknown>;
   /** Dev server data, logs and scaler state (relative to this file). `TIDEWAY_DATA_DIR`. @default '.tideway' */
@@ -116,6 +126,10 @@ export const configSchema = z
       .strict()
       .optional(),
     admission: nonEmpty.optional(),
+    lanes: z
+      .object({ high: z.object({ waitObjective: nonEmpty.optional() }).strict().optional() })
+      .strict()
+      .optional(),
     scaler: z.record(z.string(), z.unknown()).optional(),
     dataDir: nonEmpty.optional(),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
@@ -165,6 +179,7 @@ export function configEnv(c: TidewayConfig, resolvePath: (p: string) => string):
   }
   set('TIDEWAY_API_KEYS_FILE', c.api?.keysFile && resolvePath(c.api.keysFile));
   set('TIDEWAY_ADMISSION', c.admission);
+  set('TIDEWAY_HIGH_WAIT_OBJECTIVE', c.lanes?.high?.waitObjective);
   if (c.scaler) set('TIDEWAY_SCALER_OPTIONS', JSON.stringify(c.scaler));
   set('TIDEWAY_DATA_DIR', c.dataDir && resolvePath(c.dataDir));
   set('TIDEWAY_LOG_LEVEL', c.logLevel);

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseAdmission, type AdmissionSpec } from './admission';
+import { DEFAULT_HIGH_WAIT_OBJECTIVE_MS, parseAdmissionMode, type AdmissionMode } from './admission';
 import { parseDuration } from './duration';
 import { APP_NAME, APP_NAME_RULE } from './names';
 
@@ -149,8 +149,10 @@ const envSchema = z.object({
     .optional(),
 
   // ── Lane admission ──
-  /** Start budgets per lane of a submitting process, e.g. `low=8/s` (`off`: none). Default: unset (the embedded dev server: low=2/s). */
-  TIDEWAY_ADMISSION: parsedBy(parseAdmission, /^TIDEWAY_ADMISSION: /).optional(),
+  /** `adaptive`, `off`, or fixed budgets per submitting process, e.g. `low=8/s`. Default: adaptive. */
+  TIDEWAY_ADMISSION: parsedBy((v) => parseAdmissionMode(v), /^TIDEWAY_ADMISSION: /).optional(),
+  /** The high lane's queue wait (p99, submit to handler start) adaptive admission protects. Default: 250ms. */
+  TIDEWAY_HIGH_WAIT_OBJECTIVE: durationMs.pipe(z.number().gt(0, 'must be above 0')).optional(),
 
   // ── HTTP API ──
   /** Default: 8080 (0: any free port). */
@@ -248,8 +250,12 @@ export interface Settings extends TemporalSecurity {
   readonly logLevel: LogLevel;
   /** host:port of the Temporal SDK's own Prometheus metrics in worker processes; undefined = off. */
   readonly sdkMetrics: string | undefined;
-  /** Lane start budgets; undefined = unset (the embedded dev server then paces the low lane). */
-  readonly admission: Readonly<AdmissionSpec> | undefined;
+  /** How starts of the lower lanes are admitted (admission/); adaptive unless TIDEWAY_ADMISSION says otherwise. */
+  readonly admission: Readonly<AdmissionMode>;
+  readonly lanes: {
+    /** The high lane's queue-wait objective (p99), in ms. */
+    readonly high: { readonly waitObjectiveMs: number };
+  };
   readonly api: {
     readonly port: number;
     readonly host: string;
@@ -338,7 +344,9 @@ function compile(e: z.output<typeof envSchema>): Settings {
     searchPath: e.PATH,
     logLevel: e.TIDEWAY_LOG_LEVEL,
     sdkMetrics: e.TIDEWAY_SDK_METRICS,
-    admission: e.TIDEWAY_ADMISSION,
+    // The objective is its own variable, so it is set once the mode is parsed.
+    admission: adaptiveObjective(e.TIDEWAY_ADMISSION, e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS),
+    lanes: { high: { waitObjectiveMs: e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS } },
     api: {
       port: e.TIDEWAY_PORT,
       host: e.TIDEWAY_HOST,
@@ -369,6 +377,10 @@ function compile(e: z.output<typeof envSchema>): Settings {
       metricsPort: e.TIDEWAY_SCALER_METRICS_PORT,
     },
   };
+}
+
+function adaptiveObjective(mode: AdmissionMode | undefined, objectiveMs: number): AdmissionMode {
+  return !mode || mode.kind === 'adaptive' ? { kind: 'adaptive', objectiveMs } : mode;
 }
 
 function deepFreeze<T>(value: T): T {

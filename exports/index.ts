@@ -42,7 +42,7 @@ export { SEARCH_ATTRIBUTES } from '../config/search-attributes';
 // Errors: one hierarchy (TidewayError), each with a stable `type`; match on `type` across module copies.
 export { TidewayError, CatalogError, ConfigError, HandlerModuleError, ValidationError, UnknownTaskTypeError } from '../config/errors';
 export { NonRetryableError, ThrottledError, RetryableError, throwForResponse, parseRetryAfter } from '../activities/errors';
-export { AdmissionThrottledError } from '../config/admission';
+export { AdmissionThrottledError, AdmissionClosedError } from '../config/admission';
 export { TaskNotFoundError, TaskConflictError, TaskFailedError, ScheduleNotFoundError } from '../api/errors';
 
 // Clients.
@@ -50,5 +50,10 @@ export { TaskClient } from '../api/task-client';
 export type { SubmitOptions, SubmitResult, ListResult, TaskClientOptions, TaskState, TaskSummary, ListFilter } from '../api/task-client';
 export type { TaskError } from '../config/task-state';
 export { HttpTaskClient, HttpApiError } from '../api/http-client';
-export type { HttpTaskClientOptions } from '../api/http-client';
+export type { HttpTaskClientOptions, RetryInfo, BulkAccepted, BulkStatus, BulkCancelled } from '../api/http-client';
 export { securityOptions } from '../temporal/connection';
+// Lane admission: a gate to share between clients of one process, and the modes TIDEWAY_ADMISSION names.
+export { createAdmission } from '../admission';
+export type { AdmissionGate, AdmissionMode, AdmissionSnapshot } from '../admission';
+export { parseAdmission, parseAdmissionMode } from '../config/admission';
+export type { AdmissionSpec, LaneBudget } from '../config/admission';

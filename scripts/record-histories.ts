@@ -6,7 +6,7 @@ import { temporal as proto } from '@temporalio/proto';
 import { TaskClient } from '../api/task-client';
 import { catalog } from '../examples/demo/catalog';
 import { redriveSignal } from '../config/messages';
-import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW } from '../config/names';
+import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW, bulkChunkWorkflowId } from '../config/names';
 import { loadSettings } from '../config/settings';
 import { findOrBuildTemporalCli, startDevServer } from '../temporal';
 import { spawnWorker } from '../workers/supervisor';
@@ -16,6 +16,7 @@ import { spawnWorker } from '../workers/supervisor';
  * replay test that fails the build on a non-deterministic workflow change. Run it when a change is
  * deliberately incompatible (after adding `patched()` for old histories, keep the old files):
  *   RECORD_GENERATION=v5 npm run record:histories
+ * RECORD_ONLY=bulk records only the cases whose names start with one of its comma-separated prefixes.
  */
 async function main(): Promise<void> {
   const out = join(__dirname, '..', '..', 'test', 'fixtures', 'histories');
@@ -47,7 +48,8 @@ async function main(): Promise<void> {
   };
   const settle = (p: Promise<unknown>) => p.catch(() => undefined);
 
-  const cases: Record<string, () => Promise<void>> = {
+  // A case may answer the workflow ID to record when it is not the case's name (a bulk's chunk).
+  const cases: Record<string, () => Promise<void | string>> = {
     succeeded: async () => {
       await c.submit('demo.echo', { a: 1 }, { taskId: 'succeeded', tenant: 'acme' });
       await c.result('succeeded');
@@ -134,10 +136,37 @@ async function main(): Promise<void> {
       await c.submit('demo.echo', 3, { taskId: 'client-delayed', delay: '300ms' });
       await c.result('client-delayed');
     },
+    // One chunk of a bulk, start to finish (slices, memo updates).
+    'bulk-intake': async () => {
+      await c.submitMany(
+        [1, 2, 3].map((i) => ({ type: 'demo.echo', input: { i }, lane: 'normal' as const })),
+        { bulkId: 'bulk-intake', tenant: 'acme' },
+      );
+      await temporal.workflow.getHandle(bulkChunkWorkflowId('bulk-intake', 0)).result();
+      return bulkChunkWorkflowId('bulk-intake', 0);
+    },
+    // A task the intake started (its BulkId attribute set at start).
+    'bulk-intake-task': async () => {
+      await c.result('bulk-intake-0');
+      return 'bulk-intake-0';
+    },
+    // A chunk cancelled between slices.
+    'bulk-intake-cancelled': async () => {
+      await c.submitMany(
+        Array.from({ length: 300 }, (_, i) => ({ type: 'demo.echo', input: { i }, lane: 'normal' as const })),
+        { bulkId: 'bulk-cancelled', tenant: 'acme' },
+      );
+      for (let i = 0; i < 300 && (await c.bulkStatus('bulk-cancelled')).started === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await c.cancelBulk('bulk-cancelled');
+      await temporal.workflow.getHandle(bulkChunkWorkflowId('bulk-cancelled', 0)).result();
+      return bulkChunkWorkflowId('bulk-cancelled', 0);
+    },
   };
+  const only = process.env.RECORD_ONLY?.split(',').filter(Boolean);
   for (const [name, run] of Object.entries(cases)) {
-    await run();
-    const history = await temporal.workflow.getHandle(name).fetchHistory();
+    if (only && !only.some((o) => name.startsWith(o))) continue;
+    const id = (await run()) ?? name;
+    const history = await temporal.workflow.getHandle(id).fetchHistory();
     // Binary protobuf: independent of the JSON mapping of whichever protobufjs copy loads it.
     // RECORD_GENERATION names a new set (e.g. `v2`) so older histories stay and keep being replayed.
     const gen = process.env.RECORD_GENERATION ? `.${process.env.RECORD_GENERATION}` : '';

@@ -8,8 +8,8 @@ import { securityOptions } from '../temporal/connection';
 import { controlDeployment } from '../temporal/deployments';
 import { connectWorker } from './connection';
 import { checkRouting, createCallbackWorker, createControlWorker, createIntakeWorker, syncSchedules } from './control';
-import { LaneAdmission } from '../config/admission';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from '@temporalio/client';
+import { createAdmission } from '../admission';
 import { createPool } from './pool';
 
 /**
@@ -52,14 +52,10 @@ export async function runControl(project: Project): Promise<void> {
     : undefined;
   const worker = await createControlWorker({ connection, namespace, catalog, version });
   const callbacks = await createCallbackWorker({ connection, namespace, catalog, callbacks: settings.callbacks });
-  const lanes = new LaneAdmission(settings.admission ?? {});
-  const pacer = {
-    acquire: async (lane: Lane) => {
-      const wait = lanes.reserve(lane, Number.POSITIVE_INFINITY);
-      if (wait > 0) await sleep(wait);
-    },
-    observeStart: () => undefined,
-  };
+  // One admission gate for every intake slice of this process: the bulks' starts share one budget
+  // per lane (fair between tenants), read from the same server-health signal as every other process.
+  const admissionClient = new Client({ connection: await Connection.connect({ address, ...securityOptions(settings) }), namespace });
+  const pacer = createAdmission({ mode: settings.admission, client: admissionClient, catalog, log: log.child({ component: 'admission' }) });
   const intake = await createIntakeWorker({ connection, namespace, catalog, pacer });
   // One client connection for the start-up housekeeping (the worker's own is a NativeConnection).
   const client = await Connection.connect({ address, ...securityOptions(settings) });
@@ -81,6 +77,8 @@ export async function runControl(project: Project): Promise<void> {
   });
   await running;
   log.info({ event: 'worker:stopped', role: 'control' }, 'worker stopped');
+  pacer.close();
+  await admissionClient.connection.close();
   await connection.close();
 }
 

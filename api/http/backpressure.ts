@@ -230,6 +230,15 @@ export class Backpressure {
     throw new TooManyRequestsError(refusal.message, refusal.retryAfterSeconds, refusal.reason, refusal.facts);
   }
 
+  /**
+   * Counts `n` submits of `tenant` to `taskQueue` without deciding anything: a bulk is accepted
+   * durably whatever the backlog (its intake paces the starts), but its tenant still weighs as the
+   * heavy hitter it is when its interactive submits meet a full pool.
+   */
+  record(tenant: string, taskQueue: string, n: number): void {
+    this.sketch(taskQueue).add(tenant, n);
+  }
+
   /** Records that `n` of the tenant's submits were started (keeps the cached in-flight count honest). */
   started(tenant: string, n = 1): void {
     const c = this.inflight.get(tenant);

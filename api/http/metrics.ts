@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AdmissionGate } from '../../admission';
 
 /** Prometheus metrics of one API server (own registry, so several servers in one process never clash). */
 export class ApiMetrics {
@@ -31,5 +32,19 @@ export class ApiMetrics {
 
   constructor(defaults = true) {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'tideway_api_' });
+  }
+
+  /** Exports the gate's start rate per paced lane as `tideway_admission_rate{lane}`, read at scrape time. */
+  watchAdmission(gate: AdmissionGate): void {
+    new Gauge({
+      name: 'tideway_admission_rate',
+      help: 'Lane admission: starts per second this API process admits per paced lane (adaptive: the current AIMD rate)',
+      labelNames: ['lane'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [lane, rate] of Object.entries(gate.rates())) this.set({ lane }, rate);
+      },
+    });
   }
 }

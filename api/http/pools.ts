@@ -1,7 +1,8 @@
+import type { AdmissionGate } from '../../admission';
 import type { Catalog } from '../../config/catalog-schema';
 import type { Lane } from '../../config/names';
 import type { Backpressure, QueueStatsReader } from './backpressure';
-import type { PoolView } from './schemas';
+import type { AdmissionView, PoolView } from './schemas';
 
 /** What a provider may add to a pool's row: the scaler fills replicas, desired and forecast. */
 export type PoolExtras = Partial<Pick<PoolView, 'replicas' | 'desired' | 'forecast'>>;
@@ -48,4 +49,11 @@ export async function describePools(
       };
     }),
   );
+}
+
+/** The `admission` object of `GET /v1/pools`: this API process's gate (rates rounded to 0.1/s). */
+export function admissionView(gate: AdmissionGate): AdmissionView {
+  const rates: AdmissionView['rates'] = {};
+  for (const [lane, r] of Object.entries(gate.rates())) rates[lane as keyof AdmissionView['rates']] = Math.round(r * 10) / 10;
+  return { mode: gate.mode.kind, objectiveMs: gate.mode.kind === 'adaptive' ? gate.mode.objectiveMs : null, rates };
 }

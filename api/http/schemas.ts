@@ -80,11 +80,13 @@ export const bulkAcceptedSchema = z.object({
 });
 export type BulkAccepted = z.infer<typeof bulkAcceptedSchema>;
 
-/** Answer of `GET /v1/bulk/{id}`. */
+export const BULK_STATES = ['running', 'completed', 'cancelled'] as const;
+
+/** Answer of `GET /v1/bulk/{id}`: how far the intake of a bulk has got. */
 export const bulkStatusSchema = z.object({
   bulkId: z.string(),
   tenant: z.string(),
-  state: z.enum(['running', 'completed', 'cancelled']),
+  state: z.enum(BULK_STATES),
   accepted: z.number().int(),
   started: z.number().int(),
   duplicate: z.number().int(),
@@ -103,8 +105,10 @@ export const bulkCancelledSchema = z.object({
   cancelledChunks: z.number().int(),
   batchJobId: z.string().optional(),
 });
+export type BulkCancelled = z.infer<typeof bulkCancelledSchema>;
 
 export const bulkIdParam = bulkIdSchema;
+export { bulkIdSchema };
 
 /** A task filter as a caller may give it: the tenant always comes from the API key, never from here. */
 const callerFilterSchema = listFilterSchema.omit({ tenant: true });
@@ -240,7 +244,16 @@ export const poolSchema = z.object({
   overloaded: z.boolean(),
 });
 export type PoolView = z.infer<typeof poolSchema>;
-export const poolListSchema = z.object({ pools: z.array(poolSchema) });
+/** Lane admission of the API process (admission/): its mode, the high lane's objective and the current start rates. */
+export const admissionViewSchema = z.object({
+  mode: z.enum(['adaptive', 'fixed', 'off']),
+  /** The high lane's queue-wait objective that adaptive admission protects; null in other modes. */
+  objectiveMs: z.number().nullable(),
+  /** Starts per second per paced lane; a lane absent is not paced. */
+  rates: z.object({ high: z.number().optional(), normal: z.number().optional(), low: z.number().optional() }),
+});
+export type AdmissionView = z.infer<typeof admissionViewSchema>;
+export const poolListSchema = z.object({ pools: z.array(poolSchema), admission: admissionViewSchema });
 
 export const healthSchema = z.object({ ok: z.boolean(), temporal: z.enum(['up', 'down']) });
 

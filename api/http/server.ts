@@ -11,7 +11,7 @@ import { describeBatch, startBatch } from './batches';
 import { BadRequestError, toErrorResponse } from './errors';
 import { ApiMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
-import { describePools, type PoolInfoProvider } from './pools';
+import { admissionView, describePools, type PoolInfoProvider } from './pools';
 import { fastifyUrl, ok, route, validatorCompiler, type Route } from './route';
 import { createSchedule, describeSchedule, listSchedules, scheduleAction } from './schedules';
 import {
@@ -83,6 +83,7 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const log = opts.logger ?? createLogger('api', loadSettings().logLevel);
   const temporal = opts.client.temporal;
   const metrics = new ApiMetrics();
+  metrics.watchAdmission(opts.client.admission);
   const stats = new QueueStatsReader(temporal, opts.backpressure ? (opts.backpressure.statsTtlMs ?? 1_000) : 1_000);
   const backpressure =
     opts.backpressure === false
@@ -353,12 +354,15 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     route({
       method: 'get',
       path: '/v1/pools',
-      summary: 'per pool: backlog, rates, replicas, desired, forecast',
+      summary: "per pool: backlog, rates, replicas, desired, forecast; this API's lane admission rates",
       tags: ['pools'],
       auth: true,
       schema: {},
       responses: { 200: ok('pools', poolListSchema) },
-      handler: async () => ({ pools: await describePools(catalog, stats, backpressure, providers) }),
+      handler: async () => ({
+        pools: await describePools(catalog, stats, backpressure, providers),
+        admission: admissionView(opts.client.admission),
+      }),
     }),
   ];
   const openapi = buildOpenApi(routes, { title: 'Tideway HTTP API', version: '1' });

@@ -1,5 +1,5 @@
 import { createLogger } from '../../config/log';
-import type { AdmissionSpec } from '../../config/admission';
+import type { AdmissionMode, AdmissionSpec } from '../../config/admission';
 import { TidewayError } from '../../config/errors';
 import type { Project } from '../../config/load';
 import { temporalAddressOf, type Settings } from '../../config/settings';
@@ -30,11 +30,11 @@ export interface StartApiOptions {
   /** @default the project's (its config under the process environment) */
   settings?: Settings;
   poolProviders?: PoolInfoProvider[];
-  /** Lane start budgets. @default the settings' (TIDEWAY_ADMISSION; none when unset) */
-  admission?: AdmissionSpec;
+  /** Lane admission. @default the settings' (TIDEWAY_ADMISSION and TIDEWAY_HIGH_WAIT_OBJECTIVE; adaptive when unset) */
+  admission?: AdmissionMode | AdmissionSpec;
 }
 
-/** An HTTP submit waits at most this long for its lane's budget, then gets 429 with Retry-After. */
+/** An HTTP submit waits at most this long for its lane's permit, then gets 429 with Retry-After. */
 const API_ADMISSION_MAX_WAIT_MS = 1000;
 
 /** A listening API server. */
@@ -69,8 +69,9 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     address: opts.address ?? temporalAddressOf(settings),
     namespace: opts.namespace ?? settings.namespace,
     connection: securityOptions(settings),
-    admission: opts.admission ?? settings.admission ?? {},
+    admission: opts.admission ?? settings.admission,
     admissionMaxWaitMs: API_ADMISSION_MAX_WAIT_MS,
+    logger: createLogger('admission', settings.logLevel),
   });
   const server = await buildApiServer({
     client,

@@ -2,6 +2,7 @@ import { isGrpcServiceError } from '@temporalio/client';
 import type { Catalog } from '../../config/catalog-schema';
 import { resolveEnvelope, type TaskEnvelope } from '../../config/envelope';
 import { TaskNotFoundError } from '../errors';
+import { newBulkId } from '../bulk';
 import type { TaskSummary } from '../search';
 import type { AnyTaskClient, BulkItem, ListResult, SubmitResult, TaskState } from '../task-client';
 import type { Backpressure } from './backpressure';
@@ -82,7 +83,7 @@ export class TenantTasks {
     }
     const taskIds: (string | null)[] = new Array(items.length).fill(null);
     if (valid.length === 0) {
-      return { bulkId: bulkId ?? '', accepted: 0, rejected: errors.length, taskIds, errors };
+      return { bulkId: bulkId ?? newBulkId(), accepted: 0, rejected: errors.length, taskIds, errors };
     }
     const r = await this.client.submitMany(
       valid.map((v) => v.item),
@@ -96,6 +97,16 @@ export class TenantTasks {
       errors.push({ ...e, index, error: prefixIssues(e.error, `tasks.${index}`) });
     }
     errors.sort((a, b) => a.index - b.index);
+    if (this.backpressure) {
+      const perQueue = new Map<string, number>();
+      for (const [i, v] of valid.entries()) {
+        if (r.taskIds[i] === null) continue;
+        const { taskId: _id, ...envelope } = v.item;
+        const q = resolveEnvelope(this.catalog, envelope).taskQueue;
+        perQueue.set(q, (perQueue.get(q) ?? 0) + 1);
+      }
+      for (const [q, n] of perQueue) this.backpressure.record(tenant, q, n);
+    }
     for (let i = 0; i < r.accepted; i++) this.onSubmit?.(tenant, 'started');
     for (let i = 0; i < errors.length; i++) this.onSubmit?.(tenant, 'rejected');
     return { bulkId: r.bulkId, accepted: r.accepted, rejected: errors.length, taskIds, errors };

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatAdmission } from '../../config/admission';
+import { formatAdmissionMode } from '../../config/admission';
 import type { Project } from '../../config/load';
 import { printJson } from '../format';
 import { cliProject } from '../project';
@@ -32,7 +32,7 @@ export function effectiveConfig(p: Project): Record<string, unknown> {
       keys,
       keysFile: s.api.keysFile ?? null,
     },
-    admission: formatAdmission(s.admission ?? {}),
+    admission: formatAdmissionMode(s.admission),
     scaler: s.scaler.options ?? {},
     dataDir: s.dataDir,
     logLevel: s.logLevel,

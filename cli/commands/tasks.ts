@@ -1,13 +1,13 @@
-import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { PoolView } from '../../api/http-client';
-import { BATCH_OPERATIONS, MAX_BULK } from '../../api/http/schemas';
+import { BATCH_OPERATIONS } from '../../api/http/schemas';
 import { formatMs } from '../../config/duration';
-import { tenantSchema } from '../../config/envelope';
 import { LANES, TASK_STATUSES, type Lane, type TaskStatus } from '../../config/names';
 import { OVERLAP_POLICIES } from '../../config/schedule';
 import { printJson, table } from '../format';
 import { withTaskApi } from '../task-api';
+import { registerBulkCommands } from './bulk';
+import { given, say, tenantOption } from './common';
 
 /**
  * Every task verb: submit, get, list, cancel, pause, resume, redrive, discard, bulk, batch,
@@ -15,28 +15,12 @@ import { withTaskApi } from '../task-api';
  * HTTP with TIDEWAY_URL, else directly over Temporal) and prints the answer, the same in both modes.
  */
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
-
 function parseJson(value: string): unknown {
   try {
     return JSON.parse(value);
   } catch (err) {
     throw new InvalidArgumentError(`not valid JSON (${(err as Error).message}); quote it, e.g. '{"ms":1000}'`);
   }
-}
-
-function parseTenant(value: string): string {
-  const r = tenantSchema.safeParse(value);
-  if (!r.success) throw new InvalidArgumentError(r.error.issues.map((i) => i.message).join('; '));
-  return r.data;
-}
-
-const tenantOption = () =>
-  new Option('--tenant <tenant>', 'tenant (direct mode only; over HTTP the API key decides)').argParser(parseTenant);
-
-/** Keeps the filter fields that were given. */
-function given<T extends Record<string, unknown>>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined && v !== '')) as Partial<T>;
 }
 
 /** Adds the task verbs to the CLI. */
@@ -151,37 +135,7 @@ export function registerTaskCommands(program: Command): void {
       }),
     );
 
-  program
-    .command('bulk')
-    .description(`submit every line of a JSONL file ({"type","input",...} per line) in one durable bulk of up to ${MAX_BULK}`)
-    .argument('<file>', 'JSONL file, one task body per line')
-    .addOption(tenantOption())
-    .option('--json', 'machine-readable output (every item result)')
-    .action(async (file: string, o: { tenant?: string; json?: boolean }) =>
-      withTaskApi({ tenant: o.tenant }, async (api) => {
-        const lines = readFileSync(file, 'utf8')
-          .split('\n')
-          .map((l) => l.trim())
-          .filter(Boolean);
-        const items = lines.map((l, i) => {
-          try {
-            return JSON.parse(l) as unknown;
-          } catch {
-            return { __invalidJsonLine: i + 1 };
-          }
-        });
-        const r = await api.submitBulk(items);
-        if (o.json) return printJson(r);
-        say(`bulk ${r.bulkId}: ${r.accepted} accepted, ${r.rejected} rejected`);
-        if (r.errors.length)
-          say(
-            table(
-              r.errors.slice(0, 20).map((e) => ({ line: e.index + 1, status: e.httpStatus, error: e.error.message })),
-              ['line', 'status', 'error'],
-            ),
-          );
-      }),
-    );
+  registerBulkCommands(program);
 
   const batch = program
     .command('batch')

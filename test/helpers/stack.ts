@@ -91,7 +91,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     throw err;
   }
   const temporal = new Client({ connection, namespace: 'default' });
-  const client = new TaskClient({ client: temporal, catalog });
+  // Tests time their own submits; admission has its own tests (unit, api and lanes), so the shared
+  // client starts at once instead of through the adaptive default.
+  const client = new TaskClient({ client: temporal, catalog, admission: { kind: 'off' } });
   return {
     address,
     client,

@@ -289,7 +289,7 @@ describe('fuzzing every route', () => {
         expect4xx(await call('POST', '/v1/tasks', { key: KEY, json: b }), what);
         const bulk = await call('POST', '/v1/tasks:bulk', { key: KEY, json: { tasks: [b] } });
         if (bulk.status >= 500) throw new Error(`${what} in bulk → ${bulk.status} ${bulk.text.slice(0, 200)}`);
-        if (bulk.status === 200 && !(bulk.body.accepted === 0 && bulk.body.results[0].httpStatus < 500)) {
+        if (bulk.status === 202 && !(bulk.body.accepted === 0 && bulk.body.errors[0].httpStatus < 500)) {
           throw new Error(`${what} in bulk → ${bulk.text.slice(0, 200)}`);
         }
       }),
@@ -304,14 +304,15 @@ describe('fuzzing every route', () => {
     expect(deep.body.error.details.issues[0]).toMatchObject({ path: 'input', message: expect.stringContaining('64 levels') });
     // A body over the limit is 413 without being parsed.
     expect4xx(await call('POST', '/v1/tasks', { key: KEY, json: { type: 'demo.echo', input: 'y'.repeat(100_000) } }), 'too large');
-    // Bulk whose items are all bad: 200 with every item refused, nothing started.
+    // Bulk whose items are all bad: 202 with every item refused, nothing accepted or started.
     const allBad = await call('POST', '/v1/tasks:bulk', {
       key: KEY,
       json: { tasks: [{ type: 'no.such' }, { type: 'demo.sleep', input: { ms: 'x' } }, 7, null] },
     });
-    expect(allBad.status).toBe(200);
+    expect(allBad.status).toBe(202);
     expect(allBad.body.accepted).toBe(0);
-    expect(allBad.body.results.every((r: { httpStatus: number }) => r.httpStatus === 400)).toBe(true);
+    expect(allBad.body.errors).toHaveLength(4);
+    expect(allBad.body.errors.every((r: { httpStatus: number }) => r.httpStatus === 400)).toBe(true);
 
     expect((await call('GET', '/healthz')).status).toBe(200);
     // Visibility lags a little; give a wrongly started workflow time to show up before counting.

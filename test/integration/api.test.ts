@@ -154,22 +154,28 @@ describe('tasks', () => {
     await call('POST', `/v1/tasks/${id}:cancel`, { key: KEYS.acme });
   });
 
-  it('bulk: per-item results, one bad item sinks nothing else', async () => {
+  it('bulk: accepted durably in one call, per-item errors, one bad item sinks nothing else', async () => {
     const tag = uniqueId('bulk');
     const tasks = Array.from({ length: 10 }, (_, i) =>
       i === 3 ? { type: 'demo.sleep', input: { ms: 'soon' } } : { type: 'demo.echo', input: { i }, taskId: `${tag}-${i}` },
     );
     tasks.push({ type: 'demo.echo', input: { i: 0 }, taskId: `${tag}-0` });
     const r = await call('POST', '/v1/tasks:bulk', { key: KEYS.acme, json: { tasks } });
-    expect(r.status).toBe(200);
-    expect(r.body.accepted).toBe(10);
-    expect(r.body.rejected).toBe(1);
-    expect(r.body.results[3]).toMatchObject({ ok: false, httpStatus: 400 });
-    expect(r.body.results[3].error.details.issues[0].path).toBe('tasks.3.input.ms');
-    // The last item repeats item 0's ID: exactly one of the two started it.
-    const pair = [r.body.results[0], r.body.results[10]];
-    expect(pair.filter((x: { duplicate: boolean }) => x.duplicate)).toHaveLength(1);
+    expect(r.status).toBe(202);
+    expect(r.body.accepted).toBe(9);
+    expect(r.body.rejected).toBe(2);
+    expect(r.body.errors[0]).toMatchObject({ index: 3, httpStatus: 400 });
+    expect(r.body.errors[0].error.details.issues[0].path).toBe('tasks.3.input.ms');
+    // The last item repeats item 0's ID: refused at once, item 0 runs.
+    expect(r.body.errors[1]).toMatchObject({ index: 10, httpStatus: 409, error: { type: 'TaskConflict' } });
+    expect(r.body.taskIds[0]).toBe(`${tag}-0`);
+    expect(r.body.taskIds[3]).toBeNull();
     await waitFor(async () => (await stack.client.describe(`${tag}-9`)).status === 'succeeded', 20_000, 'bulk task ran');
+    const status = await waitFor(async () => {
+      const b = await call('GET', `/v1/bulk/${r.body.bulkId}`, { key: KEYS.acme });
+      return b.body.state === 'completed' ? b.body : undefined;
+    }, 20_000);
+    expect(status).toMatchObject({ accepted: 9, started: 9, pending: 0 });
   });
 });
 

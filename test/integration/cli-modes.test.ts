@@ -212,7 +212,7 @@ async function scenario(m: Mode): Promise<{ calls: Call[]; catalogSchedules: str
     ].join('\n'),
   );
   await step('bulk --json', ['bulk', file, ...T, '--json']);
-  await step('bulk text', ['bulk', file, '--chunk', '2', ...T]);
+  await step('bulk text', ['bulk', file, ...T]);
 
   // batch: cancel two queued low-lane tasks
   for (const n of [1, 2])

@@ -1,5 +1,6 @@
 import { tsToMs } from '@temporalio/common/lib/time';
 import { TaskClient } from '../../api/task-client';
+import { createAdmission } from '../../admission';
 import { parseAdmission } from '../../config/admission';
 import { catalog } from '../../examples/demo/catalog';
 import { uniqueId, waitFor, useStack } from '../helpers/stack';
@@ -65,4 +66,27 @@ test('a paced low lane admits its starts at the budget while a high-lane submit 
   expect(order.filter((o) => o.startsWith('low'))).toEqual(['low0', 'low1', 'low2', 'low3', 'low4']);
   // Leave no queued task behind for the next file.
   await Promise.all([...ids, highId].map((id) => stack.client.result(id)));
+});
+
+test('adaptive admission reads its health signal from the real server and paces the lower lanes only', async () => {
+  const gate = createAdmission({ mode: { kind: 'adaptive', objectiveMs: 250 }, client: stack.temporal, catalog });
+  const paced = new TaskClient({ client: stack.temporal, catalog, admission: gate });
+  try {
+    expect(gate.rates()).toEqual({ normal: 20, low: 20 });
+    const ids = Array.from({ length: 10 }, (_, i) => uniqueId(`adaptive${i}`));
+    for (const id of ids) await paced.submit('demo.echo', { id }, { taskId: id, lane: 'low', tenant: 'a' });
+    const highId = uniqueId('adaptive-high');
+    await paced.submit('demo.echo', { high: true }, { taskId: highId, lane: 'high' });
+    // DescribeTaskQueue of the control queue (workflow tasks) and the high pool (activity tasks) both answer.
+    await waitFor(() => gate.snapshot().health?.statsAt !== undefined, 10_000, 'a health reading');
+    const h = gate.snapshot().health!;
+    expect(h.statsError).toBeUndefined();
+    expect(h.controlBacklogAgeMs).toEqual(expect.any(Number));
+    expect(h.highBacklogAgeMs).toEqual(expect.any(Number));
+    expect(h.startSamples).toBeGreaterThan(0); // start latencies reported by TaskClient (as of the last tick)
+    await Promise.all([...ids, highId].map((id) => stack.client.result(id)));
+  } finally {
+    await paced.close(); // a gate it was given stays open
+    gate.close();
+  }
 });

@@ -4,9 +4,10 @@ import addFormats from 'ajv-formats';
 import { TaskClient, type TaskState } from '../../api/task-client';
 import { ApiKeyStore, authenticate, hashApiKey } from '../../api/http/auth';
 import { SpaceSaving, compileBackpressure, type QueueStatsReader } from '../../api/http/backpressure';
-import { describePools } from '../../api/http/pools';
+import { admissionView, describePools } from '../../api/http/pools';
 import { fastifyUrl } from '../../api/http/route';
 import { buildApiServer, type ApiServer } from '../../api/http/server';
+import { MAX_BULK } from '../../api/http/schemas';
 import { catalog } from '../../examples/demo/catalog';
 import { listen, type Caller } from '../integration/api-helpers';
 
@@ -140,12 +141,13 @@ describe('HTTP edge without Temporal', () => {
     expect(r.body.error.details.issues[0].path).toBe('Idempotency-Key');
   });
 
-  it('rejects bulk requests over 1,000 items as a whole', async () => {
-    const tasks = Array.from({ length: 1001 }, () => ({ type: 'demo.echo' }));
+  it('rejects bulk requests over MAX_BULK items as a whole', async () => {
+    const tasks = Array.from({ length: MAX_BULK + 1 }, () => ({}));
     const big = await buildApiServer({
       client: new TaskClient({ client: new Client({ connection }), catalog }),
       keys: ApiKeyStore.parse('acme=acme-key-123'),
       backpressure: false,
+      bodyLimit: 8 * 2 ** 20,
     });
     const r = await (await listen(big)).call('POST', '/v1/tasks:bulk', { key, json: { tasks } });
     await big.close();
@@ -308,6 +310,21 @@ describe('hostile input', () => {
         details: { issues: [{ path: 'input', message: expect.stringContaining('deeper than 64 levels') }] },
       },
     });
+  });
+});
+
+describe('lane admission in GET /v1/pools and /metrics', () => {
+  it("answers this API's admission mode, objective and rates (the TaskClient default: adaptive)", async () => {
+    // The route's pool rows need Temporal; its admission object is this view of the client's gate.
+    const view = admissionView(new TaskClient({ client: new Client({ connection }), catalog }).admission);
+    expect(view).toEqual({ mode: 'adaptive', objectiveMs: 250, rates: { normal: 20, low: 20 } });
+    expect(admissionView(new TaskClient({ client: new Client({ connection }), catalog, admission: { kind: 'off' } }).admission)).toEqual({
+      mode: 'off',
+      objectiveMs: null,
+      rates: {},
+    });
+    const m = await call('GET', '/metrics', { key });
+    expect(m.text).toMatch(/tideway_admission_rate\{lane="low"\} 20/);
   });
 });
 

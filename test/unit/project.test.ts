@@ -48,6 +48,7 @@ test('config values become settings, and the environment wins over the file', ()
     temporal: { address: 'temporal.internal:7233', namespace: 'prod', tls: { cert: 'certs/client.pem', key: 'certs/client.key' } },
     api: { port: 9090, keys: { acme: 'key-acme-123456' } },
     admission: 'low=20/s',
+    lanes: { high: { waitObjective: '400ms' } },
     dataDir: 'var',
   };
   const p = projectFrom(config, file, { TEMPORAL_NAMESPACE: 'override' });
@@ -59,6 +60,9 @@ test('config values become settings, and the environment wins over the file', ()
   expect(p.env.TIDEWAY_PORT).toBe('9090');
   expect(p.env.TIDEWAY_API_KEYS).toBe('acme=key-acme-123456');
   expect(p.env.TIDEWAY_ADMISSION).toBe('low=20/s');
+  expect(p.settings.admission).toEqual({ kind: 'fixed', spec: { low: { perSecond: 20, burst: 20 } } });
+  expect(p.env.TIDEWAY_HIGH_WAIT_OBJECTIVE).toBe('400ms');
+  expect(p.settings.lanes.high.waitObjectiveMs).toBe(400);
   expect(p.env.TIDEWAY_CONFIG).toBe(file);
   expect(configEnv(parseConfig({ catalog: tiny }, file), (x) => x)).toEqual({});
 });

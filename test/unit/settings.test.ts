@@ -16,7 +16,8 @@ test('an empty environment gives every default', () => {
     headless: false,
     dataDir: resolve('.tideway'),
     logLevel: 'info',
-    admission: undefined,
+    admission: { kind: 'adaptive', objectiveMs: 250 },
+    lanes: { high: { waitObjectiveMs: 250 } },
     api: { port: 8080, host: '127.0.0.1', keys: [], keysFile: undefined, bodyLimit: 1024 * 1024, backpressure: {}, dev: false },
     callbacks: { secrets: {}, allowlist: [] },
     cli: { url: undefined, apiKey: undefined },
@@ -51,11 +52,17 @@ test('values compile: durations to ms, flags to booleans, ports to numbers, list
     { tenant: 'globex', key: 'sha256:abc' },
   ]);
   expect(s.callbacks).toEqual({ secrets: { acme: 's1', '*': 's2' }, allowlist: ['127.0.0.1', 'localhost'] });
-  expect(s.admission).toEqual({ low: { perSecond: 8, burst: 8 } });
+  expect(s.admission).toEqual({ kind: 'fixed', spec: { low: { perSecond: 8, burst: 8 } } });
   expect(s.scaler.options).toEqual({ interval: '2s' });
   expect(s.cli.url).toBeUndefined(); // empty is unset, as before
   expect(s.tls).toBe(true); // an API key implies TLS
-  expect(loadSettings({ TIDEWAY_ADMISSION: '' }).admission).toEqual({}); // set but empty: off
+  expect(loadSettings({ TIDEWAY_ADMISSION: '' }).admission).toEqual({ kind: 'off' }); // set but empty: off
+  expect(loadSettings({ TIDEWAY_ADMISSION: 'off' }).admission).toEqual({ kind: 'off' });
+  // The objective is its own variable; adaptive mode carries it.
+  const adaptive = loadSettings({ TIDEWAY_ADMISSION: 'adaptive', TIDEWAY_HIGH_WAIT_OBJECTIVE: '400ms' });
+  expect(adaptive.admission).toEqual({ kind: 'adaptive', objectiveMs: 400 });
+  expect(adaptive.lanes.high.waitObjectiveMs).toBe(400);
+  expect(loadSettings({ TIDEWAY_HIGH_WAIT_OBJECTIVE: '1s' }).admission).toEqual({ kind: 'adaptive', objectiveMs: 1000 });
 });
 
 test('one error names every bad variable', () => {
@@ -66,6 +73,7 @@ test('one error names every bad variable', () => {
       TIDEWAY_ADMISSION: 'low=8',
       TIDEWAY_API_KEYS: 'acme=key-acme-123,nope',
       TIDEWAY_MAX_BACKLOG_AGE: 'soon',
+      TIDEWAY_HIGH_WAIT_OBJECTIVE: '0ms',
       TIDEWAY_SCALER_OPTIONS: '{bad',
       TIDEWAY_BUILD_ID: 'has space',
       TEMPORAL_TLS_CERT: 'c.pem',
@@ -79,6 +87,7 @@ test('one error names every bad variable', () => {
     /TIDEWAY_ADMISSION: "low=8": use <lane>=<n>\/s/,
     /TIDEWAY_API_KEYS: API key entry 2 is not tenant=key/,
     /TIDEWAY_MAX_BACKLOG_AGE: not a duration/,
+    /TIDEWAY_HIGH_WAIT_OBJECTIVE: must be above 0/,
     /TIDEWAY_SCALER_OPTIONS: not valid JSON/,
     /TIDEWAY_BUILD_ID: use 1-64 letters/,
     /TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together/,
