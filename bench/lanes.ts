@@ -1,321 +1,357 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tsToMs } from '@temporalio/common/lib/time';
-import type { temporal } from '@temporalio/proto';
-import { readFileSync, existsSync } from 'node:fs';
-import { TaskClient } from '../api/task-client';
-import { formatAdmissionMode, parseAdmissionMode } from '../config/admission';
-import { catalog, type Tasks } from '../examples/demo/catalog';
-import { mapLimit, quantile, startBenchStack, type BenchStack, runBench } from './lib-stack';
+import { parseDuration } from '../config/duration';
+import type { Lane } from '../config/names';
+import type { WorkerProcess } from '../workers/supervisor';
+import {
+  completedBetween,
+  completionWindows,
+  drainFlood,
+  highLane,
+  hops,
+  p,
+  queueWaits,
+  settle,
+  type HighSample,
+  type Wait,
+} from './lib-lanes';
+import { runBench, startBenchStack, type BenchStack } from './lib-stack';
 
 /**
- * `npm run bench:lanes`: high-lane demo.sleep tasks arrive at a steady rate, with no flood and while
- * FLOOD demo.sleep tasks are offered to the low lane through a TaskClient with lane admission (what
- * `npm start` applies on its embedded server, or TIDEWAY_ADMISSION). These two alternate in ROUNDS
- * rounds (no flood, then flood, PHASE_S each), so slow drift on a noisy machine hits both alike and
- * each p99 rests on ROUNDS x PHASE_S x HIGH_RPS samples, not a handful of outliers. Then, once, the
- * baseline: the same flood with no admission. Prints the high lane's queue wait (submit → handler
- * start) p50/p99 per condition and the p99 ratio to no flood (goal ≤ 1.5; per round too), split into
- * the part before the activity was scheduled (workflow start, control queue) and the part in the
- * pool's own queue; and the low lane's tasks started per 10 s window of flood (goal: never 0).
- * Knobs: BENCH_LANES_FLOOD (5000), BENCH_LANES_HIGH_RPS (5), BENCH_LANES_ROUNDS (3),
- * BENCH_LANES_PHASE_S (30 s per phase), BENCH_LANES_SLEEP_MS (100 ms per task). Diagnostics:
- * BENCH_LANES_FLOOD_RATE paces the offered flood (tasks/s), BENCH_LANES_FLOOD_DELAY gives each flood
- * task a start delay (e.g. 1h), so a phase measures what the starts alone cost; BENCH_LANES_TRACE=N
- * prints the hops of each condition's N slowest high-lane samples.
+ * `npm run bench:lanes`: the hard case of issue 12, in one run, on real worker processes (control,
+ * and demo pools for the high, normal and low lanes). Every flood is handed over in ONE
+ * `submitMany` call (durable intake); the control worker's intake starts the tasks at the rate its
+ * admission gate allows, so each admission condition restarts the control worker with
+ * TIDEWAY_ADMISSION set to it. Phases:
+ *  1. capacity C: low-lane completions/s of a CAP_FLOOD-task flood with admission off, over CAP_S
+ *     seconds once the intake has started all of it (while the starts last they compete with the
+ *     work; that rate is printed too);
+ *  2. the high lane alone at HIGH_RPS: its queue wait (submit → handler start, from the pools'
+ *     ledger), in CALM_S rounds run before each of the three conditions and pooled;
+ *  3. a FLOOD-task low-lane flood under (a) admission off, (b) fixed FIXED, (c) adaptive, while the
+ *     high lane runs at HIGH_RPS for FLOOD_S from the moment of the call;
+ *  4. (adaptive) a FLOOD-task normal-lane flood; two tenants flooding the low lane with FLOOD/2 each.
+ * Completions are runTask workflows closed as Completed, counted in visibility by CloseTime (per
+ * tenant and lane). Between conditions the previous flood is cancelled (`cancelBulk`) and its open
+ * tasks terminated until none is left. Prints one table, each condition's detail, and the issue's
+ * goals computed from the figures.
+ * Knobs (BENCH_LANES_*): FLOOD (20000), HIGH_RPS (5), FLOOD_S (90 s of high-lane samples per
+ * condition), CALM_S (30 s before each condition), CAP_FLOOD (4000), CAP_WARM_S (5) and CAP_S (30) for capacity,
+ * EXTRA_S (60 s for the normal-lane and two-tenant floods), SLEEP_MS (100 ms per task), FIXED
+ * (`low=2/s`), TRACE=N (hops of each condition's N slowest high-lane samples); QUICK=1 smoke-tests
+ * in a few minutes (2,000-task floods, short phases). TIDEWAY_HIGH_WAIT_OBJECTIVE (250ms) is passed
+ * to the control worker and used by the goal.
  */
-const FLOOD = Number(process.env.BENCH_LANES_FLOOD ?? 5000);
-const HIGH_RPS = Number(process.env.BENCH_LANES_HIGH_RPS ?? 5);
-const PHASE_S = Number(process.env.BENCH_LANES_PHASE_S ?? 30);
-const ROUNDS = Number(process.env.BENCH_LANES_ROUNDS ?? 3);
-/** Pause after a flood phase, so its last admitted tasks are done before the next no-flood phase. */
-const SETTLE_MS = 3000;
-const SLEEP_MS = Number(process.env.BENCH_LANES_SLEEP_MS ?? 100);
-const FLOOD_RATE = process.env.BENCH_LANES_FLOOD_RATE ? Number(process.env.BENCH_LANES_FLOOD_RATE) : undefined;
-const FLOOD_DELAY = process.env.BENCH_LANES_FLOOD_DELAY as `${number}h` | `${number}m` | undefined;
-const TRACE = Number(process.env.BENCH_LANES_TRACE ?? 0);
+const QUICK = process.env.BENCH_LANES_QUICK === '1';
+const knob = (name: string, full: number, quick: number) => Number(process.env[`BENCH_LANES_${name}`] ?? (QUICK ? quick : full));
+const FLOOD = knob('FLOOD', 20_000, 2_000);
+const HIGH_RPS = knob('HIGH_RPS', 5, 5);
+const FLOOD_S = knob('FLOOD_S', 90, 20);
+const CALM_S = knob('CALM_S', 30, 10);
+const CAP_FLOOD = knob('CAP_FLOOD', 4_000, 1_500);
+const CAP_WARM_S = knob('CAP_WARM_S', 5, 3);
+const CAP_S = knob('CAP_S', 30, 10);
+const EXTRA_S = knob('EXTRA_S', 60, 20);
+const SLEEP_MS = knob('SLEEP_MS', 100, 100);
+const TRACE = knob('TRACE', 0, 0);
+const FIXED = process.env.BENCH_LANES_FIXED ?? 'low=2/s';
+const OBJECTIVE = process.env.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? '250ms';
+const OBJECTIVE_MS = parseDuration(OBJECTIVE);
+const WINDOW_MS = 10_000;
+/** Visibility records a close a moment after it happens. */
+const VISIBILITY_LAG_MS = 2_000;
 
-interface Ledger {
-  taskId: string;
-  attempt: number;
-  at: number;
-}
+const say = (l: string) => process.stdout.write(`${l}\n`);
+const RUN = Date.now().toString(36);
+const ms = (x: number) => (Number.isNaN(x) ? '-' : `${Math.round(x)} ms`);
+const rate = (x: number) => (Number.isNaN(x) ? '-' : `${x.toFixed(1)}/s`);
+const pct = (x: number) => (Number.isNaN(x) ? '-' : `${Math.round(x * 100)}%`);
 
-function ledger(file: string): Map<string, Ledger> {
-  const m = new Map<string, Ledger>();
-  if (!existsSync(file)) return m;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line) continue;
-    const e = JSON.parse(line) as Ledger;
-    if (e.attempt === 1) m.set(e.taskId, e);
-  }
-  return m;
-}
-
-interface HighSample {
-  id: string;
-  submittedAt: number;
-}
-
-/** Submits high-lane tasks at HIGH_RPS for `seconds`, returning when they were submitted. */
-async function highLane(stack: BenchStack, phase: string, seconds: number): Promise<HighSample[]> {
-  const out: HighSample[] = [];
-  const n = Math.round(seconds * HIGH_RPS);
-  const t0 = Date.now();
-  const pending: Promise<unknown>[] = [];
-  for (let i = 0; i < n; i++) {
-    const due = t0 + (i * 1000) / HIGH_RPS;
-    await sleep(Math.max(0, due - Date.now()));
-    const id = `bench-high-${phase}-${i}-${t0.toString(36)}`;
-    const submittedAt = Date.now();
-    out.push({ id, submittedAt });
-    pending.push(stack.client.submit('demo.sleep', { ms: SLEEP_MS }, { taskId: id, lane: 'high', tenant: 'interactive' }));
-  }
-  await Promise.all(pending);
-  return out;
-}
-
-interface Waits {
-  total: number[];
-  control: number[];
-  pool: number[];
-  /** Per sample: the hops of its queue wait (BENCH_LANES_TRACE prints the slowest). */
-  hops: { total: number; parts: [string, number][] }[];
-}
-
-/**
- * The hops from submit to handler start, from the workflow's own event times: the start RPC, the
- * first workflow task's wait for a control poller, its run on the control worker, the activity's
- * wait in the pool queue (to the handler start the ledger records). `scheduledAt` (NaN if absent)
- * splits the wait into the control part and the pool-queue part.
- */
-function hopsOf(
-  submittedAt: number,
-  handlerAt: number,
-  events: temporal.api.history.v1.IHistoryEvent[],
-): { scheduledAt: number; parts: [string, number][] } {
-  const t = (pred: (e: temporal.api.history.v1.IHistoryEvent) => boolean) => {
-    const e = events.find(pred);
-    return e?.eventTime ? tsToMs(e.eventTime) : NaN;
-  };
-  const started = t((e) => !!e.workflowExecutionStartedEventAttributes);
-  const wftScheduled = t((e) => !!e.workflowTaskScheduledEventAttributes);
-  const wftStarted = t((e) => !!e.workflowTaskStartedEventAttributes);
-  const wftCompleted = t((e) => !!e.workflowTaskCompletedEventAttributes);
-  const actScheduled = t((e) => !!e.activityTaskScheduledEventAttributes);
-  return {
-    scheduledAt: actScheduled,
-    parts: [
-      ['start rpc', started - submittedAt],
-      ['wft wait', wftStarted - wftScheduled],
-      ['wft run', wftCompleted - wftStarted],
-      ['to activity', actScheduled - wftCompleted],
-      ['pool queue', handlerAt - actScheduled],
-    ],
-  };
-}
-
-/** Queue waits of finished high-lane samples: total from the ledger, split using the workflow history. */
-async function waits(stack: BenchStack, samples: HighSample[]): Promise<Waits> {
-  await Promise.all(samples.map((s) => stack.client.result(s.id)));
-  const l = ledger(stack.ledger);
-  const w: Waits = { total: [], control: [], pool: [], hops: [] };
-  await mapLimit(samples, 8, async (s) => {
-    const e = l.get(s.id);
-    if (!e) return;
-    w.total.push(e.at - s.submittedAt);
-    const h = await stack.temporal.workflow.getHandle(s.id).fetchHistory();
-    const { scheduledAt, parts } = hopsOf(s.submittedAt, e.at, h.events ?? []);
-    if (!Number.isNaN(scheduledAt)) {
-      w.control.push(scheduledAt - s.submittedAt);
-      w.pool.push(e.at - scheduledAt);
-    }
-    w.hops.push({ total: e.at - s.submittedAt, parts });
-  });
-  return w;
-}
-
-const fmt = (ms: number) => (Number.isNaN(ms) ? '-' : `${Math.round(ms)} ms`);
-
-/**
- * Submits the flood, `concurrency` submits at a time, until `stop()`. A paced client needs only a
- * few: each waits its turn, and fewer waiting means fewer still admitted after `stop()`.
- */
-function flood(client: TaskClient<Tasks>, tag: string, lowIds: string[], concurrency: number) {
-  const t0 = Date.now();
-  let stopped = false;
-  let admitted = 0;
-  const done = mapLimit(
-    Array.from({ length: FLOOD }, (_, i) => `bench-low-${tag}-${i}-${t0.toString(36)}`),
-    concurrency,
-    async (id, i) => {
-      if (stopped) return;
-      if (FLOOD_RATE) await sleep(Math.max(0, t0 + (i * 1000) / FLOOD_RATE - Date.now()));
-      lowIds.push(id);
-      await client.submit(
-        'demo.sleep',
-        { ms: SLEEP_MS },
-        { taskId: id, lane: 'low', tenant: 'bulk-import', ...(FLOOD_DELAY ? { delay: FLOOD_DELAY } : {}) },
-      );
-      admitted++;
-    },
-  );
-  return {
-    startedAt: t0,
-    admitted: () => admitted,
-    /** Stops taking new items (submits already waiting for admission still go); resolves when idle. */
-    stop: async () => {
-      stopped = true;
-      await done;
-      return Date.now();
-    },
-    done,
-  };
+/** One flood condition. */
+interface Condition {
+  key: string;
+  title: string;
+  /** TIDEWAY_ADMISSION of the control worker. */
+  admission: string;
+  lane: Lane;
+  /** One bulk per tenant, `tasks` tasks each. */
+  tenants: string[];
+  tasks: number;
+  /** How long the high lane runs (and completions are counted) from the moment of the call. */
+  seconds: number;
+  /** High lane alone before the flood (pooled into phase 2). */
+  calmSeconds: number;
 }
 
 interface FloodResult {
-  waits: Waits;
-  windows: number[];
-  startedInPhase: number;
-  admittedInPhase: number;
-  /** How long submitting the whole flood took, when it ran to the end (not when stopped). */
-  submitNote?: string;
+  c: Condition;
+  calm: Wait[];
+  waits: Wait[];
+  /** Wall time of each tenant's submitMany call, and what it accepted. */
+  accepts: { tenant: string; ms: number; accepted: number; rejected: number }[];
+  /** Completions per 10 s window, per tenant. */
+  windows: Map<string, number[]>;
+  /** Completions over the whole measured window, per tenant. */
+  completed: Map<string, number>;
+  /** What the intake had started by the end of the window, over all bulks. */
+  started: number;
+  terminated: number;
+  /** How long cancelling and terminating the rest took, and then waiting for empty queues. */
+  drainMs: number;
+  settleMs: number;
 }
 
-async function floodPhase(
-  stack: BenchStack,
-  tag: string,
-  client: TaskClient<Tasks>,
-  lowIds: string[],
-  opts: { untilDone: boolean; concurrency: number },
-): Promise<FloodResult> {
-  const f = flood(client, tag, lowIds, opts.concurrency);
-  const underFlood = await highLane(stack, tag, PHASE_S);
-  const phaseEnd = Date.now();
-  const admittedInPhase = f.admitted();
-  let submitNote: string | undefined;
-  if (opts.untilDone) {
-    await f.done;
-    submitNote = `all ${FLOOD} submitted after ${((Date.now() - f.startedAt) / 1000).toFixed(0)} s`;
-  } else {
-    await f.stop();
-  }
-  const w = await waits(stack, underFlood);
-  const low = [...ledger(stack.ledger).values()].filter((e) => e.taskId.startsWith(`bench-low-${tag}-`));
-  const windows: number[] = [];
-  for (let t = f.startedAt; t + 10_000 <= Math.max(phaseEnd, f.startedAt + 10_000); t += 10_000) {
-    windows.push(low.filter((e) => e.at >= t && e.at < t + 10_000).length);
-  }
-  const startedInPhase = low.filter((e) => e.at < phaseEnd).length;
-  return { waits: w, windows, startedInPhase, admittedInPhase, submitNote };
+/** The bench stack, and a way to (re)start its control worker (which runs the intake) with an admission mode. */
+interface Stack {
+  s: BenchStack;
+  restartControl(admission: string): Promise<void>;
+  /** Every bulk the bench started (cancelled at the end on a shared server). */
+  bulkIds: string[];
 }
 
-/** The samples of several phases as one. */
-function pooled(ws: Waits[]): Waits {
+function withControl(s: BenchStack): Stack {
+  let control: WorkerProcess | undefined;
   return {
-    total: ws.flatMap((w) => w.total),
-    control: ws.flatMap((w) => w.control),
-    pool: ws.flatMap((w) => w.pool),
-    hops: ws.flatMap((w) => w.hops),
+    s,
+    bulkIds: [],
+    async restartControl(admission) {
+      await control?.stop(15_000);
+      control = await s.spawn({ role: 'control' }, { TIDEWAY_ADMISSION: admission, TIDEWAY_HIGH_WAIT_OBJECTIVE: OBJECTIVE });
+    },
+  };
+}
+
+/** Hands `tasks` demo.sleep tasks of `lane` for `tenant` to submitMany in one call; returns its wall time. */
+async function bulk(st: Stack, bulkId: string, tenant: string, lane: Lane, tasks: number) {
+  const items = Array.from({ length: tasks }, (_, i) => ({
+    type: 'demo.sleep',
+    input: { ms: SLEEP_MS },
+    lane,
+    tenant,
+    taskId: `${bulkId}-${i}`,
+  }));
+  st.bulkIds.push(bulkId);
+  const t0 = Date.now();
+  const r = await st.s.client.submitMany(items, { bulkId, tenant });
+  return { tenant, ms: Date.now() - t0, accepted: r.accepted, rejected: r.rejected };
+}
+
+async function runCondition(st: Stack, c: Condition): Promise<FloodResult> {
+  const stack = st.s;
+  const tag = `bl-${c.key}-${RUN}`;
+  await st.restartControl(c.admission);
+  let calm: Wait[] = [];
+  if (c.calmSeconds > 0) {
+    say(`  ${c.calmSeconds} s high lane alone...`);
+    const samples = await highLane(stack, { tag: `${tag}-calm`, seconds: c.calmSeconds, rps: HIGH_RPS, sleepMs: SLEEP_MS });
+    calm = await queueWaits(stack, samples, `${tag}-calm`);
+  }
+  say(`  flood: ${c.tenants.length} × ${c.tasks} ${c.lane}-lane tasks in one submitMany each; high lane for ${c.seconds} s...`);
+  const t0 = Date.now();
+  const tenants = c.tenants.map((t) => `${t}-${RUN}`);
+  const bulkIds = tenants.map((t) => `${tag}-${t}`);
+  const high = highLane(stack, { tag: `${tag}-high`, seconds: c.seconds, rps: HIGH_RPS, sleepMs: SLEEP_MS });
+  const accepts = await Promise.all(tenants.map((t, i) => bulk(st, bulkIds[i]!, t, c.lane, c.tasks)));
+  const samples: HighSample[] = await high;
+  const t1 = t0 + c.seconds * 1000;
+  await sleep(Math.max(0, t1 + VISIBILITY_LAG_MS - Date.now()));
+  const windows = new Map<string, number[]>();
+  const completed = new Map<string, number>();
+  for (const t of tenants) {
+    windows.set(t, await completionWindows(stack, t, c.lane, t0, t1, WINDOW_MS));
+    completed.set(t, await completedBetween(stack, t, c.lane, t0, t1));
+  }
+  const statuses = await Promise.all(bulkIds.map((id) => stack.client.bulkStatus(id)));
+  const started = statuses.reduce((n, s) => n + s.started, 0);
+  const waits = await queueWaits(stack, samples, `${tag}-high`);
+  say(`  draining what is left of the flood...`);
+  const d0 = Date.now();
+  const terminated = await drainFlood(stack, bulkIds, tenants);
+  const drainMs = Date.now() - d0;
+  const settleMs = await settle(stack);
+  return { c, calm, waits, accepts, windows, completed, started, terminated, drainMs, settleMs };
+}
+
+/**
+ * Capacity C: how many low-lane tasks per second the server and pools complete when they have
+ * nothing else to do. A CAP_FLOOD-task flood goes in with admission off; once the intake has
+ * started all of it (the starts compete with the work while they last), completions are counted
+ * over CAP_S seconds, CAP_WARM_S after the last start. Also returns the completions/s while the
+ * intake was still starting (the flood arriving all at once).
+ */
+async function capacity(st: Stack): Promise<{ c: number; whileStarting: number; startS: number; windows: number[]; ranOut: boolean }> {
+  const stack = st.s;
+  await st.restartControl('off');
+  const tenant = `cap-${RUN}`;
+  const bulkId = `bl-cap-${RUN}`;
+  const t0 = Date.now();
+  await bulk(st, bulkId, tenant, 'low', CAP_FLOOD);
+  const deadline = t0 + 10 * 60_000;
+  while ((await stack.client.bulkStatus(bulkId)).pending > 0) {
+    if (Date.now() > deadline) throw new Error('bench:lanes: the capacity flood was not all started after 10 min');
+    await sleep(500);
+  }
+  const startedAll = Date.now();
+  const from = startedAll + CAP_WARM_S * 1000;
+  const to = from + CAP_S * 1000;
+  await sleep(Math.max(0, to + VISIBILITY_LAG_MS - Date.now()));
+  const n = await completedBetween(stack, tenant, 'low', from, to);
+  const windows = await completionWindows(stack, tenant, 'low', from, to, WINDOW_MS);
+  const early = await completedBetween(stack, tenant, 'low', t0, startedAll);
+  const done = await completedBetween(stack, tenant, 'low', 0, to);
+  await drainFlood(stack, [bulkId], [tenant]);
+  await settle(stack);
+  return {
+    c: n / CAP_S,
+    whileStarting: early / ((startedAll - t0) / 1000),
+    startS: (startedAll - t0) / 1000,
+    windows,
+    ranOut: done >= CAP_FLOOD,
   };
 }
 
 async function main(): Promise<void> {
-  const say = (l: string) => process.stdout.write(`${l}\n`);
+  if (OBJECTIVE_MS === undefined) throw new Error(`TIDEWAY_HIGH_WAIT_OBJECTIVE: not a duration: ${OBJECTIVE}`);
   const stack = await startBenchStack('lanes', say);
-  const lowIds: string[] = [];
-  // TIDEWAY_ADMISSION (config/admission.ts), adaptive when unset, as every entry path applies it.
-  const admission = parseAdmissionMode(process.env.TIDEWAY_ADMISSION);
-  const paced = new TaskClient({ client: stack.temporal, catalog, admission, admissionMaxWaitMs: Number.POSITIVE_INFINITY });
+  const st = withControl(stack);
   try {
-    await Promise.all([
-      stack.spawn({ role: 'control' }),
-      stack.spawn({ role: 'pool', group: 'demo', lane: 'high' }),
-      stack.spawn({ role: 'pool', group: 'demo', lane: 'low' }),
-    ]);
-    const admissionOn = admission.kind !== 'off';
-    // Without admission the flood leaves a backlog that would spill into the next round: run once.
-    const rounds = admissionOn ? ROUNDS : 1;
+    await Promise.all((['high', 'normal', 'low'] as const).map((lane) => stack.spawn({ role: 'pool', group: 'demo', lane })));
     say(
-      `high lane: ${HIGH_RPS} task/s of demo.sleep ${SLEEP_MS} ms; flood: ${FLOOD} low-lane demo.sleep ${SLEEP_MS} ms` +
-        (FLOOD_RATE ? `, offered at ${FLOOD_RATE}/s` : ', offered as fast as the producer may submit') +
-        (FLOOD_DELAY ? `, each with a ${FLOOD_DELAY} start delay (starts only)` : ''),
+      `demo.sleep ${SLEEP_MS} ms tasks; high lane ${HIGH_RPS}/s; floods of ${FLOOD} in one submitMany call; ` +
+        `high-lane wait objective ${OBJECTIVE}${QUICK ? '; QUICK mode' : ''}`,
     );
-    say(`lane admission (TIDEWAY_ADMISSION): ${formatAdmissionMode(admission)}`);
+    await st.restartControl('off');
     // Warm-up: the first tasks pay connection and cache set-up; keep them out of the figures.
-    await highLane(stack, 'warmup', 3).then((s) => waits(stack, s));
+    await queueWaits(
+      stack,
+      await highLane(stack, { tag: `bl-warm-${RUN}`, seconds: 3, rps: HIGH_RPS, sleepMs: SLEEP_MS }),
+      `bl-warm-${RUN}`,
+    );
 
-    const calmRounds: Waits[] = [];
-    const admRounds: FloodResult[] = [];
-    for (let r = 1; r <= rounds; r++) {
-      say(`round ${r}/${rounds}: ${PHASE_S} s no flood...`);
-      calmRounds.push(await waits(stack, await highLane(stack, `calm${r}`, PHASE_S)));
-      say(`round ${r}/${rounds}: ${PHASE_S} s flooding the low lane, lane admission ${formatAdmissionMode(admission)}...`);
-      admRounds.push(await floodPhase(stack, `adm${r}`, paced, lowIds, { untilDone: !admissionOn, concurrency: admissionOn ? 4 : 32 }));
-      await sleep(SETTLE_MS);
+    say(`phase 1: capacity, ${CAP_FLOOD} low-lane tasks with admission off; ${CAP_S} s window once all are started...`);
+    const cap = await capacity(st);
+    const spare = cap.c - HIGH_RPS;
+    say(
+      `  C = ${rate(cap.c)}; per 10 s: [${cap.windows.join(', ')}]` +
+        (cap.ranOut ? ' (the flood ran out in the window: C is a lower bound)' : '') +
+        `; while the intake was starting them (${cap.startS.toFixed(0)} s): ${rate(cap.whileStarting)}`,
+    );
+
+    const base = { lane: 'low' as Lane, tenants: ['bulk'], tasks: FLOOD, seconds: FLOOD_S, calmSeconds: CALM_S };
+    const conditions: Condition[] = [
+      { ...base, key: 'off', title: '(a) admission off', admission: 'off' },
+      { ...base, key: 'fixed', title: `(b) fixed ${FIXED}`, admission: FIXED },
+      { ...base, key: 'adaptive', title: '(c) adaptive', admission: 'adaptive' },
+      {
+        ...base,
+        key: 'normal',
+        title: 'normal-lane flood, adaptive',
+        admission: 'adaptive',
+        lane: 'normal',
+        seconds: EXTRA_S,
+        calmSeconds: 0,
+      },
+      {
+        ...base,
+        key: 'tenants',
+        title: 'two tenants, adaptive',
+        admission: 'adaptive',
+        tenants: ['tenant-a', 'tenant-b'],
+        tasks: Math.ceil(FLOOD / 2),
+        seconds: EXTRA_S,
+        calmSeconds: 0,
+      },
+    ];
+    const results: FloodResult[] = [];
+    for (const [i, c] of conditions.entries()) {
+      say(`phase ${i < 3 ? 3 : 4}: ${c.title} (control worker TIDEWAY_ADMISSION=${c.admission})`);
+      results.push(await runCondition(st, c));
     }
-    say(`baseline: ${PHASE_S} s flooding the low lane with ${FLOOD} tasks, no lane admission...`);
-    const without = await floodPhase(stack, 'raw', stack.client, lowIds, { untilDone: true, concurrency: 32 });
 
-    const calm = pooled(calmRounds);
-    const withAdmission = pooled(admRounds.map((r) => r.waits));
-    const conditions = [
-      ['no flood', calm],
-      [`flood, lane admission on (${rounds} phase${rounds === 1 ? '' : 's'})`, withAdmission],
-      ['flood, no lane admission', without.waits],
-    ] as const;
+    const calm = results.flatMap((r) => r.calm);
+    const byKey = (k: string) => results.find((r) => r.c.key === k)!;
+    const total = (r: FloodResult) => [...r.completed.values()].reduce((a, b) => a + b, 0);
+    const lowRate = (r: FloodResult) => total(r) / r.c.seconds;
+    const sumWindows = (r: FloodResult) => {
+      const ws = [...r.windows.values()];
+      return ws[0]!.map((_, i) => ws.reduce((n, w) => n + w[i]!, 0));
+    };
+    const acceptMs = (r: FloodResult) => Math.max(...r.accepts.map((a) => a.ms));
+
     say('');
-    say('| high lane queue wait | samples | p50 | p99 | p50 control part | p99 control part | p50 pool-queue part | p99 pool-queue part |');
+    say(
+      `capacity C = ${rate(cap.c)}: low-lane tasks completed per second once a ${CAP_FLOOD}-task flood (admission off) was all started ` +
+        `(${rate(cap.whileStarting)} while it was being started); completions = runTask workflows closed Completed, by CloseTime in visibility`,
+    );
+    say(`spare capacity for the lower lanes = C − high rate = ${rate(spare)}`);
+    say('');
+    say('| condition | high-lane samples | high p50 | high p99 | flood lane done/s | share of spare | accept time | min per 10 s |');
     say('|---|---|---|---|---|---|---|---|');
-    for (const [name, w] of conditions) {
+    say(
+      `| high lane alone (${results.filter((r) => r.calm.length).length} rounds) | ${calm.length} | ${ms(p(calm, 0.5))} | ${ms(p(calm, 0.99))} | - | - | - | - |`,
+    );
+    for (const r of results) {
+      const lr = lowRate(r);
       say(
-        `| ${name} | ${w.total.length} | ${fmt(quantile(w.total, 0.5))} | ${fmt(quantile(w.total, 0.99))} | ` +
-          `${fmt(quantile(w.control, 0.5))} | ${fmt(quantile(w.control, 0.99))} | ${fmt(quantile(w.pool, 0.5))} | ${fmt(quantile(w.pool, 0.99))} |`,
+        `| ${r.c.title} | ${r.waits.length} | ${ms(p(r.waits, 0.5))} | ${ms(p(r.waits, 0.99))} | ${rate(lr)} | ${pct(lr / spare)} | ` +
+          `${(acceptMs(r) / 1000).toFixed(1)} s for ${r.accepts.reduce((n, a) => n + a.accepted, 0)} | ${Math.min(...sumWindows(r))} |`,
       );
     }
-    if (TRACE) {
-      say('');
-      for (const [name, w] of conditions) {
-        say(`slowest ${TRACE} high-lane samples, ${name}:`);
-        for (const x of [...w.hops].sort((a, b) => b.total - a.total).slice(0, TRACE)) {
-          say(`  ${fmt(x.total)}: ${x.parts.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+    say('');
+    for (const r of results) {
+      say(`${r.c.title}:`);
+      if (r.calm.length)
+        say(`  high lane alone just before: ${r.calm.length} samples, p50 ${ms(p(r.calm, 0.5))}, p99 ${ms(p(r.calm, 0.99))}`);
+      const rounds: string[] = [];
+      const t0 = r.waits[0]?.submittedAt ?? 0;
+      for (let t = t0; t < t0 + r.c.seconds * 1000; t += 30_000) {
+        const part = r.waits.filter((w) => w.submittedAt >= t && w.submittedAt < t + 30_000);
+        if (part.length) rounds.push(ms(p(part, 0.99)));
+      }
+      say(`  high p99 per 30 s of the flood: ${rounds.join(', ')}`);
+      for (const a of r.accepts)
+        say(`  submitMany (${a.tenant}): ${a.accepted} accepted, ${a.rejected} rejected in ${(a.ms / 1000).toFixed(1)} s`);
+      say(`  ${r.c.lane}-lane completions per 10 s: [${sumWindows(r).join(', ')}]; min ${Math.min(...sumWindows(r))}`);
+      if (r.windows.size > 1) {
+        const all = total(r);
+        for (const [t, n] of r.completed)
+          say(`  ${t}: ${n} completed, ${pct(n / all)} of the lane; per 10 s [${r.windows.get(t)!.join(', ')}]`);
+      }
+      say(
+        `  the intake had started ${r.started} by the end of the window; then ${r.terminated} open tasks terminated ` +
+          `in ${(r.drainMs / 1000).toFixed(0)} s, queues empty ${(r.settleMs / 1000).toFixed(0)} s later`,
+      );
+      if (TRACE > 0) {
+        say(`  slowest ${TRACE} high-lane samples:`);
+        for (const w of [...r.waits].sort((a, b) => b.ms - a.ms).slice(0, TRACE)) {
+          say(`    ${ms(w.ms)}: ${(await hops(stack, w)).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}`);
         }
       }
     }
-    const report = (name: string, w: Waits, rs: FloodResult[], perRound: number[]) => {
-      const ratio = quantile(w.total, 0.99) / quantile(calm.total, 0.99);
-      const windows = rs.flatMap((r) => r.windows);
-      say(`${name}:`);
-      say(
-        `  p99 ratio flood / no flood: ${ratio.toFixed(2)} (goal <= 1.5: ${ratio <= 1.5 ? 'MET' : 'NOT MET'})` +
-          (perRound.length > 1 ? `; round by round: ${perRound.map((x) => x.toFixed(2)).join(', ')}` : ''),
-      );
-      say(
-        `  low lane tasks started per 10 s window: [${windows.join(', ')}]; min ${Math.min(...windows)} ` +
-          `(goal never 0: ${Math.min(...windows) > 0 ? 'MET' : 'NOT MET'}); ` +
-          `${rs.reduce((n, r) => n + r.startedInPhase, 0)} started during the flood; ` +
-          (rs[0]?.submitNote ??
-            `admitted per phase: ${rs.map((r) => r.admittedInPhase).join(', ')} of ${FLOOD} offered; the producer was waiting its turn for the rest, which the bench then dropped`),
-      );
-    };
+
+    const a = byKey('adaptive');
+    const fixed = byKey('fixed');
+    const two = byKey('tenants');
+    const shares = [...two.completed.values()].map((n) => n / total(two));
+    const goal = (ok: boolean, text: string) => say(`  ${ok ? '✓' : '✗'} ${text}`);
     say('');
-    report(
-      conditions[1][0],
-      withAdmission,
-      admRounds,
-      admRounds.map((r, i) => quantile(r.waits.total, 0.99) / quantile(calmRounds[i]!.total, 0.99)),
+    say('goals (adaptive admission):');
+    goal(p(a.waits, 0.99) <= OBJECTIVE_MS, `high-lane p99 queue wait ${ms(p(a.waits, 0.99))} ≤ objective ${OBJECTIVE}`);
+    goal(
+      lowRate(a) / spare >= 0.5 && lowRate(a) >= 10 * lowRate(fixed),
+      `low lane ${rate(lowRate(a))} = ${pct(lowRate(a) / spare)} of spare ${rate(spare)} (≥ 50%) and ` +
+        `${(lowRate(a) / lowRate(fixed)).toFixed(1)}× the fixed ${FIXED} condition's ${rate(lowRate(fixed))} (≥ 10×)`,
     );
-    report(conditions[2][0], without.waits, [without], []);
+    goal(acceptMs(a) <= 10_000, `${a.accepts[0]!.accepted} tasks accepted in ${(acceptMs(a) / 1000).toFixed(1)} s (≤ 10 s)`);
+    goal(Math.min(...sumWindows(a)) > 0, `low lane never 0 in a 10 s window (min ${Math.min(...sumWindows(a))})`);
+    goal(
+      shares.length === 2 && shares.every((x) => x >= 0.4 && x <= 0.6),
+      `two flooding tenants each 40–60% of the low lane (${shares.map(pct).join(' / ')})`,
+    );
   } finally {
-    // Whatever is left of the flood is not needed: a server we started dies with the stack; on a
-    // shared server, terminate the leftovers rather than leave thousands of tasks behind.
+    // A server we started dies with the stack; on a shared one, stop every flood this run began.
     if (!stack.startedServer) {
-      say('terminating leftover flood tasks...');
-      await mapLimit(lowIds, 32, (id) =>
-        stack.temporal.workflow
-          .getHandle(id)
-          .terminate('bench:lanes finished')
-          .catch(() => undefined),
-      );
+      say("cancelling this run's floods...");
+      await Promise.all(st.bulkIds.map((id) => stack.client.cancelBulk(id).catch(() => undefined)));
     }
     await stack.stop();
   }
