@@ -1,19 +1,31 @@
 import { AimdRate, type AimdRateConfig } from '../../admission/aimd';
 import { ADAPTIVE_DEFAULTS } from '../../admission';
 
-/** The lane rate controller of adaptive admission, step by step on a virtual clock. */
-const cfg: AimdRateConfig = ADAPTIVE_DEFAULTS.aimd;
+/**
+ * The lane rate controller of adaptive admission, step by step on a virtual clock, with a config of
+ * its own (the behaviour, not the defaults' values, is under test here).
+ */
+const cfg: AimdRateConfig = {
+  initial: 20,
+  floor: 1,
+  ceiling: 2000,
+  increaseMin: 2,
+  increaseFraction: 0.1,
+  increaseIntervalMs: 500,
+  decreaseFactor: 0.5,
+  decreaseHoldMs: 2000,
+};
 
-test('the documented defaults: 20/s start, 1/s floor, 2000/s ceiling, +max(2, 10%) per 500 ms, ×0.5 at most every 2 s', () => {
-  expect(cfg).toMatchObject({
+test('the documented defaults: 20/s start, 1/s floor, 2000/s ceiling, +max(1, 5%) per 500 ms, ×0.6 at most every second', () => {
+  expect(ADAPTIVE_DEFAULTS.aimd).toMatchObject({
     initial: 20,
     floor: 1,
     ceiling: 2000,
-    increaseMin: 2,
-    increaseFraction: 0.1,
+    increaseMin: 1,
+    increaseFraction: 0.05,
     increaseIntervalMs: 500,
-    decreaseFactor: 0.5,
-    decreaseHoldMs: 2000,
+    decreaseFactor: 0.6,
+    decreaseHoldMs: 1000,
   });
 });
 

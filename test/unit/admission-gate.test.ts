@@ -230,12 +230,26 @@ describe('createAdmission', () => {
       g.close();
     });
 
-    test('start latency alone is a signal: a slow server halves the rate', async () => {
+    test('start latency alone is a signal: a slow server cuts the rate (×0.6)', async () => {
       const g = createAdmission({ mode: { kind: 'adaptive', objectiveMs: 250 } });
       for (let i = 0; i < 10; i++) g.observeStart('low', 400); // p90 400 ms against a 125 ms budget
       await jest.advanceTimersByTimeAsync(600);
-      expect(g.rates()).toEqual({ normal: 10, low: 10 });
+      expect(g.rates()).toEqual({ normal: 12, low: 12 });
       expect(g.snapshot().health).toMatchObject({ startP90Ms: 400, startSamples: 10 });
+      g.close();
+    });
+
+    test("the high lane's measured first-task wait is a signal; other lanes' waits are not", async () => {
+      const g = createAdmission({ mode: { kind: 'adaptive', objectiveMs: 250 } });
+      for (let i = 0; i < 10; i++) g.observeFirstTaskWait('low', 5_000); // ignored: not the lane protected
+      for (let i = 0; i < 10; i++) g.observeStart('low', 5); // keeps the gate in use, healthy
+      await jest.advanceTimersByTimeAsync(600);
+      expect(g.rates().low).toBe(20);
+      for (let i = 0; i < 10; i++) g.observeFirstTaskWait('high', 150); // p90 150 ms against 30% of 250 ms
+      for (let i = 0; i < 10; i++) g.observeStart('low', 5);
+      await jest.advanceTimersByTimeAsync(600);
+      expect(g.snapshot().health).toMatchObject({ highFirstWaitP90Ms: 150, parts: { highFirstWait: 2 } });
+      expect(g.rates().low).toBe(12);
       g.close();
     });
 
