@@ -3,7 +3,7 @@ import { durationMs } from './duration';
 import { UnknownTaskTypeError, ValidationError, zodIssues } from './errors';
 import { DEFAULT_TENANT, LANES, poolTaskQueue, type Lane } from './names';
 import type { CompiledRetry } from './retry';
-import type { Catalog } from './catalog-schema';
+import type { Catalog, CompiledBatch } from './catalog-schema';
 
 /** Largest encoded input Tideway accepts for one task (Temporal's own payload limit is 2 MiB). */
 export const MAX_INPUT_BYTES = 256 * 1024;
@@ -71,6 +71,8 @@ export interface ResolvedTask {
   promoteAfterMs?: number;
   /** Set by the control worker's resolve step when an earlier run of this task ID succeeded. */
   earlierSuccess?: EarlierSuccess;
+  /** A batch type's options: the task runs as `runBatch`, its shards as tasks of `<type>#shard`. */
+  batch?: CompiledBatch;
 }
 
 /** An earlier run of the same task ID that succeeded (found in visibility by the resolve step). */
@@ -118,6 +120,7 @@ export function resolveEnvelope(catalog: Catalog, raw: unknown): ResolvedTask {
     retry: task.compiledRetry,
     deadLetterRetentionMs: task.deadLetterRetentionMs,
     ...(task.promoteAfterMs !== undefined ? { promoteAfterMs: task.promoteAfterMs } : {}),
+    ...(task.batch ? { batch: task.batch } : {}),
   };
 }
 
