@@ -35,6 +35,16 @@ export const taskIdSchema = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:@=+-]*$/, 'taskId may use letters, digits and . _ : @ = + - (starting with a letter or digit)')
   .refine((s) => !s.includes('..'), 'taskId must not contain ".."');
 
+/**
+ * A task ID as a lookup takes it: a submitted task's ID, or a batch shard's (`<taskId>/shard-<n>`,
+ * which no submit may use; config/names.ts `shardTaskId`).
+ */
+export const taskRefSchema = z.string().superRefine((s, ctx) => {
+  const shard = /^(.+)\/shard-(0|[1-9][0-9]{0,9})$/.exec(s);
+  const r = taskIdSchema.safeParse(shard ? shard[1] : s);
+  if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message });
+});
+
 export const tenantSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'tenant must be 1-64 letters, digits, _ or -');
 
 /** The one argument of workflow `runTask`: the public contract for plain Temporal client starts. */

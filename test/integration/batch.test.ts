@@ -1,6 +1,9 @@
+import { ApiKeyStore } from '../../api/http/auth';
+import { buildApiServer, type ApiServer } from '../../api/http/server';
 import { TaskFailedError } from '../../api/errors';
 import { addTotals, yieldOf, ZERO_TOTALS, type YieldTotals } from '../../examples/demo/yield';
 import { expectNoLeakedWorkers, readLedger, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
+import { listen, type Caller } from './api-helpers';
 
 /**
  * Batch tasks on the real server with real worker processes: the demo's `demo.yield` batch (maxParallel
@@ -13,6 +16,9 @@ import { expectNoLeakedWorkers, readLedger, startStack, uniqueId, waitFor, type 
 jest.setTimeout(240_000);
 
 let stack: Stack;
+let api: ApiServer;
+let call: Caller;
+const KEY = 'default-batch-key-01';
 
 beforeAll(async () => {
   // demo.yield runs on the low lane, demo.yield-strict on the normal lane: only those pools.
@@ -22,9 +28,12 @@ beforeAll(async () => {
       ['demo', 'normal'],
     ],
   });
+  api = await buildApiServer({ client: stack.client, keys: ApiKeyStore.parse(`default=${KEY}`), backpressure: false });
+  ({ call } = await listen(api));
 }, 120_000);
 
 afterAll(async () => {
+  await api?.close();
   await stack?.stop();
   expectNoLeakedWorkers();
 }, 60_000);
@@ -110,6 +119,13 @@ it('fans 120 shards out over the pool, never more than maxParallel at once, and 
   // A shard is an ordinary task: its own state, type and result.
   const shard = await stack.client.get(`${id}/shard-7`);
   expect(shard).toMatchObject({ type: 'demo.yield#shard', status: 'succeeded', lane: 'low', group: 'demo' });
+  // Over HTTP: the batch's progress, and a shard by its (URL-encoded) ID.
+  const overHttp = await call('GET', `/v1/tasks/${id}`, { key: KEY });
+  expect(overHttp.status).toBe(200);
+  expect(overHttp.body.batch).toMatchObject({ total: 120, done: 120, failed: 0, running: 0 });
+  const shardHttp = await call('GET', `/v1/tasks/${encodeURIComponent(`${id}/shard-7`)}`, { key: KEY });
+  expect(shardHttp.status).toBe(200);
+  expect(shardHttp.body).toMatchObject({ taskId: `${id}/shard-7`, status: 'succeeded' });
   console.log(`batch of 120 shards: ${wallMs} ms, peak parallel ${peak}`);
 });
 
