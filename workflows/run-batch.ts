@@ -190,8 +190,8 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
   };
   const { splitBatch, reduceBatch, shardResult } = proxyActivities<PoolActivities>({
     taskQueue: poolQueue,
+    // No heartbeat timeout: a split or reduce need not heartbeat (the shards' timeout is for handlers).
     startToCloseTimeout: task.timeouts.startToCloseMs,
-    heartbeatTimeout: task.timeouts.heartbeatMs,
     priority: { priorityKey: LANE_PRIORITY_KEY[lane], fairnessKey: task.tenant },
     retry: { maximumAttempts: task.retry.maxAttempts, ...backoff },
   });

@@ -41,7 +41,8 @@ export const nightlyYield = defineBatchTask({
   pageSize: 50,
   shardsPerRun: 100,
   retry: { maxAttempts: 3, retryable: { initial: '200ms', backoff: 2, max: '2s' } },
-  timeouts: { startToClose: '1m' },
+  // A short heartbeat timeout: heartbeats reach the server (and a cancel the shard) within about a second.
+  timeouts: { startToClose: '1m', heartbeat: '1s' },
 });
 
 /**
@@ -131,7 +132,8 @@ export const tasks = [
     maxParallel: 4,
     onShardFailure: 'fail_fast',
     retry: { maxAttempts: 2, retryable: { initial: '100ms', backoff: 1, max: '100ms' } },
-    timeouts: { startToClose: '1m' },
+    // A short heartbeat timeout: heartbeats reach the server (and a cancel the shard) within about a second.
+    timeouts: { startToClose: '1m', heartbeat: '1s' },
   }),
 ] as const;
 

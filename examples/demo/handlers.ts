@@ -97,7 +97,11 @@ const nightlyYield = defineBatchHandler(nightlyYieldTask, {
   async shard(desc, ctx) {
     // Start and end of every run: the tests check the parallel cap from these.
     record(ctx, 'demo.yield#shard', { phase: 'start' });
-    if (desc.ms > 0) await sleep(desc.ms, undefined, { signal: ctx.signal });
+    // Heartbeats while it waits: that is how a cancel (fail_fast, a cancelled batch) reaches it.
+    for (let left = desc.ms; left > 0; left -= 100) {
+      ctx.heartbeat();
+      await sleep(Math.min(100, left), undefined, { signal: ctx.signal });
+    }
     if (desc.fail) throw new NonRetryableError(`demo.yield: shard ${desc.shard} fails as asked`);
     const totals = yieldOf(desc.seed, desc.from, desc.to);
     record(ctx, 'demo.yield#shard', { phase: 'end' });

@@ -182,3 +182,29 @@ it('starts no shard twice when the control worker is killed mid-batch, and the b
   expect([...starts.entries()].filter(([, n]) => n !== 1)).toEqual([]);
   expect(peakParallel(shardRuns(id))).toBeLessThanOrEqual(8);
 });
+
+it('cancelling a batch cancels its running shards and starts no more', async () => {
+  const id = uniqueId('yield-cancel');
+  await stack.client.submit('demo.yield', { accounts: 2000, seed: 5, perShard: 50, shardMs: 5000 }, { taskId: id });
+  await waitFor(
+    async () => {
+      const s = await stack.client.get(id);
+      return s.batch && s.batch.running >= 8;
+    },
+    30_000,
+    'the first shards running',
+  );
+  await stack.client.cancel(id);
+  await expect(stack.client.result(id, 'demo.yield')).rejects.toBeInstanceOf(TaskFailedError);
+  expect((await stack.client.get(id)).status).toBe('cancelled');
+  const shard0 = await waitFor(
+    async () => {
+      const s = await stack.client.get(`${id}/shard-0`);
+      return ['cancelled', 'succeeded'].includes(s.status) ? s : undefined;
+    },
+    30_000,
+    'shard 0 to close',
+  );
+  expect(shard0.status).toBe('cancelled');
+  expect(startsPerShard(shardRuns(id)).size).toBeLessThanOrEqual(8);
+});
