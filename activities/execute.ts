@@ -1,11 +1,11 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, type SignalDefinition } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
-import { resolveEnvelope, type EarlierSuccess, type ResolvedTask } from '../config/envelope';
+import { MAX_INPUT_BYTES, resolveEnvelope, type EarlierSuccess, type ResolvedTask } from '../config/envelope';
 import { attemptFailedSignal, attemptStartedSignal } from '../config/messages';
 import { SA_KEYS } from '../config/search-attributes';
 import type { Lane } from '../config/names';
-import type { TaskContext, TaskHandler } from '../config/task';
+import { batchTypeOfShard, isBatchHandler, type AnyBatchHandler, type GroupHandler, type TaskContext } from '../config/task';
 import { toFailure, type FailureDetail } from './classify';
 import { NonRetryableError } from './errors';
 
@@ -37,12 +37,23 @@ function notify<A>(ctx: Context, signal: SignalDefinition<[A]>, payload: NoInfer
  * The activity a pool worker hosts: runs the handler for the task's type. Only types of `group` are
  * served (`handlers` holds that group's, see config/load.ts), so a pool never runs another group's code.
  */
-export function createPoolActivities(catalog: Catalog, group: string, handlers: ReadonlyMap<string, TaskHandler<unknown, unknown>>) {
+export function createPoolActivities(catalog: Catalog, group: string, handlers: ReadonlyMap<string, GroupHandler>) {
+  const batches = createBatchActivities(catalog, group, handlers);
   return {
+    ...batches,
     async executeTask(req: ExecuteRequest): Promise<unknown> {
       const ctx = Context.current();
-      const task = catalog.get(req.type);
-      const handler = handlers.get(req.type);
+      // A shard runs its batch type's `shard` code under the batch type's retry policy.
+      const batchType = batchTypeOfShard(req.type);
+      const task = catalog.get(batchType ?? req.type);
+      const entry = handlers.get(batchType ?? req.type);
+      const handler = batchType
+        ? task?.batch && isBatchHandler(entry)
+          ? (entry.shard as (input: unknown, ctx: TaskContext) => Promise<unknown>)
+          : undefined
+        : task?.batch || isBatchHandler(entry)
+          ? undefined
+          : (entry as ((input: unknown, ctx: TaskContext) => Promise<unknown>) | undefined);
       if (!task || task.group !== group || !handler) {
         throw ApplicationFailure.create({
           type: 'UnknownTaskTypeError',
@@ -71,13 +82,18 @@ export function createPoolActivities(catalog: Catalog, group: string, handlers: 
       try {
         const result = await handler(req.input, taskCtx);
         clearTimeout(startedTimer);
-        const checked = task.def.output?.safeParse(result);
+        const schema = batchType ? (task.def as { batch?: { shardOutput?: ZodLike } }).batch?.shardOutput : task.def.output;
+        const checked = schema?.safeParse(result);
+        if (batchType) {
+          const size = Buffer.byteLength(JSON.stringify(result ?? null));
+          if (size > SHARD_RESULT_MAX_BYTES) {
+            throw new NonRetryableError(`${req.type} returned ${size} bytes; a shard's result may be at most ${SHARD_RESULT_MAX_BYTES}`);
+          }
+        }
         if (checked && !checked.success) {
           // The handler's code is wrong, not the moment: another attempt would return the same.
           throw new NonRetryableError(
-            `${req.type} returned a result that does not match its output schema: ${checked.error.issues
-              .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-              .join('; ')}`,
+            `${req.type} returned a result that does not match its output schema: ${issuesText(checked.error?.issues ?? [])}`,
           );
         }
         await started;
@@ -107,6 +123,228 @@ export function createPoolActivities(catalog: Catalog, group: string, handlers: 
           error: { type: failure.type ?? 'Error', class: cls, message: failure.message },
         });
         throw failure;
+      }
+    },
+  };
+}
+
+/** A shard's result in bytes at most: every result passes through the batch's history once. */
+export const SHARD_RESULT_MAX_BYTES = 8 * 1024;
+/** A batch's reduced output in bytes at most: it is carried from run to run of the parent. */
+export const BATCH_OUTPUT_MAX_BYTES = 256 * 1024;
+/** Encoded descriptors of one split page at most. */
+export const SPLIT_PAGE_MAX_BYTES = 1024 * 1024;
+
+interface ZodLike {
+  safeParse(v: unknown): { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } };
+}
+
+/** What `runBatch` passes to `splitBatch`: the next page from `cursor` (descriptors already taken). */
+export interface SplitRequest {
+  taskId: string;
+  type: string;
+  input: unknown;
+  lane: Lane;
+  tenant: string;
+  cursor: number;
+  pageSize: number;
+}
+export interface SplitPage {
+  shards: unknown[];
+  cursor: number;
+  done: boolean;
+}
+/** What `runBatch` passes to `reduceBatch`: the output so far and the next page of results. */
+export interface ReduceRequest {
+  taskId: string;
+  type: string;
+  lane: Lane;
+  tenant: string;
+  /** False before the first page (`acc` is then undefined). */
+  hasAcc: boolean;
+  acc?: unknown;
+  results: unknown[];
+}
+
+/** A live split iterator a pool process keeps between pages, so a page resumes it instead of starting over. */
+interface OpenSplit {
+  next: number;
+  it: Iterator<unknown> | AsyncIterator<unknown>;
+}
+const OPEN_SPLITS_KEPT = 32;
+
+function issuesText(issues: { path: PropertyKey[]; message: string }[]): string {
+  return issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+/**
+ * The batch activities a pool hosts beside `executeTask`: a batch type's split (one page per call)
+ * and its reduce (one page of results per call), run with its group's code on its lane's pool.
+ */
+function createBatchActivities(catalog: Catalog, group: string, handlers: ReadonlyMap<string, GroupHandler>) {
+  const open = new Map<string, OpenSplit>();
+  const batchOf = (type: string): { handler: AnyBatchHandler; shardInput?: ZodLike; output?: ZodLike } => {
+    const task = catalog.get(type);
+    const handler = handlers.get(type);
+    if (!task?.batch || task.group !== group || !isBatchHandler(handler)) {
+      throw ApplicationFailure.create({
+        type: 'UnknownTaskTypeError',
+        nonRetryable: true,
+        message: `pool for group ${group} has no batch handler for ${type}`,
+      });
+    }
+    const spec = (task.def as { batch?: { shardInput?: ZodLike; output?: ZodLike } }).batch ?? {};
+    return { handler, ...(spec.shardInput ? { shardInput: spec.shardInput } : {}), ...(spec.output ? { output: spec.output } : {}) };
+  };
+  const contextOf = (ctx: Context, req: { taskId: string; lane: Lane; tenant: string }): TaskContext => ({
+    taskId: req.taskId,
+    attempt: ctx.info.attempt,
+    lane: req.lane,
+    tenant: req.tenant,
+    signal: ctx.cancellationSignal,
+    heartbeat: (d) => ctx.heartbeat(d),
+    lastHeartbeat: ctx.info.heartbeatDetails,
+  });
+  const userError = (what: string, err: unknown): never => {
+    if (err instanceof ApplicationFailure) throw err;
+    const type = (err as { type?: unknown }).type;
+    throw ApplicationFailure.create({
+      type: typeof type === 'string' ? type : 'BatchError',
+      message: `${what}: ${(err as Error)?.message ?? String(err)}`,
+      nonRetryable: type === 'NonRetryableError',
+    });
+  };
+  return {
+    /** One page of a batch's shard descriptors, from `cursor` on. */
+    async splitBatch(req: SplitRequest): Promise<SplitPage> {
+      const ctx = Context.current();
+      const { handler, shardInput } = batchOf(req.type);
+      const key = `${ctx.info.workflowExecution?.runId ?? ''}:${req.taskId}`;
+      let split = open.get(key);
+      open.delete(key);
+      if (!split || split.next !== req.cursor) {
+        // First page, or another process served the last one: start over and skip what was taken.
+        let source: unknown;
+        try {
+          source = await handler.split(req.input, contextOf(ctx, req));
+        } catch (err) {
+          userError(`${req.type} split failed`, err);
+        }
+        const s = source as Iterable<unknown> | AsyncIterable<unknown>;
+        const it =
+          typeof (s as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function'
+            ? (s as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+            : typeof (s as Iterable<unknown>)[Symbol.iterator] === 'function'
+              ? (s as Iterable<unknown>)[Symbol.iterator]()
+              : undefined;
+        if (!it)
+          throw ApplicationFailure.create({
+            type: 'BatchError',
+            nonRetryable: true,
+            message: `${req.type} split returned no array or iterable`,
+          });
+        split = { next: 0, it };
+        if (Array.isArray(source)) {
+          // Arrays need no iteration to skip.
+          const arr = source as unknown[];
+          split = { next: req.cursor, it: arr.slice(req.cursor)[Symbol.iterator]() };
+        }
+        while (split.next < req.cursor) {
+          const r = await split.it.next();
+          if (r.done) break;
+          split.next++;
+          if (split.next % 1000 === 0) ctx.heartbeat({ skipping: split.next });
+        }
+      }
+      const shards: unknown[] = [];
+      let bytes = 0;
+      let done = false;
+      while (shards.length < req.pageSize) {
+        let r: IteratorResult<unknown>;
+        try {
+          r = await split.it.next();
+        } catch (err) {
+          return userError(`${req.type} split failed`, err);
+        }
+        if (r.done) {
+          done = true;
+          break;
+        }
+        let desc = r.value;
+        if (shardInput) {
+          const checked = shardInput.safeParse(desc) as {
+            success: boolean;
+            data?: unknown;
+            error?: { issues: { path: PropertyKey[]; message: string }[] };
+          };
+          if (!checked.success) {
+            throw ApplicationFailure.create({
+              type: 'ValidationError',
+              nonRetryable: true,
+              message: `${req.type} split produced shard ${split.next} that does not match shardInput: ${issuesText(checked.error?.issues ?? [])}`,
+            });
+          }
+          desc = checked.data;
+        }
+        const size = Buffer.byteLength(JSON.stringify(desc ?? null));
+        if (size > MAX_INPUT_BYTES) {
+          throw ApplicationFailure.create({
+            type: 'ValidationError',
+            nonRetryable: true,
+            message: `${req.type} split produced shard ${split.next} of ${size} bytes; a shard's input may be at most ${MAX_INPUT_BYTES}`,
+          });
+        }
+        shards.push(desc);
+        split.next++;
+        bytes += size;
+        if (bytes >= SPLIT_PAGE_MAX_BYTES) break;
+      }
+      if (!done) {
+        open.set(key, split);
+        while (open.size > OPEN_SPLITS_KEPT) open.delete(open.keys().next().value!);
+      }
+      return { shards, cursor: split.next, done };
+    },
+
+    /** Folds one page of shard results into the batch's output so far. */
+    async reduceBatch(req: ReduceRequest): Promise<unknown> {
+      const ctx = Context.current();
+      const { handler, output } = batchOf(req.type);
+      let acc: unknown;
+      try {
+        acc = await handler.reduce(req.hasAcc ? req.acc : undefined, req.results, contextOf(ctx, req));
+      } catch (err) {
+        return userError(`${req.type} reduce failed`, err);
+      }
+      const checked = output?.safeParse(acc);
+      if (checked && !checked.success) {
+        throw ApplicationFailure.create({
+          type: 'NonRetryableError',
+          nonRetryable: true,
+          message: `${req.type} reduce returned a result that does not match its output schema: ${issuesText(checked.error?.issues ?? [])}`,
+        });
+      }
+      const size = Buffer.byteLength(JSON.stringify(acc ?? null));
+      if (size > BATCH_OUTPUT_MAX_BYTES) {
+        throw ApplicationFailure.create({
+          type: 'NonRetryableError',
+          nonRetryable: true,
+          message: `${req.type} reduce returned ${size} bytes; a batch's output may be at most ${BATCH_OUTPUT_MAX_BYTES}`,
+        });
+      }
+      return acc ?? null;
+    },
+
+    /**
+     * The result of a shard whose ID already ran (a re-run of a failed batch finds its succeeded
+     * shards): waits for it if it still runs. Throws (non-retryable) when it did not succeed.
+     */
+    async shardResult(req: { taskId: string }): Promise<unknown> {
+      const ctx = Context.current();
+      try {
+        return await ctx.client.workflow.getHandle(req.taskId).result();
+      } catch (err) {
+        throw ApplicationFailure.create({ type: 'ShardFailed', nonRetryable: true, message: `shard ${req.taskId}: ${String(err)}` });
       }
     },
   };

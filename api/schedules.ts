@@ -6,7 +6,7 @@ import {
 } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
-import { DEFAULT_TENANT, RUN_TASK_WORKFLOW, controlTaskQueue } from '../config/names';
+import { DEFAULT_TENANT, RUN_BATCH_WORKFLOW, RUN_TASK_WORKFLOW, TASK_WORKFLOW_TYPES, controlTaskQueue } from '../config/names';
 import { catalogSchedulePrefix, toTemporalCron, type CompiledSchedule } from '../config/schedule';
 import {
   CATALOG_MEMO_KEY,
@@ -45,7 +45,7 @@ export function catalogScheduleOptions(s: CompiledSchedule): ScheduleOptions {
     spec: { cronExpressions: [toTemporalCron(s.cron)], ...(s.timezone ? { timezone: s.timezone } : {}) },
     action: {
       type: 'startWorkflow',
-      workflowType: RUN_TASK_WORKFLOW,
+      workflowType: s.batch ? RUN_BATCH_WORKFLOW : RUN_TASK_WORKFLOW,
       taskQueue: controlTaskQueue(s.app),
       // Temporal appends the fire time to this ID, so each fire is one task, run once.
       workflowId: s.scheduleId,
@@ -141,7 +141,7 @@ export class TaskSchedules {
       if (!memo && !this.ownsCatalogSchedule(s.scheduleId, memo)) continue;
       if (memo && (memo.app ?? undefined) !== this.app) continue;
       const action = s.action as { workflowType?: string } | undefined;
-      if (action?.workflowType && action.workflowType !== RUN_TASK_WORKFLOW) continue;
+      if (action?.workflowType && !TASK_WORKFLOW_TYPES.includes(action.workflowType)) continue;
       out.push({
         scheduleId: s.scheduleId,
         taskType: memo?.taskType,

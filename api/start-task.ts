@@ -2,13 +2,13 @@ import type { WorkflowStartOptions } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
-import { LANE_PRIORITY_KEY, RUN_TASK_WORKFLOW, type TaskStatus } from '../config/names';
+import { LANE_PRIORITY_KEY, RUN_BATCH_WORKFLOW, RUN_TASK_WORKFLOW, type TaskStatus } from '../config/names';
 import { taskAttributePairs } from '../config/search-attributes';
 import type { ClientResolvedTask } from '../workflows/run-task';
 
 /**
  * How a task's workflow is started, defined once for every path that starts one (TaskClient's
- * submit, the bulk intake activity): the task ID is the workflow ID, a live or succeeded ID is not
+ * submit, the bulk intake activity; batch types too, as `runBatch`): the task ID is the workflow ID, a live or succeeded ID is not
  * started again, the lane is the priority key, and the search attributes are set at start.
  */
 export function taskStartOptions(
@@ -17,12 +17,13 @@ export function taskStartOptions(
   envelope: TaskEnvelope,
   taskId: string,
   extra: { bulkId?: string } = {},
-): { workflowType: typeof RUN_TASK_WORKFLOW; options: WorkflowStartOptions; status: TaskStatus } {
+): { workflowType: typeof RUN_TASK_WORKFLOW | typeof RUN_BATCH_WORKFLOW; options: WorkflowStartOptions; status: TaskStatus } {
   const status: TaskStatus = resolved.delayMs ? 'scheduled' : 'queued';
   // The delay is applied by Temporal's start delay, so the workflow must not wait it again.
   const { delay: _delay, ...rest } = envelope;
   return {
-    workflowType: RUN_TASK_WORKFLOW,
+    // A batch type's task is the parent of its shards (workflows/run-batch.ts); same ID and dedupe rules.
+    workflowType: resolved.batch ? RUN_BATCH_WORKFLOW : RUN_TASK_WORKFLOW,
     status,
     options: {
       taskQueue: catalog.controlQueue,

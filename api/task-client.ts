@@ -23,7 +23,7 @@ import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
 import { discardSignal, pauseSignal, redriveSignal, resumeSignal, stateQuery } from '../config/messages';
-import { LANES, RUN_TASK_WORKFLOW, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
+import { LANES, TASK_WORKFLOW_TYPES, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
 import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
 import type { TaskState } from '../config/task-state';
 import { visibilityQuery, type ListFilter } from '../config/visibility';
@@ -397,7 +397,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     try {
       const d = await this.handle(taskId).describe();
       // Another app's task on the same namespace is not this client's to see.
-      if (d.type !== RUN_TASK_WORKFLOW || d.taskQueue !== this.catalog.controlQueue) throw new TaskNotFoundError(taskId);
+      if (!TASK_WORKFLOW_TYPES.includes(d.type) || d.taskQueue !== this.catalog.controlQueue) throw new TaskNotFoundError(taskId);
       return summaryFrom(d.workflowId, d.runId, d.typedSearchAttributes, d.status.name, d.startTime, d.closeTime);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);

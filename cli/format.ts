@@ -32,6 +32,21 @@ export function progressBar(done: number, total: number, width = 30): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct} ${count(Math.max(0, Math.min(done, total)))}/${count(Math.max(0, total))}`;
 }
 
+/** A batch task's progress as `tideway get` shows it (config/task-state.ts `batch`). */
+export interface BatchCounts {
+  total: number;
+  splitDone: boolean;
+  done: number;
+  failed: number;
+  running: number;
+}
+
+/** `[####......]  40% 40/100  done 38  failed 2  running 8  (splitting)`: finished shards of all so far. */
+export function batchProgressLine(b: BatchCounts, width = 30): string {
+  const parts = `done ${count(b.done)}  failed ${count(b.failed)}  running ${count(b.running)}`;
+  return `${progressBar(b.done + b.failed, b.total, width)}  ${parts}${b.splitDone ? '' : '  (still splitting: total grows)'}`;
+}
+
 /** The counts of a bulk's intake (what `GET /v1/bulk/{id}` answers) that its progress line shows. */
 export interface BulkCounts {
   state: string;

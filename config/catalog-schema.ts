@@ -4,7 +4,7 @@ import { CatalogError, zodIssues, type FieldIssue } from './errors';
 import { APP_NAME, APP_NAME_RULE, LANES, callbackTaskQueue, controlTaskQueue, poolTaskQueue, type Lane } from './names';
 import { compileRetry, retryPolicySchema, type CompiledRetry, type RetryPolicy } from './retry';
 import { catalogSchedulePrefix, scheduleEntrySchema, type CompiledSchedule } from './schedule';
-import type { AnyTaskDefinition } from './task';
+import { BATCH_DEFAULTS, type AnyTaskDefinition, type ShardFailurePolicy } from './task';
 
 /** Defaults for everything a catalog may leave out, kept in one place. */
 export const CATALOG_DEFAULTS = {
@@ -53,6 +53,19 @@ const taskEntrySchema = z
     promoteAfter: durationMs.optional(),
     schedules: z.array(scheduleEntrySchema).default([]),
     description: z.string().optional(),
+    /** A batch type's options (`defineBatchTask`): its code lives in the group's handler module. */
+    batch: z
+      .object({
+        shardInput: zodSchema.optional(),
+        shardOutput: zodSchema.optional(),
+        output: zodSchema.optional(),
+        maxParallel: z.number().int().min(1).max(10_000).default(BATCH_DEFAULTS.maxParallel),
+        onShardFailure: z.enum(['fail_fast', 'continue']).default(BATCH_DEFAULTS.onShardFailure),
+        pageSize: z.number().int().min(1).max(1000).default(BATCH_DEFAULTS.pageSize),
+        shardsPerRun: z.number().int().min(1).max(5000).default(BATCH_DEFAULTS.shardsPerRun),
+      })
+      .strict()
+      .optional(),
     /** Inline handler; without one, the group's handler module (config `handlers`) provides it. */
     handler: z
       .custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', {
@@ -64,7 +77,19 @@ const taskEntrySchema = z
   .refine((t) => t.name.startsWith(`${t.group}.`), {
     message: "name must start with its group, e.g. group 'media' → 'media.thumbnail'",
     path: ['name'],
+  })
+  .refine((t) => !(t.batch && t.handler), {
+    message: "a batch type's code lives in its group's handler module (defineBatchHandler), not inline",
+    path: ['handler'],
   });
+
+/** A batch type's options, compiled (plain data: workflow code receives it). */
+export interface CompiledBatch {
+  maxParallel: number;
+  onShardFailure: ShardFailurePolicy;
+  pageSize: number;
+  shardsPerRun: number;
+}
 
 /** Adaptive concurrency of a pool process: when throttled errors pass both thresholds within `window`, halve. */
 export const aimdSettingsSchema = z
@@ -125,6 +150,8 @@ export interface CompiledTask {
   readonly ttlMs?: number;
   readonly deadLetterRetentionMs: number;
   readonly promoteAfterMs?: number;
+  /** Set for a batch type (`defineBatchTask`). */
+  readonly batch?: CompiledBatch;
 }
 
 export interface PoolSpec extends PoolSettings {
@@ -204,6 +231,7 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
         input: sc.input,
         overlap: sc.overlap,
         expectedTasks: sc.expectedTasks,
+        ...(t.batch ? { batch: true } : {}),
       });
     });
     byName.set(t.name, {
@@ -217,6 +245,16 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
       ...(t.ttl !== undefined ? { ttlMs: t.ttl } : {}),
       deadLetterRetentionMs: t.deadLetterRetention,
       ...(t.promoteAfter !== undefined ? { promoteAfterMs: t.promoteAfter } : {}),
+      ...(t.batch
+        ? {
+            batch: {
+              maxParallel: t.batch.maxParallel,
+              onShardFailure: t.batch.onShardFailure,
+              pageSize: t.batch.pageSize,
+              shardsPerRun: t.batch.shardsPerRun,
+            },
+          }
+        : {}),
     });
   });
 

@@ -3,7 +3,7 @@ import { durationMs } from './duration';
 import { UnknownTaskTypeError, ValidationError, zodIssues } from './errors';
 import { DEFAULT_TENANT, LANES, poolTaskQueue, type Lane } from './names';
 import type { CompiledRetry } from './retry';
-import type { Catalog } from './catalog-schema';
+import type { Catalog, CompiledBatch } from './catalog-schema';
 
 /** Largest encoded input Tideway accepts for one task (Temporal's own payload limit is 2 MiB). */
 export const MAX_INPUT_BYTES = 256 * 1024;
@@ -34,6 +34,16 @@ export const taskIdSchema = z
   .max(200, 'taskId must be at most 200 characters')
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:@=+-]*$/, 'taskId may use letters, digits and . _ : @ = + - (starting with a letter or digit)')
   .refine((s) => !s.includes('..'), 'taskId must not contain ".."');
+
+/**
+ * A task ID as a lookup takes it: a submitted task's ID, or a batch shard's (`<taskId>/shard-<n>`,
+ * which no submit may use; config/names.ts `shardTaskId`).
+ */
+export const taskRefSchema = z.string().superRefine((s, ctx) => {
+  const shard = /^(.+)\/shard-(0|[1-9][0-9]{0,9})$/.exec(s);
+  const r = taskIdSchema.safeParse(shard ? shard[1] : s);
+  if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message });
+});
 
 export const tenantSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'tenant must be 1-64 letters, digits, _ or -');
 
@@ -71,6 +81,8 @@ export interface ResolvedTask {
   promoteAfterMs?: number;
   /** Set by the control worker's resolve step when an earlier run of this task ID succeeded. */
   earlierSuccess?: EarlierSuccess;
+  /** A batch type's options: the task runs as `runBatch`, its shards as tasks of `<type>#shard`. */
+  batch?: CompiledBatch;
 }
 
 /** An earlier run of the same task ID that succeeded (found in visibility by the resolve step). */
@@ -118,6 +130,7 @@ export function resolveEnvelope(catalog: Catalog, raw: unknown): ResolvedTask {
     retry: task.compiledRetry,
     deadLetterRetentionMs: task.deadLetterRetentionMs,
     ...(task.promoteAfterMs !== undefined ? { promoteAfterMs: task.promoteAfterMs } : {}),
+    ...(task.batch ? { batch: task.batch } : {}),
   };
 }
 

@@ -6,7 +6,7 @@ import { ConfigError, HandlerModuleError } from './errors';
 import { configEnv, parseConfig, type TidewayConfig } from './project';
 import type { RegisteredTasks } from './register';
 import { loadSettings, type Settings } from './settings';
-import type { AnyTaskDefinition, TaskHandler } from './task';
+import { isBatchHandler, type AnyTaskDefinition, type GroupHandler, type TaskHandler } from './task';
 
 /** Names `tideway` looks for in the working folder when neither `--config` nor TIDEWAY_CONFIG names a file. */
 export const CONFIG_FILE_NAMES = [
@@ -29,7 +29,7 @@ export interface Project<T extends readonly AnyTaskDefinition[] = RegisteredTask
   /** Every setting, compiled once from `env` (config/settings.ts): what the project's code reads. */
   readonly settings: Settings;
   /** Loads one group's handlers (inline ones and its handler module), checked against the catalog. */
-  handlersFor(group: string): Promise<Map<string, TaskHandler<unknown, unknown>>>;
+  handlersFor(group: string): Promise<Map<string, GroupHandler>>;
 }
 
 export interface LoadProjectOptions {
@@ -131,15 +131,11 @@ function checkHandlerCoverage(config: TidewayConfig, catalog: Catalog, file: str
   if (issues.length > 0) throw new ConfigError(`invalid config in ${file}:`, issues);
 }
 
-async function loadGroupHandlers(
-  config: TidewayConfig,
-  catalog: Catalog,
-  group: string,
-): Promise<Map<string, TaskHandler<unknown, unknown>>> {
+async function loadGroupHandlers(config: TidewayConfig, catalog: Catalog, group: string): Promise<Map<string, GroupHandler>> {
   const tasks = [...catalog.byName.values()].filter((t) => t.group === group);
   if (tasks.length === 0)
     throw new HandlerModuleError(group, `no task type belongs to group ${group}; groups: ${catalog.groups.join(', ')}`);
-  const out = new Map<string, TaskHandler<unknown, unknown>>();
+  const out = new Map<string, GroupHandler>();
   for (const t of tasks) if (t.def.handler) out.set(t.name, t.def.handler as TaskHandler<unknown, unknown>);
   const loader = config.handlers?.[group];
   if (loader) {
@@ -166,11 +162,18 @@ async function loadGroupHandlers(
       if (task.group !== group) {
         throw new HandlerModuleError(group, `the handler module of group ${group} exports ${name}, which belongs to group ${task.group}`);
       }
-      if (typeof fn !== 'function')
+      if (task.batch) {
+        if (!isBatchHandler(fn)) {
+          throw new HandlerModuleError(
+            group,
+            `the handler module of group ${group} exports ${name}, a batch type, as something other than { split, shard, reduce } (defineBatchHandler)`,
+          );
+        }
+      } else if (typeof fn !== 'function')
         throw new HandlerModuleError(group, `the handler module of group ${group} exports ${name} as a ${typeof fn}, not a function`);
       if (out.has(name))
         throw new HandlerModuleError(group, `${name} has an inline handler and one in the handler module of group ${group}; keep one`);
-      out.set(name, fn as TaskHandler<unknown, unknown>);
+      out.set(name, fn as GroupHandler);
     }
   }
   const missing = tasks.filter((t) => !out.has(t.name)).map((t) => t.name);

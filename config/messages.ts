@@ -20,7 +20,15 @@ export const MESSAGES = {
   resumeSignal: 'resume',
   redriveSignal: 'redrive',
   discardSignal: 'discard',
+  /** Sent by a shard task to its batch when it dead-letters, so the batch does not wait on it. */
+  shardDeadLetteredSignal: 'tideway.shardDeadLettered',
 } as const;
+
+/** A shard task that failed for good and waits in the dead letter: its batch counts it failed. */
+export interface ShardDeadLettered {
+  taskId: string;
+  error: Omit<TaskError, 'attempt'> & { attempt?: number };
+}
 
 /** Sent by the pool activity when an attempt starts, so `state` and `TaskStatus` say `running`. */
 export interface AttemptStarted {
@@ -60,3 +68,4 @@ export interface TidewaySinks extends Sinks {
     firstTaskWait(lane: Lane, ms: number): void;
   };
 }
+export const shardDeadLetteredSignal = defineSignal<[ShardDeadLettered]>(MESSAGES.shardDeadLetteredSignal);

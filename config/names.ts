@@ -32,6 +32,21 @@ export function appOfControlQueue(taskQueue: string): string | undefined {
 /** Workflow type every task runs as. */
 export const RUN_TASK_WORKFLOW = 'runTask';
 
+/** Workflow type a batch task (`defineBatchTask`) runs as: the parent of its shard tasks. */
+export const RUN_BATCH_WORKFLOW = 'runBatch';
+
+/** Workflow types a task ID may belong to. */
+export const TASK_WORKFLOW_TYPES: readonly string[] = [RUN_TASK_WORKFLOW, RUN_BATCH_WORKFLOW];
+
+/**
+ * Workflow ID (= task ID) of shard `n` of batch task `taskId`. `/` is outside the task-ID alphabet,
+ * so no submitted task can ever take a shard's ID (as `~` keeps bulk chunks apart), and a shard's
+ * ID names its batch.
+ */
+export function shardTaskId(taskId: string, n: number): string {
+  return `${taskId}/shard-${n}`;
+}
+
 /** Activity that runs a task's handler on its pool's queue. */
 export const EXECUTE_TASK_ACTIVITY = 'executeTask';
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Catalog } from './catalog-schema';
 import { ConfigError, zodIssues } from './errors';
 import { APP_NAME, APP_NAME_RULE } from './names';
-import type { AnyTaskDefinition, TaskHandler } from './task';
+import type { AnyTaskDefinition, BatchHandler, BatchSpec, TaskHandler } from './task';
 
 /**
  * The shape of a project's `tideway.config.ts`: which catalog its processes serve, where its
@@ -78,10 +78,14 @@ export function defineConfig<const T extends readonly AnyTaskDefinition[]>(confi
 
 /** Handlers for some task types of a catalog, typed by it: the export of a group's handler module. */
 export type HandlerMap<T extends readonly AnyTaskDefinition[]> = {
-  [K in T[number]['name']]?: Extract<T[number], { name: K }> extends { input: infer S extends z.ZodType }
-    ? TaskHandler<z.output<S>, HandlerResult<Extract<T[number], { name: K }>>>
-    : never;
+  [K in T[number]['name']]?: HandlerOf<Extract<T[number], { name: K }>>;
 };
+/** A task type's handler; a batch type's is its `{ split, shard, reduce }` (`defineBatchHandler`). */
+type HandlerOf<D> = D extends { input: infer S extends z.ZodType; batch: BatchSpec<infer Ds, infer R, infer O> }
+  ? BatchHandler<z.output<S>, Ds, R, O>
+  : D extends { input: infer S extends z.ZodType }
+    ? TaskHandler<z.output<S>, HandlerResult<D>>
+    : never;
 type HandlerResult<D> = D extends { output?: z.ZodType<infer O> } ? (unknown extends O ? unknown : O) : unknown;
 
 /** Declares a group's handlers against the catalog, so names, inputs and results are checked at compile time. */

@@ -92,6 +92,8 @@ export interface CompiledSchedule {
   expectedTasks: number;
   /** The app whose control queue the fires start on. */
   app: string | undefined;
+  /** The type is a batch type: each fire starts `runBatch`. */
+  batch?: boolean;
 }
 
 /** Prefix of every Temporal Schedule Tideway creates from the catalog (sync removes only these). */

@@ -19,6 +19,25 @@ export const taskErrorSchema = z.object({
 });
 export type TaskError = z.infer<typeof taskErrorSchema>;
 
+/** A batch task's progress (`defineBatchTask`): its shards so far, across continue-as-new runs. */
+export const batchProgressSchema = z.object({
+  /** Shards the split produced so far (final once `splitDone`). */
+  total: z.number().int(),
+  splitDone: z.boolean(),
+  /** Shards that succeeded (their results reduced or waiting in the current page). */
+  done: z.number().int(),
+  /** Shards that failed for good (dead-lettered, failed, cancelled). */
+  failed: z.number().int(),
+  running: z.number().int(),
+  maxParallel: z.number().int(),
+  onShardFailure: z.enum(['fail_fast', 'continue']),
+  /** Task IDs of failed shards (the first 1,000). */
+  failedShards: z.array(z.string()),
+  /** Runs of the parent workflow so far (it continues as new to keep its history bounded). */
+  runs: z.number().int(),
+});
+export type BatchProgress = z.infer<typeof batchProgressSchema>;
+
 /** The public shape from the design brief, plus a few extras. */
 export const taskStateSchema = z.object({
   taskId: z.string(),
@@ -37,6 +56,8 @@ export const taskStateSchema = z.object({
   /** The bulk that accepted the task (status `accepted` until its intake starts it). */
   bulkId: z.string().optional(),
   lastError: taskErrorSchema.optional(),
+  /** Set on a batch task: its shards' progress. */
+  batch: batchProgressSchema.optional(),
   result: z.unknown().optional(),
   /** Status `duplicate`: the earlier run of this task ID that succeeded, whose result this run returns. */
   duplicateOf: z.object({ runId: z.string(), finishedAt: z.string().optional(), resultOmitted: z.boolean().optional() }).optional(),

@@ -3,7 +3,7 @@
  * defineConfig, defineHandlers), the error classes handlers throw, and the typed clients. Nothing
  * here loads the Temporal worker; `tideway/worker`, `tideway/http` and `tideway/scaler` run things.
  */
-export { defineTask } from '../config/task';
+export { defineTask, defineBatchTask, defineBatchHandler, BATCH_DEFAULTS } from '../config/task';
 export type {
   TaskContext,
   TaskHandler,
@@ -13,6 +13,11 @@ export type {
   TaskInput,
   TaskOutput,
   TimeoutsInput,
+  BatchTaskDefinition,
+  BatchHandler,
+  BatchResult,
+  BatchSpec,
+  ShardFailurePolicy,
 } from '../config/task';
 export { defineCatalog, CATALOG_DEFAULTS } from '../config/catalog-schema';
 export type { Catalog, CatalogInput, CompiledTask, PoolSpec, PoolSettingsInput, PoolsInput } from '../config/catalog-schema';
@@ -29,6 +34,8 @@ export {
   TASK_STATUSES,
   TERMINAL_STATUSES,
   RUN_TASK_WORKFLOW,
+  RUN_BATCH_WORKFLOW,
+  shardTaskId,
   controlTaskQueue,
   poolTaskQueue,
   callbackTaskQueue,
@@ -48,7 +55,7 @@ export { TaskNotFoundError, TaskConflictError, TaskFailedError, ScheduleNotFound
 // Clients.
 export { TaskClient } from '../api/task-client';
 export type { SubmitOptions, SubmitResult, ListResult, TaskClientOptions, TaskState, TaskSummary, ListFilter } from '../api/task-client';
-export type { TaskError } from '../config/task-state';
+export type { TaskError, BatchProgress } from '../config/task-state';
 export { HttpTaskClient, HttpApiError } from '../api/http-client';
 export type { HttpTaskClientOptions, RetryInfo, BulkAccepted, BulkStatus, BulkCancelled } from '../api/http-client';
 export { securityOptions } from '../temporal/connection';

@@ -6,7 +6,7 @@ import { temporal as proto } from '@temporalio/proto';
 import { TaskClient } from '../api/task-client';
 import { catalog } from '../examples/demo/catalog';
 import { redriveSignal } from '../config/messages';
-import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW, bulkChunkWorkflowId } from '../config/names';
+import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW, bulkChunkWorkflowId, shardTaskId } from '../config/names';
 import { loadSettings } from '../config/settings';
 import { findOrBuildTemporalCli, startDevServer } from '../temporal';
 import { spawnWorker } from '../workers/supervisor';
@@ -17,6 +17,7 @@ import { spawnWorker } from '../workers/supervisor';
  * deliberately incompatible (after adding `patched()` for old histories, keep the old files):
  *   RECORD_GENERATION=v5 npm run record:histories
  * RECORD_ONLY=bulk records only the cases whose names start with one of its comma-separated prefixes.
+ * The batch cases (RECORD_ONLY=batch) run demo.yield on the normal lane: this script starts no low pool.
  */
 async function main(): Promise<void> {
   const out = join(__dirname, '..', '..', 'test', 'fixtures', 'histories');
@@ -160,6 +161,44 @@ async function main(): Promise<void> {
       await c.cancelBulk('bulk-cancelled');
       await temporal.workflow.getHandle(bulkChunkWorkflowId('bulk-cancelled', 0)).result();
       return bulkChunkWorkflowId('bulk-cancelled', 0);
+    },
+    // A batch parent (runBatch) from split to reduce: 15 shards in one run, one split page.
+    batch: async () => {
+      await c.submit('demo.yield', { accounts: 150, seed: 1, perShard: 10 }, { taskId: 'batch', lane: 'normal' });
+      await c.result('batch');
+    },
+    // One of its shards: a runTask child of the batch.
+    'batch-shard': async () => shardTaskId('batch', 3),
+    // 110 shards: the parent drains and continues as new after 100; the last run replays from its carry.
+    'batch-continued': async () => {
+      await c.submit('demo.yield', { accounts: 1100, seed: 2, perShard: 10 }, { taskId: 'batch-continued', lane: 'normal' });
+      await c.result('batch-continued');
+    },
+    // onShardFailure continue: a shard dead-letters and signals its batch, which finishes listing it.
+    'batch-shard-failures': async () => {
+      await c.submit(
+        'demo.yield',
+        { accounts: 100, seed: 3, perShard: 10, failShards: [4] },
+        { taskId: 'batch-shard-failures', lane: 'normal' },
+      );
+      await c.result('batch-shard-failures');
+      await c.discard(shardTaskId('batch-shard-failures', 4));
+    },
+    // The dead-lettered shard itself (signalled its parent, then discarded).
+    'batch-shard-dead-lettered': async () => {
+      const id = shardTaskId('batch-shard-failures', 4);
+      await settle(c.result(id));
+      return id;
+    },
+    // onShardFailure fail_fast: the failure cancels the running shards and fails the batch.
+    'batch-fail-fast': async () => {
+      await c.submit(
+        'demo.yield-strict',
+        { accounts: 400, seed: 4, perShard: 10, shardMs: 200, failShards: [1] },
+        { taskId: 'batch-fail-fast' },
+      );
+      await settle(c.result('batch-fail-fast'));
+      await c.discard(shardTaskId('batch-fail-fast', 1)).catch(() => undefined);
     },
   };
   const only = process.env.RECORD_ONLY?.split(',').filter(Boolean);

@@ -4,7 +4,7 @@ import type { FailureDetail } from '../activities/classify';
 import { createPoolActivities, type ExecuteRequest } from '../activities/execute';
 import type { Catalog, PoolSpec } from '../config/catalog-schema';
 import type { Logger } from '../config/log';
-import type { TaskHandler } from '../config/task';
+import type { GroupHandler } from '../config/task';
 import { AimdController, type AimdDecision, type AttemptOutcome } from './aimd';
 import { PoolMetrics } from './pool-metrics';
 import { AdaptiveSlotSupplier } from './slots';
@@ -14,7 +14,7 @@ export interface PoolWorkerOptions {
   namespace: string;
   catalog: Catalog;
   /** This group's handlers (Project.handlersFor): the pool serves exactly these task types. */
-  handlers: ReadonlyMap<string, TaskHandler<unknown, unknown>>;
+  handlers: ReadonlyMap<string, GroupHandler>;
   pool: PoolSpec;
   /** Overrides the pool's `shutdownGrace` (ms). */
   shutdownGraceMs?: number;

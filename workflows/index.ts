@@ -1,3 +1,4 @@
 // Entry point the control worker bundles: deterministic workflow code only.
 export { runTask } from './run-task';
 export { bulkIntake } from './bulk-intake';
+export { runBatch } from './run-batch';

@@ -8,6 +8,7 @@ import {
   log,
   proxyActivities,
   proxySinks,
+  getExternalWorkflowHandle,
   proxyLocalActivities,
   setHandler,
   sleep,
@@ -27,6 +28,7 @@ import {
   pauseSignal,
   redriveSignal,
   resumeSignal,
+  shardDeadLetteredSignal,
   stateQuery,
   type RedriveRequest,
   type TidewaySinks,
@@ -204,6 +206,17 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
       message: `task rejected: ${state.lastError.message}`,
       nonRetryable: true,
       details: cause?.details ? [...cause.details] : [],
+    });
+  }
+
+  // A batch type runs as `runBatch` (TaskClient starts it so); a plain client's runTask of one fails.
+  if (task.batch) {
+    state.timestamps.finishedAt = iso(Date.now());
+    setStatus('failed', [{ key: SA.TaskType, value: task.type }]);
+    throw ApplicationFailure.create({
+      type: 'ValidationError',
+      message: `${task.type} is a batch type: start it as workflow runBatch`,
+      nonRetryable: true,
     });
   }
 
@@ -406,6 +419,13 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
       discardRequested = false;
       setStatus('dead_lettered');
       await notify({ status: 'dead_lettered', error: outcome.error });
+      // A shard of a batch (`runBatch` started it as a child): the batch counts it failed rather
+      // than wait for it. By workflow ID, so the batch's current run hears it after a continue-as-new.
+      if (info.parent && task.type.endsWith('#shard')) {
+        await getExternalWorkflowHandle(info.parent.workflowId)
+          .signal(shardDeadLetteredSignal, { taskId: info.workflowId, error: outcome.error })
+          .catch((err: unknown) => log.warn('could not report the dead letter to the batch', { error: String(err) }));
+      }
       const decided = await condition(() => redriveRequest !== undefined || discardRequested, task.deadLetterRetentionMs);
       // Set by the signal handlers while we waited (TypeScript cannot see that).
       const redrive = redriveRequest as RedriveRequest | undefined;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { durationMs } from '../../config/duration';
-import { bulkIdSchema, taskIdSchema } from '../../config/envelope';
+import { bulkIdSchema, taskIdSchema, taskRefSchema } from '../../config/envelope';
 import { listFilterSchema } from '../../config/visibility';
 import { LANES, TASK_STATUSES } from '../../config/names';
 import { OVERLAP_POLICIES } from '../../config/schedule';
@@ -19,8 +19,10 @@ export const BULK_BODY_LIMIT = 64 * 1024 * 1024;
 /** A duration as the API accepts it: ms as a number, or `'500ms' | '10s' | '5m' | '2h' | '7d'`. */
 const duration = z.union([z.number().min(0), z.string().max(32)]).meta({ description: "ms, or '500ms', '10s', '5m', '2h', '7d'" });
 
-/** Path parameter naming a task; the same rules as task IDs everywhere else. */
+/** A task ID a submit may name; the same rules as task IDs everywhere else. */
 export const taskIdParam = taskIdSchema;
+/** Path parameter naming a task: a task ID, or a batch shard's `<taskId>/shard-<n>` (URL-encoded `/`). */
+export const taskRefParam = taskRefSchema;
 
 /** Body of `POST /v1/tasks`; the tenant is never taken from here (it comes from the API key). */
 export const submitBodySchema = z

@@ -41,6 +41,7 @@ import {
   submitResultSchema,
   TASK_ACTIONS,
   taskIdParam,
+  taskRefParam,
   taskStateSchema,
   SCHEDULE_ACTIONS,
 } from './schemas';
@@ -118,7 +119,7 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       );
     },
   });
-  const taskParams = z.object({ id: taskIdParam });
+  const taskParams = z.object({ id: taskRefParam });
   const scheduleParams = z.object({ id: scheduleIdParam });
   const routes: Route[] = [
     route({

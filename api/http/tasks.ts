@@ -11,7 +11,7 @@ import {
   MAX_BULK,
   issuesOf,
   submitBodySchema,
-  taskIdParam,
+  taskRefParam,
   type BulkAccepted,
   type BulkStatus,
   type ListQuery,
@@ -162,7 +162,7 @@ export class TenantTasks {
 
   // The route checked it already; the CLI's direct mode passes what the operator typed.
   private taskId(raw: string): string {
-    const r = taskIdParam.safeParse(raw);
+    const r = taskRefParam.safeParse(raw);
     if (!r.success) throw new BadRequestError(issuesOf(r.error, 'id'));
     return r.data;
   }

@@ -4,7 +4,7 @@ import { BATCH_OPERATIONS } from '../../api/http/schemas';
 import { formatMs } from '../../config/duration';
 import { LANES, TASK_STATUSES, type Lane, type TaskStatus } from '../../config/names';
 import { OVERLAP_POLICIES } from '../../config/schedule';
-import { printJson, table } from '../format';
+import { batchProgressLine, printJson, table } from '../format';
 import { withTaskApi } from '../task-api';
 import { registerBulkCommands } from './bulk';
 import { given, say, tenantOption } from './common';
@@ -69,6 +69,8 @@ export function registerTaskCommands(program: Command): void {
         if (o.json) return printJson(s);
         const rows = Object.entries({ ...s, timestamps: undefined, ...s.timestamps }).filter(([, v]) => v !== undefined);
         say(rows.map(([k, v]) => `${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'));
+        // A batch task: its shards as a progress bar.
+        if (s.batch) say(`${'progress'.padEnd(12)} ${batchProgressLine(s.batch)}`);
       }),
     );
 

@@ -1,5 +1,49 @@
-import { defineCatalog, defineTask } from 'tideway';
+import { defineBatchTask, defineCatalog, defineTask } from 'tideway';
 import { z } from 'zod';
+
+const yieldTotals = z.object({ accounts: z.number(), shards: z.number(), balanceCents: z.number(), yieldCents: z.number() }).strict();
+const yieldInput = z
+  .object({
+    accounts: z.number().int().min(0).max(100_000_000),
+    seed: z.number().int(),
+    perShard: z.number().int().min(1).max(100_000).default(50),
+    /** Milliseconds each shard takes at least (to watch progress and the parallel cap). */
+    shardMs: z.number().int().min(0).max(60_000).default(0),
+    /** Shards that fail for good (non-retryable), to show `onShardFailure`. */
+    failShards: z.array(z.number().int().min(0)).max(100).default([]),
+  })
+  .strict();
+const yieldShard = z
+  .object({
+    shard: z.number().int(),
+    seed: z.number().int(),
+    from: z.number().int(),
+    to: z.number().int(),
+    ms: z.number().int(),
+    fail: z.boolean(),
+  })
+  .strict();
+
+// A batch: split a synthetic book of accounts into shards, run each shard as a task on the demo
+// pool, and reduce their totals (handlers.ts holds split/shard/reduce).
+export const nightlyYield = defineBatchTask({
+  name: 'demo.yield',
+  group: 'demo',
+  lane: 'low',
+  description: 'Daily yield of {accounts} synthetic accounts (from {seed}), {perShard} accounts per shard.',
+  input: yieldInput,
+  shardInput: yieldShard,
+  shardOutput: yieldTotals,
+  output: yieldTotals,
+  maxParallel: 8,
+  onShardFailure: 'continue',
+  // Small pages and runs, so even a small demo batch pages its split and continues as new.
+  pageSize: 50,
+  shardsPerRun: 100,
+  retry: { maxAttempts: 3, retryable: { initial: '200ms', backoff: 2, max: '2s' } },
+  // A short heartbeat timeout: heartbeats reach the server (and a cancel the shard) within about a second.
+  timeouts: { startToClose: '1m', heartbeat: '1s' },
+});
 
 /**
  * The demo's task catalog: every task type, its schema, lane, retry policy and timeouts, plus pool
@@ -75,6 +119,21 @@ export const tasks = [
     promoteAfter: '2s',
     timeouts: { startToClose: '30s' },
     output: z.unknown(),
+  }),
+  nightlyYield,
+  defineBatchTask({
+    name: 'demo.yield-strict',
+    group: 'demo',
+    description: 'demo.yield whose first failing shard fails the batch (fail_fast).',
+    input: yieldInput,
+    shardInput: yieldShard,
+    shardOutput: yieldTotals,
+    output: yieldTotals,
+    maxParallel: 4,
+    onShardFailure: 'fail_fast',
+    retry: { maxAttempts: 2, retryable: { initial: '100ms', backoff: 1, max: '100ms' } },
+    // A short heartbeat timeout: heartbeats reach the server (and a cancel the shard) within about a second.
+    timeouts: { startToClose: '1m', heartbeat: '1s' },
   }),
 ] as const;
 

@@ -1,7 +1,16 @@
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineHandlers, NonRetryableError, RetryableError, ThrottledError, throwForResponse, type TaskContext } from 'tideway';
-import { catalog } from './catalog';
+import {
+  defineBatchHandler,
+  defineHandlers,
+  NonRetryableError,
+  RetryableError,
+  ThrottledError,
+  throwForResponse,
+  type TaskContext,
+} from 'tideway';
+import { catalog, nightlyYield as nightlyYieldTask } from './catalog';
+import { addTotals, yieldOf, ZERO_TOTALS } from './yield';
 
 /**
  * Handlers of the `demo` group, used by the quick start, the tests and the benchmarks. Only the
@@ -9,10 +18,13 @@ import { catalog } from './catalog';
  * When TIDEWAY_DEMO_LEDGER names a file, every handler run appends one JSON line to it: a record
  * kept outside Temporal, so tests can count how often a task really executed.
  */
-function record(ctx: TaskContext, type: string): void {
+function record(ctx: TaskContext, type: string, extra: Record<string, unknown> = {}): void {
   const file = process.env.TIDEWAY_DEMO_LEDGER;
   if (!file) return;
-  appendFileSync(file, `${JSON.stringify({ taskId: ctx.taskId, type, attempt: ctx.attempt, pid: process.pid, at: Date.now() })}\n`);
+  appendFileSync(
+    file,
+    `${JSON.stringify({ taskId: ctx.taskId, type, attempt: ctx.attempt, pid: process.pid, at: Date.now(), ...extra })}\n`,
+  );
 }
 
 async function echo<T>(input: T, ctx: TaskContext): Promise<T> {
@@ -64,7 +76,45 @@ async function httpGet(input: { url: string }, ctx: TaskContext): Promise<{ stat
   return { status: res.status };
 }
 
+/**
+ * The `demo.yield` batch: split the book into shards of `perShard` accounts (a generator, so a
+ * huge book is never one array), compute each shard's totals, add them up page by page.
+ */
+const nightlyYield = defineBatchHandler(nightlyYieldTask, {
+  *split(input) {
+    const fail = new Set(input.failShards);
+    for (let shard = 0, from = 0; from < input.accounts; shard++, from += input.perShard) {
+      yield {
+        shard,
+        seed: input.seed,
+        from,
+        to: Math.min(input.accounts, from + input.perShard),
+        ms: input.shardMs,
+        fail: fail.has(shard),
+      };
+    }
+  },
+  async shard(desc, ctx) {
+    // Start and end of every run: the tests check the parallel cap from these.
+    record(ctx, 'demo.yield#shard', { phase: 'start' });
+    // Heartbeats while it waits: that is how a cancel (fail_fast, a cancelled batch) reaches it.
+    for (let left = desc.ms; left > 0; left -= 100) {
+      ctx.heartbeat();
+      await sleep(Math.min(100, left), undefined, { signal: ctx.signal });
+    }
+    if (desc.fail) throw new NonRetryableError(`demo.yield: shard ${desc.shard} fails as asked`);
+    const totals = yieldOf(desc.seed, desc.from, desc.to);
+    record(ctx, 'demo.yield#shard', { phase: 'end' });
+    return totals;
+  },
+  reduce(acc, results) {
+    return results.reduce(addTotals, acc ?? ZERO_TOTALS);
+  },
+});
+
 export default defineHandlers(catalog, {
+  'demo.yield': nightlyYield,
+  'demo.yield-strict': nightlyYield,
   'demo.echo': echo,
   'demo.sleep': sleepFor,
   'demo.fail': failTimes,

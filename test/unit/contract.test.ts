@@ -9,8 +9,26 @@ import type { ScaledPool } from '../../scaler/types';
 
 describe("runTask's Temporal contract", () => {
   it('keeps the public message names (plain clients and batch jobs send them)', () => {
-    const { stateQuery, attemptStartedSignal, attemptFailedSignal, pauseSignal, resumeSignal, redriveSignal, discardSignal } = messages;
-    const defs = [stateQuery, attemptStartedSignal, attemptFailedSignal, pauseSignal, resumeSignal, redriveSignal, discardSignal];
+    const {
+      stateQuery,
+      attemptStartedSignal,
+      attemptFailedSignal,
+      pauseSignal,
+      resumeSignal,
+      redriveSignal,
+      discardSignal,
+      shardDeadLetteredSignal,
+    } = messages;
+    const defs = [
+      stateQuery,
+      attemptStartedSignal,
+      attemptFailedSignal,
+      pauseSignal,
+      resumeSignal,
+      redriveSignal,
+      discardSignal,
+      shardDeadLetteredSignal,
+    ];
     expect(defs.map((d) => `${d.type} ${d.name}`)).toEqual([
       'query state',
       'signal tideway.attemptStarted',
@@ -19,6 +37,7 @@ describe("runTask's Temporal contract", () => {
       'signal resume',
       'signal redrive',
       'signal discard',
+      'signal tideway.shardDeadLettered',
     ]);
     // MESSAGES (exported for plain clients) names the same definitions.
     expect(Object.values(messages.MESSAGES)).toEqual(defs.map((d) => d.name));

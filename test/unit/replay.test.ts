@@ -23,10 +23,15 @@ const fixtures = join(root, 'test', 'fixtures', 'histories');
 const files = readdirSync(fixtures).filter((f) => f.endsWith('.binpb'));
 
 function histories() {
-  return files.map((f) => ({
-    workflowId: f.replace(/\.binpb$/, ''), // the file name, unique across generations
-    history: temporal.api.history.v1.History.decode(readFileSync(join(fixtures, f))),
-  }));
+  return files.map((f) => {
+    const history = temporal.api.history.v1.History.decode(readFileSync(join(fixtures, f)));
+    const type = history.events?.[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
+    const name = f.replace(/\.binpb$/, '');
+    // The file name, unique across generations. A batch parent's commands name its shards by its
+    // own ID (`<id>/shard-<n>`), so it replays under the ID it was recorded with (the name without
+    // its generation).
+    return { workflowId: type === 'runBatch' ? name.replace(/\.v[0-9]+$/, '') : name, history };
+  });
 }
 
 async function replayAll(workflowsPath: string) {

@@ -1,0 +1,388 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  ParentClosePolicy,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  makeContinueAsNewFunc,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError, type SearchAttributePair } from '@temporalio/common';
+// Types only: no catalog, no handlers, no zod in workflow code.
+import type { ControlActivities, PoolActivities } from '../activities/execute';
+import type { CompiledBatch } from '../config/catalog-schema';
+import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
+import type { BatchResult } from '../config/task';
+import type { BatchProgress, TaskState } from '../config/task-state';
+import { shardDeadLetteredSignal, stateQuery } from '../config/messages';
+import { DEFAULT_TENANT, LANE_PRIORITY_KEY, appOfControlQueue, poolTaskQueue, shardTaskId, type TaskStatus } from '../config/names';
+import { SA_KEYS as SA, taskAttributePairs } from '../config/search-attributes';
+import type { ClientResolvedTask } from './run-task';
+import { runTask } from './run-task';
+
+/** Results handed to one `reduceBatch` call at most, and their encoded size at most. */
+const REDUCE_PAGE_ITEMS = 100;
+const REDUCE_PAGE_BYTES = 256 * 1024;
+/** Failed shard IDs a batch keeps (its `failed` count is exact). */
+const FAILED_IDS_KEPT = 1000;
+
+/** What one run of `runBatch` hands the next (continue-as-new): the batch's position and totals. */
+export interface BatchCarry {
+  /** Index of the next shard to start (= shards started so far). */
+  next: number;
+  /** Split position: descriptors taken so far. */
+  cursor: number;
+  splitDone: boolean;
+  /** Descriptors of the current page not started yet. */
+  pending: unknown[];
+  done: number;
+  failed: number;
+  failedShards: string[];
+  hasAcc: boolean;
+  acc?: unknown;
+  runs: number;
+  submittedAt: string;
+  startedAt?: string;
+}
+
+/** The shard type of batch type `type` (config/task.ts's shardTypeOf, kept free of zod imports). */
+const shardType = (type: string): string => `${type}#shard`;
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/**
+ * Runs a batch task (`defineBatchTask`): pages through its split on the group's pool, starts every
+ * shard as an ordinary task workflow (`runTask`, type `<type>#shard`, ID `<taskId>/shard-<n>`) as a
+ * child with ParentClosePolicy ABANDON, at most `maxParallel` at once, and folds their results into
+ * the output page by page through `reduceBatch` on the pool. A shard that dead-letters signals this
+ * workflow, so it never waits on it. Every `shardsPerRun` shards (or when Temporal suggests it) the
+ * workflow drains its running shards and continues as new, so its history stays bounded whatever
+ * the shard count. Deterministic shard IDs and Temporal's ID rules mean a replay, a crashed
+ * control worker or a re-run of a failed batch never starts a shard twice.
+ */
+export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolvedTask, carry?: BatchCarry): Promise<BatchResult> {
+  const info = workflowInfo();
+  const app = appOfControlQueue(info.taskQueue);
+  const raw = (envelope ?? {}) as Partial<TaskEnvelope>;
+  const c: BatchCarry = carry ?? {
+    next: 0,
+    cursor: 0,
+    splitDone: false,
+    pending: [],
+    done: 0,
+    failed: 0,
+    failedShards: [],
+    hasAcc: false,
+    runs: 0,
+    submittedAt: iso(info.runStartTime.getTime()),
+  };
+  c.runs += 1;
+  const running = new Map<string, number>(); // shard task ID → index
+  const results: unknown[] = [];
+  let resultBytes = 0;
+  let stop: 'fail_fast' | undefined;
+  let batch: CompiledBatch | undefined = undefined; // set once resolved; the state query reads it
+
+  const progress = (): BatchProgress => ({
+    total: c.next + c.pending.length,
+    splitDone: c.splitDone,
+    done: c.done,
+    failed: c.failed,
+    running: running.size,
+    maxParallel: batch?.maxParallel ?? 0,
+    onShardFailure: batch?.onShardFailure ?? 'fail_fast',
+    failedShards: c.failedShards,
+    runs: c.runs,
+  });
+  const state: TaskState = {
+    taskId: info.workflowId,
+    type: typeof raw.type === 'string' ? raw.type : '',
+    status: 'queued',
+    attempts: 0,
+    lane: null,
+    group: null,
+    tenant: typeof raw.tenant === 'string' ? raw.tenant : DEFAULT_TENANT,
+    paused: false,
+    promotions: [],
+    redrives: 0,
+    timestamps: { submittedAt: c.submittedAt, ...(c.startedAt ? { startedAt: c.startedAt } : {}) },
+  };
+  setHandler(stateQuery, () => ({ ...state, ...(batch ? { batch: progress() } : {}) }));
+
+  const setStatus = (status: TaskStatus): void => {
+    if (state.status === status) return;
+    state.status = status;
+    upsertSearchAttributes([{ key: SA.TaskStatus, value: status }]);
+  };
+  const shardFailed = (id: string, why: string): void => {
+    if (!running.delete(id)) return; // already counted (a dead-letter report, then its close)
+    c.failed += 1;
+    if (c.failedShards.length < FAILED_IDS_KEPT) c.failedShards.push(id);
+    log.warn('shard failed', { shard: id, why });
+    if (batch?.onShardFailure === 'fail_fast') stop = 'fail_fast';
+  };
+  setHandler(shardDeadLetteredSignal, ({ taskId, error }) => shardFailed(taskId, `dead-lettered: ${error.message}`));
+
+  // 1. The batch type's resolution: TaskClient's, else the control worker's local activity.
+  let task: ResolvedTask;
+  if (resolved && resolved.type === raw.type && resolved.batch) {
+    task = { ...resolved, input: resolved.input !== undefined ? resolved.input : raw.input };
+  } else {
+    const { resolveTask } = proxyLocalActivities<ControlActivities>({
+      startToCloseTimeout: '10s',
+      retry: { maximumAttempts: 5, initialInterval: '200ms' },
+    });
+    try {
+      task = await resolveTask(envelope);
+    } catch (err) {
+      const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      state.lastError = {
+        type: cause?.type ?? 'ValidationError',
+        class: 'non_retryable',
+        message: cause?.message ?? String(err),
+        attempt: 0,
+      };
+      state.timestamps.finishedAt = iso(Date.now());
+      setStatus('failed');
+      throw ApplicationFailure.create({
+        type: state.lastError.type,
+        message: `task rejected: ${state.lastError.message}`,
+        nonRetryable: true,
+      });
+    }
+  }
+  if (!task.batch) {
+    state.timestamps.finishedAt = iso(Date.now());
+    setStatus('failed');
+    throw ApplicationFailure.create({
+      type: 'ValidationError',
+      message: `${task.type} is no batch type; run it as runTask`,
+      nonRetryable: true,
+    });
+  }
+  const b: CompiledBatch = task.batch;
+  batch = b;
+  state.type = task.type;
+  state.group = task.group;
+  state.lane = task.lane;
+  state.tenant = task.tenant;
+  const lane = task.lane;
+  const poolQueue = poolTaskQueue(task.group, lane, app);
+  const childType = shardType(task.type);
+  if (c.runs === 1 && !(resolved?.attributesAtStart === true)) {
+    upsertSearchAttributes(taskAttributePairs({ type: task.type, group: task.group, lane, tenant: task.tenant, status: 'queued' }));
+  }
+
+  const backoff = {
+    initialInterval: task.retry.retryable.initialMs,
+    backoffCoefficient: task.retry.retryable.backoff,
+    maximumInterval: task.retry.retryable.maxMs,
+  };
+  const { splitBatch, reduceBatch, shardResult } = proxyActivities<PoolActivities>({
+    taskQueue: poolQueue,
+    // No heartbeat timeout: a split or reduce need not heartbeat (the shards' timeout is for handlers).
+    startToCloseTimeout: task.timeouts.startToCloseMs,
+    priority: { priorityKey: LANE_PRIORITY_KEY[lane], fairnessKey: task.tenant },
+    retry: { maximumAttempts: task.retry.maxAttempts, ...backoff },
+  });
+
+  // What every shard runs with: the batch type's retry policy, timeouts, lane and dead letter.
+  const { input: _input, batch: _batch, earlierSuccess: _e, delayMs: _d, ttlMs: _t, callbackUrl: _cb, ...shared } = task;
+  const shardResolution = (): ClientResolvedTask => ({
+    ...shared,
+    type: childType,
+    taskQueue: poolQueue,
+    attributesAtStart: true,
+  });
+  const shardAttributes: SearchAttributePair[] = taskAttributePairs({
+    type: childType,
+    group: task.group,
+    lane,
+    tenant: task.tenant,
+    status: 'queued',
+  });
+
+  const reduceBuffered = async (): Promise<void> => {
+    while (results.length > 0 || !c.hasAcc) {
+      const page: unknown[] = [];
+      let bytes = 0;
+      while (results.length > 0 && page.length < REDUCE_PAGE_ITEMS) {
+        const size = JSON.stringify(results[0] ?? null).length;
+        if (page.length > 0 && bytes + size > REDUCE_PAGE_BYTES) break;
+        page.push(results.shift());
+        bytes += size;
+      }
+      resultBytes = Math.max(0, resultBytes - bytes);
+      c.acc = await reduceBatch({
+        taskId: info.workflowId,
+        type: task.type,
+        lane,
+        tenant: task.tenant,
+        hasAcc: c.hasAcc,
+        ...(c.hasAcc ? { acc: c.acc } : {}),
+        results: page,
+      });
+      c.hasAcc = true;
+    }
+  };
+
+  const runShard = async (n: number, desc: unknown): Promise<void> => {
+    const id = shardTaskId(info.workflowId, n);
+    running.set(id, n);
+    let result: unknown;
+    try {
+      try {
+        const handle = await startChild(runTask, {
+          workflowId: id,
+          taskQueue: info.taskQueue,
+          args: [{ type: childType, input: desc, lane, tenant: task.tenant }, shardResolution()],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+          priority: { priorityKey: LANE_PRIORITY_KEY[lane] },
+          typedSearchAttributes: shardAttributes,
+          staticSummary: `${childType} · shard ${n} of ${info.workflowId}`,
+        });
+        result = await handle.result();
+      } catch (err) {
+        // The ID ran already (a re-run of a failed batch): that run's result, never a second start.
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        result = await shardResult({ taskId: id });
+      }
+    } catch (err) {
+      // Never rethrow: nothing awaits this promise, and a rejection nobody handles fails the workflow task.
+      if (isCancellation(err) && CancellationScope.current().consideredCancelled) return;
+      shardFailed(id, String((err as Error)?.message ?? err));
+      return;
+    }
+    if (!running.delete(id)) return; // counted failed already (it dead-lettered, then was redriven)
+    c.done += 1;
+    results.push(result);
+    resultBytes += JSON.stringify(result ?? null).length;
+  };
+
+  /** Asks every running shard to cancel (fail_fast, or the batch itself cancelled); waits for none. */
+  const cancelRunning = async (): Promise<void> => {
+    await Promise.all(
+      [...running.keys()].map((id) =>
+        getExternalWorkflowHandle(id)
+          .cancel()
+          .catch(() => undefined),
+      ),
+    );
+  };
+
+  const canContinue = (): boolean => !stop;
+
+  try {
+    let startedThisRun = 0;
+    for (;;) {
+      if (!canContinue()) break;
+      if (results.length >= REDUCE_PAGE_ITEMS || resultBytes >= REDUCE_PAGE_BYTES) {
+        await reduceBuffered();
+        continue;
+      }
+      if (c.pending.length === 0 && c.splitDone) break;
+      // 2. History stays bounded: after `shardsPerRun` starts (or when Temporal suggests it),
+      // let the running shards finish, reduce what they returned, and continue as new.
+      if (startedThisRun > 0 && (startedThisRun >= b.shardsPerRun || workflowInfo().continueAsNewSuggested)) {
+        await condition(() => running.size === 0 || !canContinue());
+        if (!canContinue()) break;
+        await reduceBuffered();
+        const next = makeContinueAsNewFunc<typeof runBatch>({
+          typedSearchAttributes: taskAttributePairs({
+            type: task.type,
+            group: task.group,
+            lane,
+            tenant: task.tenant,
+            status: state.status,
+          }),
+        });
+        return await next(envelope, { ...task, attributesAtStart: true }, c);
+      }
+      if (c.pending.length === 0) {
+        const page = await splitBatch({
+          taskId: info.workflowId,
+          type: task.type,
+          input: task.input,
+          lane,
+          tenant: task.tenant,
+          cursor: c.cursor,
+          pageSize: b.pageSize,
+        });
+        c.pending = page.shards;
+        c.cursor = page.cursor;
+        c.splitDone = page.done;
+        continue;
+      }
+      // 3. At most maxParallel shards at once.
+      await condition(
+        () => running.size < b.maxParallel || !canContinue() || results.length >= REDUCE_PAGE_ITEMS || resultBytes >= REDUCE_PAGE_BYTES,
+      );
+      if (!canContinue() || running.size >= b.maxParallel) continue;
+      const n = c.next;
+      const desc = c.pending.shift();
+      c.next += 1;
+      startedThisRun += 1;
+      if (state.status === 'queued') {
+        c.startedAt ??= iso(Date.now());
+        state.timestamps.startedAt = c.startedAt;
+        setStatus('running');
+      }
+      void runShard(n, desc);
+    }
+
+    if (stop === 'fail_fast') {
+      await cancelRunning();
+      state.timestamps.finishedAt = iso(Date.now());
+      setStatus('failed');
+      throw ApplicationFailure.create({
+        type: 'BatchFailed',
+        message: `batch failed: shard ${c.failedShards[0] ?? '?'} failed for good (onShardFailure fail_fast); ${running.size} running shard(s) cancelled`,
+        nonRetryable: true,
+        details: [{ failedShards: c.failedShards }],
+      });
+    }
+    // 4. Every shard started: wait for the last ones, reduce the rest.
+    await condition(() => running.size === 0 || results.length >= REDUCE_PAGE_ITEMS);
+    while (running.size > 0) {
+      await reduceBuffered();
+      await condition(() => running.size === 0 || results.length >= REDUCE_PAGE_ITEMS || !canContinue());
+      if (!canContinue()) {
+        await cancelRunning();
+        state.timestamps.finishedAt = iso(Date.now());
+        setStatus('failed');
+        throw ApplicationFailure.create({
+          type: 'BatchFailed',
+          message: `batch failed: shard ${c.failedShards[0] ?? '?'} failed for good (onShardFailure fail_fast)`,
+          nonRetryable: true,
+          details: [{ failedShards: c.failedShards }],
+        });
+      }
+    }
+    await reduceBuffered();
+    const out: BatchResult = { output: c.acc, total: c.next, succeeded: c.done, failed: c.failed, failedShards: c.failedShards };
+    state.result = out;
+    state.timestamps.finishedAt = iso(Date.now());
+    setStatus('succeeded');
+    return out;
+  } catch (err) {
+    if (isCancellation(err)) {
+      await CancellationScope.nonCancellable(async () => {
+        await cancelRunning();
+        state.timestamps.finishedAt = iso(Date.now());
+        setStatus('cancelled');
+      });
+    }
+    throw err;
+  }
+}
