@@ -245,10 +245,10 @@ describe('createAdmission', () => {
       for (let i = 0; i < 10; i++) g.observeStart('low', 5); // keeps the gate in use, healthy
       await jest.advanceTimersByTimeAsync(600);
       expect(g.rates().low).toBe(20);
-      for (let i = 0; i < 10; i++) g.observeFirstTaskWait('high', 150); // p90 150 ms against 30% of 250 ms
+      for (let i = 0; i < 10; i++) g.observeFirstTaskWait('high', 100); // p90 100 ms against 20% of 250 ms
       for (let i = 0; i < 10; i++) g.observeStart('low', 5);
       await jest.advanceTimersByTimeAsync(600);
-      expect(g.snapshot().health).toMatchObject({ highFirstWaitP90Ms: 150, parts: { highFirstWait: 2 } });
+      expect(g.snapshot().health).toMatchObject({ highFirstWaitP90Ms: 100, parts: { highFirstWait: 2 } });
       expect(g.rates().low).toBe(12);
       g.close();
     });
