@@ -4,6 +4,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import {
   CHUNK_PROGRESS_MEMO,
   cancelIntakeSignal,
+  initialChunkProgress,
   pendingTaskQuery,
   type ChunkProgress,
   type IntakeChunkInput,
@@ -15,6 +16,7 @@ import { TidewayError, ValidationError, zodIssues } from '../config/errors';
 import { bulkIdSchema, resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
 import { BULK_INTAKE_WORKFLOW, DEFAULT_TENANT, INTAKE_CHUNK_SIZE, LANES, bulkChunkWorkflowId, type Lane } from '../config/names';
 import { SA_KEYS } from '../config/search-attributes';
+import type { BulkAccepted, BulkStatus } from './http/schemas';
 
 /** A fresh bulk ID (the same shape whichever client makes it). */
 export function newBulkId(): string {
@@ -30,39 +32,10 @@ const CHUNK_BYTES = 1024 * 1024;
 /** One item of a bulk: an envelope and, optionally, its task ID. */
 export type BulkItem = TaskEnvelope & { taskId?: string };
 
+// The answers' types come from their zod schemas (the HTTP API's and OpenAPI's too).
+export type { BulkAccepted, BulkStatus } from './http/schemas';
 /** One rejected item: its index in the request, the HTTP status it would have had alone, and why. */
-export interface BulkItemError {
-  index: number;
-  httpStatus: number;
-  error: { type: string; message: string; details?: unknown };
-}
-
-/** What a bulk submit answers at once: everything valid is durably accepted; nothing started yet. */
-export interface BulkAccepted {
-  bulkId: string;
-  accepted: number;
-  rejected: number;
-  /** The task ID of each item, by index (null for a rejected item). */
-  taskIds: (string | null)[];
-  errors: BulkItemError[];
-}
-
-/** Where a bulk has got, summed over its chunks. */
-export interface BulkStatus {
-  bulkId: string;
-  tenant: string;
-  state: 'running' | 'completed' | 'cancelled';
-  accepted: number;
-  started: number;
-  duplicate: number;
-  failed: number;
-  cancelled: number;
-  /** Accepted and neither started, refused as duplicates, failed nor cancelled yet. */
-  pending: number;
-  chunks: { total: number; done: number };
-  failures: { taskId: string; message: string }[];
-  acceptedAt: string;
-}
+export type BulkItemError = BulkAccepted['errors'][number];
 
 /** A bulk ID that belongs to another tenant (or to something that is not a bulk). */
 export class BulkConflictError extends TidewayError {
@@ -144,22 +117,7 @@ export class BulkIntake {
         items: c.items,
         acceptedAt,
       };
-      const progress: ChunkProgress = {
-        bulkId,
-        chunk: n,
-        chunks: chunks.length,
-        bulkAccepted: accepted,
-        tenant,
-        lane: c.lane,
-        total: c.items.length,
-        started: 0,
-        duplicate: 0,
-        failed: 0,
-        cancelled: 0,
-        state: 'running',
-        failures: [],
-        acceptedAt,
-      };
+      const progress = initialChunkProgress(input);
       try {
         await this.client.workflow.start(BULK_INTAKE_WORKFLOW, {
           taskQueue: this.catalog.controlQueue,

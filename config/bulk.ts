@@ -54,13 +54,7 @@ export interface SliceInput {
 }
 
 /** Progress of one chunk: what its memo and the `bulkChunk` query say. */
-export interface ChunkProgress {
-  bulkId: string;
-  chunk: number;
-  chunks: number;
-  bulkAccepted: number;
-  tenant: string;
-  lane: Lane;
+export interface ChunkProgress extends Omit<IntakeChunkInput, 'items'> {
   total: number;
   started: number;
   duplicate: number;
@@ -70,7 +64,12 @@ export interface ChunkProgress {
   state: 'running' | 'completed' | 'cancelled';
   /** The first failures (at most MAX_FAILURES_KEPT per chunk). */
   failures: IntakeFailure[];
-  acceptedAt: string;
+}
+
+/** A chunk's progress before anything started (the memo it is started with, and where the workflow begins). */
+export function initialChunkProgress(input: IntakeChunkInput): ChunkProgress {
+  const { items, ...rest } = input;
+  return { ...rest, total: items.length, started: 0, duplicate: 0, failed: 0, cancelled: 0, state: 'running', failures: [] };
 }
 
 /** Memo key of a chunk workflow's progress (listing a bulk's chunks reads it, no query needed). */

@@ -6,6 +6,7 @@ import {
   MAX_FAILURES_KEPT,
   bulkChunkQuery,
   cancelIntakeSignal,
+  initialChunkProgress,
   pendingTaskQuery,
   type ChunkProgress,
   type IntakeChunkInput,
@@ -38,22 +39,7 @@ export async function bulkIntake(input: IntakeChunkInput): Promise<ChunkProgress
     priority: { priorityKey: LANE_PRIORITY_KEY[lane], fairnessKey: tenant.slice(0, 64) },
   });
 
-  const progress: ChunkProgress = {
-    bulkId,
-    chunk: input.chunk,
-    chunks: input.chunks,
-    bulkAccepted: input.bulkAccepted,
-    tenant,
-    lane,
-    total: items.length,
-    started: 0,
-    duplicate: 0,
-    failed: 0,
-    cancelled: 0,
-    state: 'running',
-    failures: [],
-    acceptedAt: input.acceptedAt,
-  };
+  const progress: ChunkProgress = initialChunkProgress(input);
   let next = 0;
   let cancelRequested = false;
   const position = new Map<string, number>(items.map((it, i) => [it.taskId, i]));

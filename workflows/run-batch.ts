@@ -21,12 +21,12 @@ import type { ControlActivities, PoolActivities } from '../activities/execute';
 import type { CompiledBatch } from '../config/catalog-schema';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
 import type { BatchResult } from '../config/task';
-import type { BatchProgress, TaskState } from '../config/task-state';
+import type { BatchProgress } from '../config/task-state';
 import { shardDeadLetteredSignal, stateQuery } from '../config/messages';
-import { DEFAULT_TENANT, LANE_PRIORITY_KEY, appOfControlQueue, poolTaskQueue, shardTaskId, type TaskStatus } from '../config/names';
+import { LANE_PRIORITY_KEY, appOfControlQueue, poolTaskQueue, shardTaskId, type TaskStatus } from '../config/names';
 import { SA_KEYS as SA, taskAttributePairs } from '../config/search-attributes';
 import type { ClientResolvedTask } from './run-task';
-import { runTask } from './run-task';
+import { initialTaskState, runTask } from './run-task';
 
 /** Results handed to one `reduceBatch` call at most, and their encoded size at most. */
 const REDUCE_PAGE_ITEMS = 100;
@@ -104,19 +104,7 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     failedShards: c.failedShards,
     runs: c.runs,
   });
-  const state: TaskState = {
-    taskId: info.workflowId,
-    type: typeof raw.type === 'string' ? raw.type : '',
-    status: 'queued',
-    attempts: 0,
-    lane: null,
-    group: null,
-    tenant: typeof raw.tenant === 'string' ? raw.tenant : DEFAULT_TENANT,
-    paused: false,
-    promotions: [],
-    redrives: 0,
-    timestamps: { submittedAt: c.submittedAt, ...(c.startedAt ? { startedAt: c.startedAt } : {}) },
-  };
+  const state = initialTaskState(info.workflowId, raw, { submittedAt: c.submittedAt, ...(c.startedAt ? { startedAt: c.startedAt } : {}) });
   setHandler(stateQuery, () => ({ ...state, ...(batch ? { batch: progress() } : {}) }));
 
   const setStatus = (status: TaskStatus): void => {

@@ -81,6 +81,23 @@ export type ClientResolvedTask = Omit<ResolvedTask, 'input' | 'delayMs'> & {
 
 const { admission } = proxySinks<TidewaySinks>();
 
+/** What `state` says of a task before anything happened (shared with `runBatch`). */
+export function initialTaskState(taskId: string, raw: Partial<TaskEnvelope>, timestamps: TaskState['timestamps']): TaskState {
+  return {
+    taskId,
+    type: typeof raw.type === 'string' ? raw.type : '',
+    status: 'queued',
+    attempts: 0,
+    lane: null,
+    group: null,
+    tenant: typeof raw.tenant === 'string' ? raw.tenant : DEFAULT_TENANT,
+    paused: false,
+    promotions: [],
+    redrives: 0,
+    timestamps,
+  };
+}
+
 /**
  * Tells the control process how long this task waited for its first workflow task (the sink is
  * not called on replay, and records nothing in history). Only TaskClient-started tasks without a
@@ -124,19 +141,7 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   const app = appOfControlQueue(info.taskQueue);
   const raw = (envelope ?? {}) as Partial<TaskEnvelope>;
   reportFirstTaskWait(info, resolved);
-  const state: TaskState = {
-    taskId: info.workflowId,
-    type: typeof raw.type === 'string' ? raw.type : '',
-    status: 'queued',
-    attempts: 0,
-    lane: null,
-    group: null,
-    tenant: typeof raw.tenant === 'string' ? raw.tenant : DEFAULT_TENANT,
-    paused: false,
-    promotions: [],
-    redrives: 0,
-    timestamps: { submittedAt: iso(info.runStartTime.getTime()) },
-  };
+  const state = initialTaskState(info.workflowId, raw, { submittedAt: iso(info.runStartTime.getTime()) });
   let attemptRunning = false;
   let redriveRequest: RedriveRequest | undefined;
   let discardRequested = false;
