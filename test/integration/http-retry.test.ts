@@ -151,7 +151,7 @@ test('submitMany retries 429 after Retry-After with the same bulk ID, and return
 test('a bulk without a bulk ID gets one, kept across retries', async () => {
   plan.refusals.set('/v1/tasks:bulk', 1);
   const r = await new HttpTaskClient({ url, apiKey: KEY }).submitMany(items);
-  expect(r.bulkId).toMatch(/^[0-9a-f-]{36}$/);
+  expect(r.bulkId).toMatch(/^bulk-[0-9a-f-]{36}$/);
   expect(plan.seen.map((s) => s.headers['idempotency-key'])).toEqual([r.bulkId, r.bulkId]);
 });
 
