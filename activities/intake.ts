@@ -45,8 +45,11 @@ export function createIntakeActivities(opts: IntakeActivityOptions) {
       const resumed = ctx.info.attempt > 1;
       const deadline = Date.now() + sliceMs;
       const outcome: ('started' | 'duplicate' | { failed: string })[] = [];
+      // An infrastructure error fails the slice; the retry resumes with lookups.
+      let infraError: unknown;
       let dispatched = 0;
-      const heartbeat = setInterval(() => ctx.heartbeat({ done: countDone(outcome) }), 1_000);
+      // Heartbeats only say the slice is alive: a retry re-checks every item, so it needs no progress.
+      const heartbeat = setInterval(() => ctx.heartbeat(), 1_000);
       try {
         const running = new Set<Promise<void>>();
         for (const [i, item] of input.items.entries()) {
@@ -54,16 +57,16 @@ export function createIntakeActivities(opts: IntakeActivityOptions) {
           if (ctx.cancellationSignal.aborted) break;
           await opts.pacer.acquire(input.lane, input.tenant, { signal: ctx.cancellationSignal });
           dispatched = i + 1;
-          const p = startOne(client, opts, input, item, resumed).then(
-            (r) => {
-              outcome[i] = r;
-            },
-            (err: unknown) => {
-              // An infrastructure error fails the slice; the retry resumes with lookups.
-              outcome[i] = { failed: `__retry__${String(err)}` };
-            },
-          );
-          const tracked = p.finally(() => running.delete(tracked));
+          const tracked: Promise<void> = startOne(client, opts, input, item, resumed)
+            .then(
+              (r) => {
+                outcome[i] = r;
+              },
+              (err: unknown) => {
+                infraError ??= err;
+              },
+            )
+            .finally(() => running.delete(tracked));
           running.add(tracked);
           if (running.size >= inFlight) await Promise.race(running);
         }
@@ -71,8 +74,7 @@ export function createIntakeActivities(opts: IntakeActivityOptions) {
       } finally {
         clearInterval(heartbeat);
       }
-      const retry = outcome.find((o) => typeof o === 'object' && o.failed.startsWith('__retry__'));
-      if (retry && typeof retry === 'object') throw new Error(retry.failed.slice('__retry__'.length));
+      if (infraError !== undefined) throw infraError;
       const result: SliceResult = { processed: dispatched, started: 0, duplicate: 0, failed: 0, failures: [] };
       for (const [i, o] of outcome.entries()) {
         if (o === 'started') result.started++;
@@ -88,12 +90,6 @@ export function createIntakeActivities(opts: IntakeActivityOptions) {
 }
 
 export type IntakeActivities = ReturnType<typeof createIntakeActivities>;
-
-function countDone(outcome: unknown[]): number {
-  let n = 0;
-  while (n < outcome.length && outcome[n] !== undefined) n++;
-  return n;
-}
 
 async function startOne(
   client: Client,

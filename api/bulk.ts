@@ -17,6 +17,7 @@ import { bulkIdSchema, resolveEnvelope, taskIdSchema, type TaskEnvelope } from '
 import { BULK_INTAKE_WORKFLOW, DEFAULT_TENANT, INTAKE_CHUNK_SIZE, LANES, bulkChunkWorkflowId, type Lane } from '../config/names';
 import { SA_KEYS } from '../config/search-attributes';
 import type { BulkAccepted, BulkStatus } from './http/schemas';
+import { toErrorResponse } from './http/errors';
 
 /** A fresh bulk ID (the same shape whichever client makes it). */
 export function newBulkId(): string {
@@ -62,6 +63,14 @@ export class BulkIntake {
   ) {}
 
   async submit(items: readonly BulkItem[], opts: { bulkId?: string; tenant?: string } = {}): Promise<BulkAccepted> {
+    return (await this.accept(items, opts)).answer;
+  }
+
+  /** `submit`, plus how many tasks it accepted per pool queue (what the API's backpressure counts). */
+  async accept(
+    items: readonly BulkItem[],
+    opts: { bulkId?: string; tenant?: string } = {},
+  ): Promise<{ answer: BulkAccepted; perQueue: Map<string, number> }> {
     const bulkId = opts.bulkId ?? newBulkId();
     const idCheck = bulkIdSchema.safeParse(bulkId);
     if (!idCheck.success) throw new ValidationError(zodIssues(idCheck.error.issues, 'bulkId'));
@@ -76,6 +85,7 @@ export class BulkIntake {
     const errors: BulkItemError[] = [];
     const byLane = new Map<Lane, IntakeItem[]>(LANES.map((l) => [l, []]));
     const seen = new Map<string, number>();
+    const perQueue = new Map<string, number>();
     for (const [index, item] of items.entries()) {
       try {
         const { taskId: given, tenant: _ignored, ...rest } = item;
@@ -96,6 +106,7 @@ export class BulkIntake {
         seen.set(taskId, index);
         const { tenant: _t, lane: _l, ...itemEnvelope } = envelope;
         byLane.get(resolved.lane)!.push({ taskId, envelope: itemEnvelope });
+        perQueue.set(resolved.taskQueue, (perQueue.get(resolved.taskQueue) ?? 0) + 1);
         taskIds[index] = taskId;
       } catch (err) {
         errors.push({ index, ...itemError(err) });
@@ -138,7 +149,7 @@ export class BulkIntake {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
       }
     });
-    return { bulkId, accepted, rejected: errors.length, taskIds, errors };
+    return { answer: { bulkId, accepted, rejected: errors.length, taskIds, errors }, perQueue };
   }
 
   /** Sums the progress memos of the bulk's chunks (one visibility listing). */
@@ -250,22 +261,11 @@ export class BulkIntake {
   }
 }
 
+/** An item's error as the API would answer it alone (the one mapping, api/http/errors.ts); anything else is ours to throw. */
 function itemError(err: unknown): Omit<BulkItemError, 'index'> {
-  const e = err as { type?: string; message?: string; issues?: unknown; known?: unknown };
-  if (e?.type === 'ValidationError') {
-    return { httpStatus: 400, error: { type: e.type, message: String(e.message), details: { issues: e.issues } } };
-  }
-  if (e?.type === 'UnknownTaskTypeError') {
-    return {
-      httpStatus: 400,
-      error: {
-        type: e.type,
-        message: String(e.message),
-        details: { issues: [{ path: 'type', message: String(e.message) }], known: e.known },
-      },
-    };
-  }
-  throw err;
+  const e = toErrorResponse(err);
+  if (e.status >= 500) throw err;
+  return { httpStatus: e.status, error: e.body.error };
 }
 
 /** Splits into chunks of at most INTAKE_CHUNK_SIZE items and CHUNK_BYTES encoded. */

@@ -50,10 +50,13 @@ export async function runControl(project: Project): Promise<void> {
   const version = buildId
     ? { buildId, behavior: versioningBehavior === 'pinned' ? ('PINNED' as const) : ('AUTO_UPGRADE' as const) }
     : undefined;
+  // One client connection (the workers' own is a NativeConnection) for the admission gate's queue
+  // stats and the start-up housekeeping.
+  const clientConnection = await Connection.connect({ address, ...securityOptions(settings) });
+  const client = new Client({ connection: clientConnection, namespace });
   // One admission gate for every intake slice of this process: the bulks' starts share one budget
   // per lane (fair between tenants), read from the same server-health signal as every other process.
-  const admissionClient = new Client({ connection: await Connection.connect({ address, ...securityOptions(settings) }), namespace });
-  const pacer = createAdmission({ mode: settings.admission, client: admissionClient, catalog, log: log.child({ component: 'admission' }) });
+  const pacer = createAdmission({ mode: settings.admission, client, catalog, log: log.child({ component: 'admission' }) });
   const worker = await createControlWorker({
     connection,
     namespace,
@@ -63,15 +66,9 @@ export async function runControl(project: Project): Promise<void> {
   });
   const callbacks = await createCallbackWorker({ connection, namespace, catalog, callbacks: settings.callbacks });
   const intake = await createIntakeWorker({ connection, namespace, catalog, pacer });
-  // One client connection for the start-up housekeeping (the worker's own is a NativeConnection).
-  const client = await Connection.connect({ address, ...securityOptions(settings) });
   const running = Promise.all([worker.run(), callbacks.run(), intake.run()]);
-  try {
-    await syncSchedules(client, namespace, catalog, log);
-    await checkRouting(client, namespace, version?.buildId, promote, log, controlDeployment(catalog.app));
-  } finally {
-    await client.close();
-  }
+  await syncSchedules(clientConnection, namespace, catalog, log);
+  await checkRouting(clientConnection, namespace, version?.buildId, promote, log, controlDeployment(catalog.app));
   announce({
     event: 'worker:ready',
     role: 'control',
@@ -84,7 +81,7 @@ export async function runControl(project: Project): Promise<void> {
   await running;
   log.info({ event: 'worker:stopped', role: 'control' }, 'worker stopped');
   pacer.close();
-  await admissionClient.connection.close();
+  await clientConnection.close();
   await connection.close();
 }
 

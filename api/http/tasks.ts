@@ -58,7 +58,7 @@ export class TenantTasks {
   }
 
   /**
-   * Hands a whole bulk to the durable intake (TaskClient.submitMany): each body is checked against
+   * Hands a whole bulk to the durable intake (TaskClient.submitMany's `bulk.accept`): each body is checked against
    * the submit schema here, then against the catalog there; every bad item gets its own error.
    * Nothing waits for lane admission here: the intake paces the starts.
    */
@@ -85,7 +85,7 @@ export class TenantTasks {
     if (valid.length === 0) {
       return { bulkId: bulkId ?? newBulkId(), accepted: 0, rejected: errors.length, taskIds, errors };
     }
-    const r = await this.client.submitMany(
+    const { answer: r, perQueue } = await this.client.bulk.accept(
       valid.map((v) => v.item),
       { tenant, ...(bulkId !== undefined ? { bulkId } : {}) },
     );
@@ -97,16 +97,7 @@ export class TenantTasks {
       errors.push({ ...e, index, error: prefixIssues(e.error, `tasks.${index}`) });
     }
     errors.sort((a, b) => a.index - b.index);
-    if (this.backpressure) {
-      const perQueue = new Map<string, number>();
-      for (const [i, v] of valid.entries()) {
-        if (r.taskIds[i] === null) continue;
-        const { taskId: _id, ...envelope } = v.item;
-        const q = resolveEnvelope(this.catalog, envelope).taskQueue;
-        perQueue.set(q, (perQueue.get(q) ?? 0) + 1);
-      }
-      for (const [q, n] of perQueue) this.backpressure.record(tenant, q, n);
-    }
+    if (this.backpressure) for (const [q, n] of perQueue) this.backpressure.record(tenant, q, n);
     for (let i = 0; i < r.accepted; i++) this.onSubmit?.(tenant, 'started');
     for (let i = 0; i < errors.length; i++) this.onSubmit?.(tenant, 'rejected');
     return { bulkId: r.bulkId, accepted: r.accepted, rejected: errors.length, taskIds, errors };
