@@ -1,5 +1,4 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   ParentClosePolicy,
@@ -26,7 +25,7 @@ import { shardDeadLetteredSignal, stateQuery } from '../config/messages';
 import { LANE_PRIORITY_KEY, appOfControlQueue, poolTaskQueue, shardTaskId, type TaskStatus } from '../config/names';
 import { SA_KEYS as SA, taskAttributePairs } from '../config/search-attributes';
 import type { ClientResolvedTask } from './run-task';
-import { initialTaskState, runTask } from './run-task';
+import { initialTaskState, rejectionOf, runTask } from './run-task';
 
 /** Results handed to one `reduceBatch` call at most, and their encoded size at most. */
 const REDUCE_PAGE_ITEMS = 100;
@@ -133,13 +132,7 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     try {
       task = await resolveTask(envelope);
     } catch (err) {
-      const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-      state.lastError = {
-        type: cause?.type ?? 'ValidationError',
-        class: 'non_retryable',
-        message: cause?.message ?? String(err),
-        attempt: 0,
-      };
+      state.lastError = rejectionOf(err).lastError;
       state.timestamps.finishedAt = iso(Date.now());
       setStatus('failed');
       throw ApplicationFailure.create({

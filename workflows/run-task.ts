@@ -81,6 +81,15 @@ export type ClientResolvedTask = Omit<ResolvedTask, 'input' | 'delayMs'> & {
 
 const { admission } = proxySinks<TidewaySinks>();
 
+/** The error `state` reports for an envelope the resolve step rejected, and its cause (shared with `runBatch`). */
+export function rejectionOf(err: unknown): { lastError: TaskError; cause: ApplicationFailure | undefined } {
+  const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+  return {
+    cause,
+    lastError: { type: cause?.type ?? 'ValidationError', class: 'non_retryable', message: cause?.message ?? String(err), attempt: 0 },
+  };
+}
+
 /** What `state` says of a task before anything happened (shared with `runBatch`). */
 export function initialTaskState(taskId: string, raw: Partial<TaskEnvelope>, timestamps: TaskState['timestamps']): TaskState {
   return {
@@ -197,13 +206,8 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   try {
     task = fromClient ? { ...resolved, input: resolved.input !== undefined ? resolved.input : raw.input } : await resolveTask(envelope);
   } catch (err) {
-    const cause = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause : undefined;
-    state.lastError = {
-      type: cause?.type ?? 'ValidationError',
-      class: 'non_retryable',
-      message: cause?.message ?? String(err),
-      attempt: 0,
-    };
+    const { cause, lastError } = rejectionOf(err);
+    state.lastError = lastError;
     state.timestamps.finishedAt = iso(Date.now());
     setStatus('failed', [{ key: SA.TaskType, value: state.type || 'invalid' }]);
     throw ApplicationFailure.create({
