@@ -32,8 +32,9 @@ export interface BenchStack {
 export async function startBenchStack(
   name: string,
   say: (line: string) => void,
-  opts: { interceptors?: WorkflowClientInterceptor[] } = {},
+  opts: { interceptors?: WorkflowClientInterceptor[]; /** Project the workers load. @default the demo */ config?: string } = {},
 ): Promise<BenchStack> {
+  const config = opts.config ?? DEMO_CONFIG;
   const settings = loadSettings();
   const dir = mkdtempSync(join(tmpdir(), `tideway-bench-${name}-`));
   let address = settings.temporalAddress;
@@ -71,7 +72,7 @@ export async function startBenchStack(
     temporal,
     async spawn(role, env = {}) {
       const w = spawnWorker(role, {
-        config: DEMO_CONFIG,
+        config,
         address: addr,
         namespace: settings.namespace,
         env: { TIDEWAY_DEMO_LEDGER: ledger, TIDEWAY_LOG_LEVEL: 'warn', TIDEWAY_METRICS_HOST: '127.0.0.1', ...env },

@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   ParentClosePolicy,
@@ -363,6 +364,17 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
         state.timestamps.finishedAt = iso(Date.now());
         setStatus('cancelled');
       });
+    } else if (err instanceof ActivityFailure && state.status !== 'failed') {
+      // The split or reduce failed for good (its retries are spent): the batch fails with the
+      // handler's own message in its state and its failure, not Temporal's "Activity task failed".
+      const cause = err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      const step = err.activityType === 'reduceBatch' ? 'reduce' : err.activityType === 'splitBatch' ? 'split' : err.activityType;
+      const message = `batch failed: ${step} failed: ${cause?.message ?? err.message}`;
+      state.lastError = { type: cause?.type ?? 'Error', class: 'non_retryable', message, attempt: 0 };
+      await cancelRunning();
+      state.timestamps.finishedAt = iso(Date.now());
+      setStatus('failed');
+      throw ApplicationFailure.create({ type: 'BatchFailed', message, nonRetryable: true, cause: err });
     }
     throw err;
   }
