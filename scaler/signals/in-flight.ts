@@ -6,7 +6,10 @@ import type { Signal, SignalReading } from './signal';
 
 /** Visibility query for the tasks of a pool (of the app on `controlQueue`) whose handler is running now. */
 export function inFlightQuery(p: ScaledPool, controlQueue?: string): string {
-  return visibilityQuery({ status: 'running', group: p.group, lane: p.lane }, { running: true, ...(controlQueue ? { controlQueue } : {}) });
+  return visibilityQuery(
+    { status: 'running', group: p.group, lane: p.lane },
+    { running: true, tasksOnly: true, ...(controlQueue ? { controlQueue } : {}) },
+  );
 }
 
 /**

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { TaskClient } from '../../api/task-client';
 import { catalog } from '../fixtures/projects/batch-limits/catalog';
-import { expectNoLeakedWorkers, startStack, uniqueId, type Stack } from '../helpers/stack';
+import { expectNoLeakedWorkers, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
 
 /**
  * A batch against Temporal's limits, on the real server: shard results travel through the parent's
@@ -62,6 +62,12 @@ it('fails a shard whose result is one byte over the limit, saying so, and finish
   const shard = await client.get(`${id}/shard-2`);
   expect(shard.status).toBe('dead_lettered');
   expect(shard.lastError?.message).toBe("limits.blobs#shard returned 8193 bytes; a shard's result may be at most 8192");
+  // The batch is a task in lists and counts, beside its shards (type `<name>#shard`).
+  await waitFor(
+    async () => (await client.list({ type: 'limits.blobs' })).tasks.some((t) => t.taskId === id && t.status === 'succeeded'),
+    10_000,
+  );
+  expect(await client.count({ type: 'limits.blobs#shard', status: 'dead_lettered' })).toBeGreaterThanOrEqual(1);
 });
 
 it('fails the batch, saying why, when its reduced output grows past 256 KiB', async () => {

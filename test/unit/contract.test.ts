@@ -57,17 +57,18 @@ describe("runTask's Temporal contract", () => {
   });
 
   it('builds every visibility query with one function', () => {
-    expect(visibilityQuery({})).toBe('WorkflowType="runTask"');
+    expect(visibilityQuery({})).toBe('WorkflowType IN ("runTask","runBatch")');
+    expect(visibilityQuery({}, { tasksOnly: true })).toBe('WorkflowType="runTask"');
     expect(
       visibilityQuery(
         { type: 'demo.echo', status: 'queued', tenant: 'acme', lane: 'low', group: 'demo' },
         { controlQueue: 'tideway.control' },
       ),
     ).toBe(
-      'WorkflowType="runTask" AND TaskQueue="tideway.control" AND TaskType="demo.echo" AND ServiceGroup="demo" AND Lane="low" AND TaskStatus="queued" AND TenantId="acme"',
+      'WorkflowType IN ("runTask","runBatch") AND TaskQueue="tideway.control" AND TaskType="demo.echo" AND ServiceGroup="demo" AND Lane="low" AND TaskStatus="queued" AND TenantId="acme"',
     );
     expect(visibilityQuery({ tenant: 'acme' }, { controlQueue: 'tideway.reports.control', running: true })).toBe(
-      'WorkflowType="runTask" AND TaskQueue="tideway.reports.control" AND TenantId="acme" AND ExecutionStatus="Running"',
+      'WorkflowType IN ("runTask","runBatch") AND TaskQueue="tideway.reports.control" AND TenantId="acme" AND ExecutionStatus="Running"',
     );
     expect(inFlightQuery({ group: 'demo', lane: 'high' } as ScaledPool)).toBe(
       'WorkflowType="runTask" AND ServiceGroup="demo" AND Lane="high" AND TaskStatus="running" AND ExecutionStatus="Running"',
