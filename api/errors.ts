@@ -26,8 +26,9 @@ export class TaskConflictError extends TidewayError {
     readonly taskId: string,
     readonly status: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

@@ -7,7 +7,7 @@ import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../conf
 import { parseRetryAfter } from '../activities/errors';
 import { TidewayError } from '../config/errors';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError, ValidationError } from './errors';
-import type { ListFilter, ListResult, SubmitOptions, SubmitResult, TaskState } from './task-client';
+import type { ListFilter, ListResult, RedriveResult, SubmitOptions, SubmitResult, TaskState } from './task-client';
 import type {
   BatchBody,
   BatchStatus,
@@ -185,8 +185,10 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
   async resume(taskId: string): Promise<void> {
     await this.action(taskId, 'resume');
   }
-  async redrive(taskId: string, opts: { lane?: Lane } = {}): Promise<void> {
-    await this.action(taskId, 'redrive', opts);
+  /** Redrives a dead-lettered task, or the failed shards of a finished batch (`shards` says how many). */
+  async redrive(taskId: string, opts: { lane?: Lane } = {}): Promise<RedriveResult> {
+    const r = await this.call<{ shards?: number; failed?: number }>('POST', `/v1/tasks/${encodeURIComponent(taskId)}:redrive`, opts);
+    return { taskId, ...(r.shards !== undefined ? { shards: r.shards } : {}), ...(r.failed !== undefined ? { failed: r.failed } : {}) };
   }
   async discard(taskId: string): Promise<void> {
     await this.action(taskId, 'discard');

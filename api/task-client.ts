@@ -6,8 +6,10 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
+  type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { optionalTsToDate, tsToDate } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
@@ -23,10 +25,12 @@ import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
 import { discardSignal, pauseSignal, redriveSignal, resumeSignal, stateQuery } from '../config/messages';
-import { LANES, TASK_WORKFLOW_TYPES, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
-import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../config/task';
+import { LANES, RUN_BATCH_WORKFLOW, TASK_WORKFLOW_TYPES, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
+import type { AnyTaskDefinition, BatchResult, TaskInput, TaskName, TaskOutput } from '../config/task';
+import type { BatchCarry } from '../workflows/run-batch';
 import type { TaskState } from '../config/task-state';
 import { visibilityQuery, type ListFilter } from '../config/visibility';
+import { SA_KEYS } from '../config/search-attributes';
 import { taskStartOptions } from './start-task';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
 import { TaskSchedules } from './schedules';
@@ -58,6 +62,15 @@ export interface SubmitResult {
   status: TaskStatus;
   /** True when the ID already belonged to a live or succeeded task: nothing new was started. */
   duplicate: boolean;
+}
+
+/** What `redrive` did. */
+export interface RedriveResult {
+  taskId: string;
+  /** A batch: the failed shards this redrive runs again (a dead-lettered task: unset). */
+  shards?: number;
+  /** A batch: its failed shards in all (more than `shards` when over the 1,000 IDs a batch keeps). */
+  failed?: number;
 }
 
 export interface ListResult {
@@ -371,16 +384,104 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     await this.handle(taskId).signal(resumeSignal);
   }
 
-  /** Runs a dead-lettered task again with a fresh attempt budget, optionally on another lane. */
-  async redrive(taskId: string, opts: { lane?: Lane } = {}): Promise<void> {
+  /**
+   * Runs a dead-lettered task again with a fresh attempt budget, optionally on another lane. On a
+   * batch task that finished with failed shards (`onShardFailure: 'continue'`), runs just those
+   * shards again and folds their results into the batch's output (see `redriveBatch`).
+   */
+  async redrive(taskId: string, opts: { lane?: Lane } = {}): Promise<RedriveResult> {
     if (opts.lane !== undefined && !(LANES as readonly string[]).includes(opts.lane)) {
       throw new ValidationError([{ path: 'lane', message: `lane must be one of ${LANES.join(', ')}` }]);
     }
+    const d = await this.describeExecution(taskId);
+    if (d.type === RUN_BATCH_WORKFLOW) return this.redriveBatch(taskId, d, opts);
     const s = await this.get(taskId);
     if (s.status !== 'dead_lettered') {
       throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}; only dead_lettered tasks can be redriven`);
     }
     await this.handle(taskId).signal(redriveSignal, opts.lane ? { lane: opts.lane } : {});
+    return { taskId };
+  }
+
+  /**
+   * Redrives the failed shards of a batch that completed with some (onShardFailure `continue`): a
+   * new run of `runBatch` under the same ID (the batch's next run, like a continue-as-new) carries
+   * the finished run's output, counts and failed shard IDs; it redrives each failed shard (signal
+   * when dead-lettered, a new start when closed), at most `maxParallel` at once, and reduces their
+   * results into that output. Shards that succeeded never run again.
+   */
+  private async redriveBatch(taskId: string, d: WorkflowExecutionDescription, opts: { lane?: Lane }): Promise<RedriveResult> {
+    if (opts.lane !== undefined) {
+      throw new ValidationError([{ path: 'lane', message: "a batch's shards run on the batch's lane; lane applies to one task" }]);
+    }
+    const status = d.typedSearchAttributes.get(SA_KEYS.TaskStatus) ?? d.status.name;
+    if (d.status.name === 'RUNNING') {
+      throw new TaskConflictError(
+        taskId,
+        status,
+        `batch ${taskId} is ${status}; a batch can be redriven once it has finished with failed shards`,
+      );
+    }
+    if (d.status.name !== 'COMPLETED') {
+      throw new TaskConflictError(
+        taskId,
+        status,
+        `batch ${taskId} is ${status}; only a batch that completed with failed shards (onShardFailure continue) can be redriven. ` +
+          'Submit it again under the same ID instead: shards that succeeded are not run again; redrive or discard its dead-lettered shards first',
+      );
+    }
+    const prev = (await this.handle(taskId).result()) as BatchResult;
+    if (!prev || prev.failed === 0 || prev.failedShards.length === 0) {
+      throw new TaskConflictError(taskId, status, `batch ${taskId} has no failed shards; nothing to redrive`);
+    }
+    // The finished run's arguments: the envelope, and the carry of a continued or redriven run.
+    const res = await this.temporal.workflowService.getWorkflowExecutionHistory({
+      namespace: this.temporal.options.namespace,
+      execution: { workflowId: taskId, runId: d.runId },
+      maximumPageSize: 1,
+    });
+    const input = res.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+    const [envelope, , last] = (await decodeArrayFromPayloads(this.temporal.options.loadedDataConverter, input)) as [
+      TaskEnvelope,
+      unknown,
+      BatchCarry | undefined,
+    ];
+    const resolved = resolveEnvelope(this.catalog, envelope);
+    const { workflowType, options } = taskStartOptions(this.catalog, resolved, envelope, taskId);
+    const carry: BatchCarry = {
+      next: prev.total,
+      cursor: prev.total,
+      splitDone: true,
+      pending: [],
+      done: prev.succeeded,
+      failed: prev.failed,
+      failedShards: prev.failedShards,
+      hasAcc: true,
+      acc: prev.output,
+      runs: last?.runs ?? 1,
+      submittedAt: last?.submittedAt ?? d.startTime.toISOString(),
+      ...(last?.startedAt ? { startedAt: last.startedAt } : {}),
+      redrive: {
+        round: (last?.redrive?.round ?? 0) + 1,
+        shards: prev.failedShards,
+        next: 0,
+        succeeded: 0,
+        failed: 0,
+        redrivenBefore: prev.redriven ?? 0,
+      },
+    };
+    try {
+      // A new run of the finished batch: this start only may follow a completed run of the ID.
+      await this.temporal.workflow.start(workflowType, {
+        ...options,
+        args: [...(options.args ?? []), carry],
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      throw new TaskConflictError(taskId, 'running', `batch ${taskId} is being redriven already`, { cause: err });
+    }
+    return { taskId, shards: prev.failedShards.length, failed: prev.failed };
   }
 
   /** Closes a dead-lettered task as `failed` now instead of at the end of its retention. */
@@ -394,11 +495,17 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
 
   /** Visibility summary of the latest run of a task. */
   async describe(taskId: string): Promise<TaskSummary> {
+    const d = await this.describeExecution(taskId);
+    return summaryFrom(d.workflowId, d.runId, d.typedSearchAttributes, d.status.name, d.startTime, d.closeTime);
+  }
+
+  /** Temporal's description of the latest run of a task of this client's app (else TaskNotFoundError). */
+  private async describeExecution(taskId: string): Promise<WorkflowExecutionDescription> {
     try {
       const d = await this.handle(taskId).describe();
       // Another app's task on the same namespace is not this client's to see.
       if (!TASK_WORKFLOW_TYPES.includes(d.type) || d.taskQueue !== this.catalog.controlQueue) throw new TaskNotFoundError(taskId);
-      return summaryFrom(d.workflowId, d.runId, d.typedSearchAttributes, d.status.name, d.startTime, d.closeTime);
+      return d;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
       throw err;

@@ -39,12 +39,18 @@ export interface BatchCounts {
   done: number;
   failed: number;
   running: number;
+  redrive?: { round: number; shards: number; done: number; failed: number } | undefined;
 }
 
-/** `[####......]  40% 40/100  done 38  failed 2  running 8  (splitting)`: finished shards of all so far. */
+/**
+ * `[####......]  40% 40/100  done 38  failed 2  running 8  (splitting)`: finished shards of all so
+ * far; a redriven batch adds `redrive 1: 2 of 2 shards done, 0 failed again`.
+ */
 export function batchProgressLine(b: BatchCounts, width = 30): string {
   const parts = `done ${count(b.done)}  failed ${count(b.failed)}  running ${count(b.running)}`;
-  return `${progressBar(b.done + b.failed, b.total, width)}  ${parts}${b.splitDone ? '' : '  (still splitting: total grows)'}`;
+  const r = b.redrive;
+  const redrive = r ? `  redrive ${r.round}: ${count(r.done)} of ${count(r.shards)} shards done, ${count(r.failed)} failed again` : '';
+  return `${progressBar(b.done + b.failed, b.total, width)}  ${parts}${b.splitDone ? '' : '  (still splitting: total grows)'}${redrive}`;
 }
 
 /** The counts of a bulk's intake (what `GET /v1/bulk/{id}` answers) that its progress line shows. */

@@ -36,7 +36,15 @@ import {
   type TaskAction,
 } from '../api/http/schemas';
 import { TenantTasks } from '../api/http/tasks';
-import { TaskClient, type AnyTaskClient, type ListFilter, type ListResult, type SubmitResult, type TaskState } from '../api/task-client';
+import {
+  TaskClient,
+  type AnyTaskClient,
+  type ListFilter,
+  type ListResult,
+  type RedriveResult,
+  type SubmitResult,
+  type TaskState,
+} from '../api/task-client';
 import type { Catalog } from '../config/catalog-schema';
 import type { Project } from '../config/load';
 import { DEFAULT_TENANT, type Lane } from '../config/names';
@@ -68,7 +76,8 @@ export interface TaskApi {
   cancel(taskId: string): Promise<void>;
   pause(taskId: string): Promise<void>;
   resume(taskId: string): Promise<void>;
-  redrive(taskId: string, opts?: { lane?: Lane }): Promise<void>;
+  /** A batch: runs its failed shards again (the answer says how many). */
+  redrive(taskId: string, opts?: { lane?: Lane }): Promise<RedriveResult>;
   discard(taskId: string): Promise<void>;
   startBatch(body: BatchBody): Promise<{ batchId: string; operation: string; query: string }>;
   getBatch(batchId: string): Promise<BatchStatus>;
@@ -158,14 +167,14 @@ export class DirectTaskApi implements TaskApi {
     });
   }
 
-  cancel = (taskId: string) => this.act(taskId, 'cancel');
-  pause = (taskId: string) => this.act(taskId, 'pause');
-  resume = (taskId: string) => this.act(taskId, 'resume');
+  cancel = async (taskId: string): Promise<void> => void (await this.act(taskId, 'cancel'));
+  pause = async (taskId: string): Promise<void> => void (await this.act(taskId, 'pause'));
+  resume = async (taskId: string): Promise<void> => void (await this.act(taskId, 'resume'));
   redrive = (taskId: string, opts: { lane?: Lane } = {}) => this.act(taskId, 'redrive', parse(redriveBodySchema, opts) ?? {});
-  discard = (taskId: string) => this.act(taskId, 'discard');
+  discard = async (taskId: string): Promise<void> => void (await this.act(taskId, 'discard'));
 
-  private act(taskId: string, action: TaskAction, opts: { lane?: Lane } = {}): Promise<void> {
-    return answer(`${taskPath(taskId)}:${action}`, () => this.tasks.act(this.tenant, taskId, action, opts));
+  private act(taskId: string, action: TaskAction, opts: { lane?: Lane } = {}): Promise<RedriveResult> {
+    return answer(`${taskPath(taskId)}:${action}`, async () => ({ taskId, ...(await this.tasks.act(this.tenant, taskId, action, opts)) }));
   }
 
   startBatch(body: BatchBody): Promise<{ batchId: string; operation: BatchBody['operation']; query: string }> {

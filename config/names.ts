@@ -106,6 +106,14 @@ export const BULK_INTAKE_WORKFLOW = 'bulkIntake';
 /** Activity of `bulkIntake` that starts task workflows (runs on the intake queue). */
 export const START_TASKS_ACTIVITY = 'startTasks';
 
+/**
+ * Task queue of `redriveShard` (hosted by the control process): a batch redrive's activity that
+ * redrives one failed shard and waits for it, so no pool slot is held while the shard runs.
+ */
+export function shardRedriveTaskQueue(app?: string): string {
+  return app ? `tideway.${app}.redrive` : 'tideway.redrive';
+}
+
 /** Task queue of the intake activity (hosted by the control process). */
 export function intakeTaskQueue(app?: string): string {
   return app ? `tideway.${app}.intake` : 'tideway.intake';

@@ -35,6 +35,20 @@ export const batchProgressSchema = z.object({
   failedShards: z.array(z.string()),
   /** Runs of the parent workflow so far (it continues as new to keep its history bounded). */
   runs: z.number().int(),
+  /** Set while (and after) the batch is redriven: the current redrive of its failed shards. */
+  redrive: z
+    .object({
+      /** 1 for the first redrive of this batch, 2 for the next, … */
+      round: z.number().int(),
+      /** Failed shards this redrive runs again. */
+      shards: z.number().int(),
+      /** Of those: succeeded this time (their results reduced into the output). */
+      done: z.number().int(),
+      /** Of those: failed again (still in `failedShards`). */
+      failed: z.number().int(),
+      running: z.number().int(),
+    })
+    .optional(),
 });
 export type BatchProgress = z.infer<typeof batchProgressSchema>;
 

@@ -123,6 +123,11 @@ export interface BatchResult<O = unknown> {
   failed: number;
   /** Task IDs of the shards that failed for good (the first 1,000; `failed` counts them all). */
   failedShards: string[];
+  /**
+   * Set once the batch was redriven (`TaskClient.redrive`): shards that failed in an earlier run and
+   * succeeded on a redrive, across all redrives so far (they are counted in `succeeded` too).
+   */
+  redriven?: number;
 }
 
 /** The batch part of a declaration (`defineBatchTask`); the catalog compiles it. */

@@ -8,7 +8,8 @@ import type { Logger } from '../config/log';
 import { createCallbackActivities } from '../activities/callback';
 import { createControlActivities } from '../activities/execute';
 import { createIntakeActivities, type StartPacer } from '../activities/intake';
-import { intakeTaskQueue, type Lane } from '../config/names';
+import { createRedriveActivities } from '../activities/redrive';
+import { intakeTaskQueue, shardRedriveTaskQueue, type Lane } from '../config/names';
 import type { Catalog } from '../config/catalog-schema';
 import type { Settings } from '../config/settings';
 import { controlDeployment, describeDeployment, setCurrentVersion } from '../temporal/deployments';
@@ -107,6 +108,23 @@ export async function createIntakeWorker(
     taskQueue: intakeTaskQueue(opts.catalog.app),
     activities: createIntakeActivities({ catalog: opts.catalog, pacer: opts.pacer }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentSlices ?? 64,
+  });
+}
+
+/**
+ * The shard redrive worker, in the control process: a batch redrive's `redriveShard` activities,
+ * which mostly wait for a redriven shard's result (a long poll each), so many may be open at once
+ * and none holds a pool slot the shard itself needs.
+ */
+export async function createRedriveWorker(
+  opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog'> & { maxConcurrent?: number },
+): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: shardRedriveTaskQueue(opts.catalog.app),
+    activities: createRedriveActivities(),
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrent ?? 200,
   });
 }
 

@@ -7,7 +7,7 @@ import type { Lane } from '../config/names';
 import { securityOptions } from '../temporal/connection';
 import { controlDeployment } from '../temporal/deployments';
 import { connectWorker } from './connection';
-import { checkRouting, createCallbackWorker, createControlWorker, createIntakeWorker, syncSchedules } from './control';
+import { checkRouting, createCallbackWorker, createControlWorker, createIntakeWorker, createRedriveWorker, syncSchedules } from './control';
 import { Client } from '@temporalio/client';
 import { createAdmission } from '../admission';
 import { createPool } from './pool';
@@ -66,7 +66,8 @@ export async function runControl(project: Project): Promise<void> {
   });
   const callbacks = await createCallbackWorker({ connection, namespace, catalog, callbacks: settings.callbacks });
   const intake = await createIntakeWorker({ connection, namespace, catalog, pacer });
-  const running = Promise.all([worker.run(), callbacks.run(), intake.run()]);
+  const redrive = await createRedriveWorker({ connection, namespace, catalog });
+  const running = Promise.all([worker.run(), callbacks.run(), intake.run(), redrive.run()]);
   await syncSchedules(clientConnection, namespace, catalog, log);
   await checkRouting(clientConnection, namespace, version?.buildId, promote, log, controlDeployment(catalog.app));
   announce({

@@ -18,12 +18,13 @@ import {
 import { WorkflowExecutionAlreadyStartedError, type SearchAttributePair } from '@temporalio/common';
 // Types only: no catalog, no handlers, no zod in workflow code.
 import type { ControlActivities, PoolActivities } from '../activities/execute';
+import type { RedriveActivities } from '../activities/redrive';
 import type { CompiledBatch } from '../config/catalog-schema';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
 import type { BatchResult } from '../config/task';
 import type { BatchProgress } from '../config/task-state';
 import { shardDeadLetteredSignal, stateQuery } from '../config/messages';
-import { LANE_PRIORITY_KEY, appOfControlQueue, poolTaskQueue, shardTaskId, type TaskStatus } from '../config/names';
+import { LANE_PRIORITY_KEY, appOfControlQueue, poolTaskQueue, shardRedriveTaskQueue, shardTaskId, type TaskStatus } from '../config/names';
 import { SA_KEYS as SA, taskAttributePairs } from '../config/search-attributes';
 import type { ClientResolvedTask } from './run-task';
 import { initialTaskState, rejectionOf, runTask } from './run-task';
@@ -51,6 +52,33 @@ export interface BatchCarry {
   runs: number;
   submittedAt: string;
   startedAt?: string;
+  /**
+   * Set by `TaskClient.redrive` on a new run of a finished batch: the failed shards to run again.
+   * The rest of the carry is the finished batch's totals and output, so the results of redriven
+   * shards fold into it and the batch ends as if they had succeeded the first time.
+   */
+  redrive?: BatchRedrive;
+}
+
+/** A redrive of a finished batch's failed shards (`BatchCarry.redrive`). */
+export interface BatchRedrive {
+  /** 1 for the batch's first redrive, 2 for the next, … */
+  round: number;
+  /** Shard task IDs to redrive (the failed IDs the finished batch kept). */
+  shards: string[];
+  /** Index in `shards` of the next one to redrive. */
+  next: number;
+  /** Of those: succeeded this round / failed again this round. */
+  succeeded: number;
+  failed: number;
+  /** Shards that succeeded on a redrive in earlier rounds (`BatchResult.redriven` adds this round's). */
+  redrivenBefore: number;
+}
+
+/** The shard number of shard task ID `id` of batch `batchId`, or undefined for another ID. */
+function shardNumberOf(batchId: string, id: string): number | undefined {
+  const m = /^\/shard-(\d+)$/.exec(id.slice(batchId.length));
+  return id.startsWith(batchId) && m ? Number(m[1]) : undefined;
 }
 
 /** The shard type of batch type `type` (config/task.ts's shardTypeOf, kept free of zod imports). */
@@ -88,6 +116,8 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
   };
   c.runs += 1;
   const running = new Map<string, number>(); // shard task ID → index
+  // Redrive mode: shards being redriven → the scope of their redriveShard wait (cancelled on a dead letter).
+  const redriving = new Map<string, CancellationScope>();
   const results: unknown[] = [];
   let resultBytes = 0;
   let stop: 'fail_fast' | undefined;
@@ -103,6 +133,17 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     onShardFailure: batch?.onShardFailure ?? 'fail_fast',
     failedShards: c.failedShards,
     runs: c.runs,
+    ...(c.redrive
+      ? {
+          redrive: {
+            round: c.redrive.round,
+            shards: c.redrive.shards.length,
+            done: c.redrive.succeeded,
+            failed: c.redrive.failed,
+            running: redriving.size,
+          },
+        }
+      : {}),
   });
   const state = initialTaskState(info.workflowId, raw, { submittedAt: c.submittedAt, ...(c.startedAt ? { startedAt: c.startedAt } : {}) });
   setHandler(stateQuery, () => ({ ...state, ...(batch ? { batch: progress() } : {}) }));
@@ -119,7 +160,20 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     log.warn('shard failed', { shard: id, why });
     if (batch?.onShardFailure === 'fail_fast') stop = 'fail_fast';
   };
-  setHandler(shardDeadLetteredSignal, ({ taskId, error }) => shardFailed(taskId, `dead-lettered: ${error.message}`));
+  /** A redriven shard that failed again: it stays in `failedShards`, counted failed once already. */
+  const redriveFailed = (id: string, why: string): void => {
+    const scope = redriving.get(id);
+    if (!scope || !c.redrive) return;
+    redriving.delete(id);
+    running.delete(id);
+    c.redrive.failed += 1;
+    log.warn('redriven shard failed again', { shard: id, why });
+    scope.cancel(); // stop waiting for it (a no-op when its wait is over already)
+  };
+  setHandler(shardDeadLetteredSignal, ({ taskId, error }) => {
+    if (redriving.has(taskId)) redriveFailed(taskId, `dead-lettered: ${error.message}`);
+    else shardFailed(taskId, `dead-lettered: ${error.message}`);
+  });
 
   // 1. The batch type's resolution: TaskClient's, else the control worker's local activity.
   let task: ResolvedTask;
@@ -252,6 +306,94 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     resultBytes += JSON.stringify(result ?? null).length;
   };
 
+  // Redrive mode only (creating the proxy records nothing in history).
+  const { redriveShard } = proxyActivities<RedriveActivities>({
+    taskQueue: shardRedriveTaskQueue(app),
+    // It waits for the shard: long, but a lost control process is noticed by the missing heartbeat.
+    startToCloseTimeout: '1d',
+    heartbeatTimeout: '30s',
+    retry: { initialInterval: '1s', maximumInterval: '1m' }, // ShardFailed and ShardNotFound are non-retryable
+  });
+
+  /** Runs failed shard `id` again (redriveShard: signal, restart or take its result) and counts how it ends. */
+  const redriveOne = async (id: string, n: number): Promise<void> => {
+    const scope = new CancellationScope();
+    running.set(id, n);
+    redriving.set(id, scope);
+    let result: unknown;
+    try {
+      for (let tries = 1; ; tries++) {
+        const outcome = await scope.run(() => redriveShard({ taskId: id }));
+        if (outcome.kind === 'succeeded') {
+          result = outcome.result;
+          break;
+        }
+        // Closed for good: started again as this run's child, so a dead letter reaches this run.
+        try {
+          const handle = await startChild(runTask, {
+            workflowId: id,
+            taskQueue: info.taskQueue,
+            args: [{ type: childType, input: outcome.input, lane, tenant: task.tenant }, shardResolution()],
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+            workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+            priority: { priorityKey: LANE_PRIORITY_KEY[lane] },
+            typedSearchAttributes: shardAttributes,
+            staticSummary: `${childType} · shard ${n} of ${info.workflowId} (redrive ${c.redrive?.round ?? 1})`,
+          });
+          result = await handle.result();
+          break;
+        } catch (err) {
+          // Someone started it meanwhile: the next redriveShard waits for that run instead.
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError) || tries >= 3) throw err;
+        }
+      }
+    } catch (err) {
+      if (isCancellation(err) && CancellationScope.current().consideredCancelled) return; // the batch was cancelled
+      redriveFailed(id, String((err as Error)?.message ?? err)); // a no-op when its dead letter was counted
+      return;
+    }
+    if (!redriving.delete(id) || !c.redrive) return; // it dead-lettered, then was redriven by hand: counted failed
+    running.delete(id);
+    c.redrive.succeeded += 1;
+    c.done += 1;
+    c.failed -= 1;
+    c.failedShards = c.failedShards.filter((f) => f !== id);
+    results.push(result);
+    resultBytes += JSON.stringify(result ?? null).length;
+  };
+
+  /** Redrive mode: every failed shard of the finished batch again, at most maxParallel at once. */
+  const redriveFailedShards = async (r: BatchRedrive): Promise<void> => {
+    state.redrives = r.round;
+    c.startedAt ??= iso(Date.now());
+    state.timestamps.startedAt = c.startedAt;
+    setStatus('running');
+    log.info('redriving failed shards', { shards: r.shards.length - r.next, round: r.round });
+    const full = (): boolean => results.length >= REDUCE_PAGE_ITEMS || resultBytes >= REDUCE_PAGE_BYTES;
+    while (r.next < r.shards.length || running.size > 0) {
+      if (full()) {
+        await reduceBuffered();
+        continue;
+      }
+      if (r.next >= r.shards.length) {
+        await condition(() => running.size === 0 || full());
+        continue;
+      }
+      await condition(() => running.size < b.maxParallel || full());
+      if (running.size >= b.maxParallel) continue;
+      const id = r.shards[r.next] ?? '';
+      r.next += 1;
+      const n = shardNumberOf(info.workflowId, id);
+      // Only this batch's own shards (the carry may come from a plain Temporal client).
+      if (n === undefined) {
+        r.failed += 1;
+        log.warn('not a shard of this batch; left failed', { shard: id });
+        continue;
+      }
+      void redriveOne(id, n);
+    }
+  };
+
   /** Asks every running shard to cancel (fail_fast, or the batch itself cancelled); waits for none. */
   const cancelRunning = async (): Promise<void> => {
     await Promise.all(
@@ -266,6 +408,7 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
   const canContinue = (): boolean => !stop;
 
   try {
+    if (c.redrive) await redriveFailedShards(c.redrive);
     let startedThisRun = 0;
     for (;;) {
       if (!canContinue()) break;
@@ -352,7 +495,14 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
       }
     }
     await reduceBuffered();
-    const out: BatchResult = { output: c.acc, total: c.next, succeeded: c.done, failed: c.failed, failedShards: c.failedShards };
+    const out: BatchResult = {
+      output: c.acc,
+      total: c.next,
+      succeeded: c.done,
+      failed: c.failed,
+      failedShards: c.failedShards,
+      ...(c.redrive ? { redriven: c.redrive.redrivenBefore + c.redrive.succeeded } : {}),
+    };
     state.result = out;
     state.timestamps.finishedAt = iso(Date.now());
     setStatus('succeeded');

@@ -156,7 +156,16 @@ export const redriveBodySchema = z
   .nullable();
 /** Body of the other task actions: none, or an empty object. */
 export const noBodySchema = z.union([z.object({}).strict(), z.null()]);
-export const actionResultSchema = z.object({ taskId: z.string(), action: z.enum(TASK_ACTIONS), accepted: z.literal(true) });
+export const actionResultSchema = z.object({
+  taskId: z.string(),
+  action: z.enum(TASK_ACTIONS),
+  accepted: z.literal(true),
+  /** Redrive of a batch: the failed shards it runs again. */
+  shards: z.number().int().optional(),
+  /** Redrive of a batch: its failed shards in all (more than `shards` past the 1,000 IDs it keeps). */
+  failed: z.number().int().optional(),
+});
+export type ActionResult = z.infer<typeof actionResultSchema>;
 
 export const BATCH_OPERATIONS = ['pause', 'resume', 'cancel', 'redrive'] as const;
 export type BatchOperation = (typeof BATCH_OPERATIONS)[number];

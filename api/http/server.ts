@@ -253,15 +253,15 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       route({
         method: 'post',
         path: `/v1/tasks/{id}:${action}`,
-        summary: `${action} one task${action === 'redrive' ? ' (dead-lettered; optional body {lane})' : ''}`,
+        summary: `${action} one task${action === 'redrive' ? ' (dead-lettered, optional body {lane}; or a batch: its failed shards)' : ''}`,
         tags: ['tasks'],
         auth: true,
         schema: { params: taskParams, body: action === 'redrive' ? redriveBodySchema : noBodySchema },
         responses: { 202: ok('accepted', actionResultSchema) },
         handler: async ({ tenant, req, reply }) => {
-          await tasks.act(tenant, req.params.id, action, req.body ?? {});
+          const done = await tasks.act(tenant, req.params.id, action, req.body ?? {});
           reply.code(202);
-          return { taskId: req.params.id, action, accepted: true as const };
+          return { taskId: req.params.id, action, accepted: true as const, ...done };
         },
       }),
     ),

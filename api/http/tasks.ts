@@ -143,12 +143,20 @@ export class TenantTasks {
     }
   }
 
-  /** Runs an operator action on one of the tenant's tasks. */
-  async act(tenant: string, rawId: string, action: TaskAction, opts: { lane?: 'high' | 'normal' | 'low' } = {}): Promise<void> {
+  /** Runs an operator action on one of the tenant's tasks; a batch redrive says how many shards it re-runs. */
+  async act(
+    tenant: string,
+    rawId: string,
+    action: TaskAction,
+    opts: { lane?: 'high' | 'normal' | 'low' } = {},
+  ): Promise<{ shards?: number; failed?: number }> {
     const s = await this.describe(tenant, rawId);
-    if (action === 'cancel') return this.client.cancel(s.taskId);
-    if (action === 'redrive') return this.client.redrive(s.taskId, opts);
-    return this.client[action](s.taskId);
+    if (action === 'redrive') {
+      const { shards, failed } = await this.client.redrive(s.taskId, opts);
+      return { ...(shards !== undefined ? { shards } : {}), ...(failed !== undefined ? { failed } : {}) };
+    }
+    await this.client[action](s.taskId);
+    return {};
   }
 
   // The route checked it already; the CLI's direct mode passes what the operator typed.

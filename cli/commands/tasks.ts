@@ -126,14 +126,21 @@ export function registerTaskCommands(program: Command): void {
   }
   program
     .command('redrive')
-    .description('run a dead-lettered task again (optionally in another lane)')
+    .description('run a dead-lettered task again (optionally in another lane), or the failed shards of a finished batch')
     .argument('<taskId>')
     .addOption(new Option('--lane <lane>', 'run it on this lane from now on').choices(LANES))
     .addOption(tenantOption())
     .action(async (id: string, o: { lane?: Lane; tenant?: string }) =>
       withTaskApi({ tenant: o.tenant }, async (api) => {
-        await api.redrive(id, given({ lane: o.lane }));
-        say(`${id} redrive requested`);
+        const r = await api.redrive(id, given({ lane: o.lane }));
+        if (r.shards === undefined) say(`${id} redrive requested`);
+        else {
+          const unlisted = (r.failed ?? r.shards) - r.shards;
+          say(
+            `redriving ${r.shards} failed shard${r.shards === 1 ? '' : 's'} of ${id}` +
+              (unlisted > 0 ? ` (${unlisted} more failed beyond the IDs a batch keeps)` : ''),
+          );
+        }
       }),
     );
 

@@ -9,7 +9,10 @@ const yieldInput = z
     perShard: z.number().int().min(1).max(100_000).default(50),
     /** Milliseconds each shard takes at least (to watch progress and the parallel cap). */
     shardMs: z.number().int().min(0).max(60_000).default(0),
-    /** Shards that fail for good (non-retryable), to show `onShardFailure`. */
+    /**
+     * Shards whose first attempt fails for good (non-retryable), to show `onShardFailure`; the
+     * attempt a redrive makes succeeds (a shard started afresh, after a discard, fails again).
+     */
     failShards: z.array(z.number().int().min(0)).max(100).default([]),
   })
   .strict();
@@ -30,7 +33,9 @@ export const nightlyYield = defineBatchTask({
   name: 'demo.yield',
   group: 'demo',
   lane: 'low',
-  description: 'Daily yield of {accounts} synthetic accounts (from {seed}), {perShard} accounts per shard.',
+  description:
+    'Daily yield of {accounts} synthetic accounts (from {seed}), {perShard} accounts per shard; ' +
+    'the shards in {failShards} fail their first attempt for good (a redrive of the batch completes them).',
   input: yieldInput,
   shardInput: yieldShard,
   shardOutput: yieldTotals,

@@ -1,6 +1,6 @@
 import { ApiKeyStore } from '../../api/http/auth';
 import { buildApiServer, type ApiServer } from '../../api/http/server';
-import { TaskFailedError } from '../../api/errors';
+import { TaskConflictError, TaskFailedError } from '../../api/errors';
 import { addTotals, yieldOf, ZERO_TOTALS, type YieldTotals } from '../../examples/demo/yield';
 import { expectNoLeakedWorkers, readLedger, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
 import { listen, type Caller } from './api-helpers';
@@ -9,8 +9,9 @@ import { listen, type Caller } from './api-helpers';
  * Batch tasks on the real server with real worker processes: the demo's `demo.yield` batch (maxParallel
  * 8, split pages of 50, a continue-as-new every 100 shards) fans out over the demo pool, its totals
  * match a direct computation, no more than 8 shards ever run at once (by the handlers' ledger),
- * `continue` finishes listing its failed shards, `fail_fast` cancels the rest, and a control worker
- * killed mid-batch starts no shard twice.
+ * `continue` finishes listing its failed shards, `fail_fast` cancels the rest, a control worker
+ * killed mid-batch starts no shard twice, and a redrive runs just the failed shards of a finished
+ * batch and completes its totals.
  */
 
 jest.setTimeout(240_000);
@@ -207,4 +208,77 @@ it('cancelling a batch cancels its running shards and starts no more', async () 
   );
   expect(shard0.status).toBe('cancelled');
   expect(startsPerShard(shardRuns(id)).size).toBeLessThanOrEqual(8);
+});
+
+it('redrives just the failed shards of a finished batch, and its totals become the direct ones', async () => {
+  const id = uniqueId('yield-redrive');
+  await stack.client.submit('demo.yield', { accounts: 1000, seed: 11, perShard: 50, failShards: [3, 11] }, { taskId: id });
+  const first = await stack.client.result(id, 'demo.yield');
+  expect(first).toMatchObject({ total: 20, succeeded: 18, failed: 2 });
+  expect(first.output).toEqual(expected(11, 1000, 50, [3, 11]));
+
+  const r = await stack.client.redrive(id);
+  expect(r).toEqual({ taskId: id, shards: 2, failed: 2 });
+  const res = await stack.client.result(id, 'demo.yield');
+  expect(res).toEqual({ output: expected(11, 1000, 50), total: 20, succeeded: 20, failed: 0, failedShards: [], redriven: 2 });
+  // The direct computation over the whole book, one shard's worth of totals per shard.
+  expect(res.output).toEqual({ ...yieldOf(11, 0, 1000), shards: 20 });
+
+  const s = await stack.client.get(id);
+  expect(s).toMatchObject({ status: 'succeeded', redrives: 1 });
+  expect(s.batch).toMatchObject({ total: 20, done: 20, failed: 0, failedShards: [], redrive: { round: 1, shards: 2, done: 2, failed: 0 } });
+  expect(await stack.client.get(`${id}/shard-3`)).toMatchObject({ status: 'succeeded', redrives: 1 });
+  // By the handlers' ledger: the two failed shards ran twice, no other shard ran again.
+  const starts = startsPerShard(shardRuns(id));
+  expect(starts.size).toBe(20);
+  expect([...starts.entries()].filter(([, n]) => n !== 1).sort()).toEqual([
+    [`${id}/shard-11`, 2],
+    [`${id}/shard-3`, 2],
+  ]);
+});
+
+it('a redriven shard that is closed starts afresh, one that fails again stays failed, and a second redrive completes the batch', async () => {
+  const id = uniqueId('yield-redrive2');
+  await stack.client.submit('demo.yield', { accounts: 300, seed: 12, perShard: 50, failShards: [2] }, { taskId: id });
+  expect(await stack.client.result(id, 'demo.yield')).toMatchObject({ total: 6, failed: 1, failedShards: [`${id}/shard-2`] });
+  // Discarded: the shard closes failed, so the redrive starts it again (and its first attempt fails again).
+  const shard = `${id}/shard-2`;
+  await stack.client.discard(shard);
+  await waitFor(async () => (await stack.client.get(shard)).status === 'failed', 30_000, 'the discarded shard to close');
+
+  // Over HTTP: the answer says how many shards it runs again.
+  const redrive = await call('POST', `/v1/tasks/${id}:redrive`, { key: KEY });
+  expect(redrive.status).toBe(202);
+  expect(redrive.body).toMatchObject({ taskId: id, action: 'redrive', accepted: true, shards: 1, failed: 1 });
+  const again = await stack.client.result(id, 'demo.yield');
+  // It dead-lettered again: the redrive heard it (the shard's dead letter reaches the batch's new run).
+  expect(again).toMatchObject({ total: 6, succeeded: 5, failed: 1, failedShards: [shard], redriven: 0 });
+  expect(again.output).toEqual(expected(12, 300, 50, [2]));
+  expect((await stack.client.get(id)).batch?.redrive).toMatchObject({ round: 1, shards: 1, done: 0, failed: 1 });
+  expect((await stack.client.get(shard)).status).toBe('dead_lettered');
+
+  // Dead-lettered now: the next redrive signals it, and its second attempt succeeds.
+  expect(await stack.client.redrive(id)).toEqual({ taskId: id, shards: 1, failed: 1 });
+  const done = await stack.client.result(id, 'demo.yield');
+  expect(done).toEqual({ output: expected(12, 300, 50), total: 6, succeeded: 6, failed: 0, failedShards: [], redriven: 1 });
+  expect((await stack.client.get(id)).redrives).toBe(2);
+  const starts = startsPerShard(shardRuns(id));
+  expect([...starts.entries()].filter(([, n]) => n !== 1)).toEqual([[shard, 3]]);
+});
+
+it('redriving a batch with no failed shards, or a running one, is a conflict that says why', async () => {
+  const id = uniqueId('yield-noredrive');
+  await stack.client.submit('demo.yield', { accounts: 100, seed: 13, perShard: 50, shardMs: 1500 }, { taskId: id });
+  const running = stack.client.redrive(id);
+  await expect(running).rejects.toBeInstanceOf(TaskConflictError);
+  await expect(running).rejects.toThrow(/can be redriven once it has finished with failed shards/);
+  expect(await stack.client.result(id, 'demo.yield')).toMatchObject({ failed: 0 });
+  const none = stack.client.redrive(id);
+  await expect(none).rejects.toBeInstanceOf(TaskConflictError);
+  await expect(none).rejects.toThrow(`batch ${id} has no failed shards; nothing to redrive`);
+  const overHttp = await call('POST', `/v1/tasks/${id}:redrive`, { key: KEY });
+  expect(overHttp.status).toBe(409);
+  expect(overHttp.body.error).toMatchObject({ type: 'TaskConflict' });
+  // A lane is for one task: a batch's shards run on the batch's lane.
+  await expect(stack.client.redrive(id, { lane: 'high' })).rejects.toThrow(/lane applies to one task/);
 });

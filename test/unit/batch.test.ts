@@ -140,5 +140,9 @@ describe('the demo.yield arithmetic and progress line', () => {
       '[####......]  40% 40/100  done 38  failed 2  running 8',
     );
     expect(batchProgressLine({ total: 50, splitDone: false, done: 0, failed: 0, running: 5 }, 10)).toMatch(/still splitting/);
+    const redriven = { total: 20, splitDone: true, done: 19, failed: 1, running: 0, redrive: { round: 2, shards: 2, done: 1, failed: 1 } };
+    expect(batchProgressLine(redriven, 10)).toBe(
+      '[##########] 100% 20/20  done 19  failed 1  running 0  redrive 2: 1 of 2 shards done, 1 failed again',
+    );
   });
 });
