@@ -7,7 +7,11 @@ const T0 = Date.parse('2026-11-26T00:00:00Z');
 
 test('catalog schedules expand with cron-parser over the horizon, grouped by pool, times expected tasks', async () => {
   const catalog = simCatalog({ ...DEFAULT_SCENARIO, cron: '0 2,14 * * *', cronTasks: 500 });
-  const fires = await expandForecast(catalog.schedules.map(catalogSource), T0, T0 + 86_400_000);
+  const fires = await expandForecast(
+    catalog.schedules.map((s) => catalogSource(s)),
+    T0,
+    T0 + 86_400_000,
+  );
   expect(fires.get('sim.normal')?.map((f) => [new Date(f.at).toISOString(), f.expectedTasks, f.source])).toEqual([
     ['2026-11-26T02:00:00.000Z', 500, 'catalog'],
     ['2026-11-26T14:00:00.000Z', 500, 'catalog'],
