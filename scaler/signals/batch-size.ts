@@ -24,7 +24,7 @@ const batchTotalSchema = z.object({ total: z.number().int().min(0) }).loose();
  * action's (Tideway's catalog schedules use the schedule ID) or `<scheduleId>-workflow` (the SDK's
  * default). Matching the whole shape keeps schedule `a` from learning the runs of schedule `a-b`.
  */
-function scheduledRunId(scheduleId: string): RegExp {
+export function scheduledRunId(scheduleId: string): RegExp {
   const id = scheduleId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return new RegExp(`^${id}(-workflow)?-\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$`);
 }
