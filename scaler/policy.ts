@@ -56,23 +56,45 @@ export function leadTimeMs(pool: ScaledPool, opts: Pick<CompiledScalerOptions, '
   return pool.startupSeconds * 1_000 + opts.intervalMs;
 }
 
+/** Work a forecast fire brings: its tasks, their mean duration, and the most of them that run at once. */
+export interface FireLoad {
+  readonly tasks: number;
+  /** @default the pool's mean duration */
+  readonly meanDurationMs?: number;
+  /** A batch's `maxParallel`. @default no cap */
+  readonly maxParallel?: number;
+}
+
+/**
+ * Slots that work off `tasks` queued tasks of mean duration `meanDurationMs` within the target
+ * drain time: never more than there are tasks, nor than `cap` (a batch's parallel limit).
+ */
+export function drainSlots(tasks: number, meanDurationMs: number, targetDrainMs: number, cap = Number.POSITIVE_INFINITY): number {
+  if (tasks <= 0) return 0;
+  return Math.min(tasks, cap, (tasks * (meanDurationMs / 1_000)) / Math.max(targetDrainMs / 1_000, 1e-3));
+}
+
 /**
  * Concurrency a pool needs: arrival rate × mean duration (Little's law) plus the slots that work
- * off the queued tasks (backlog + forecast fires) within the target drain time, never more slots
- * than there are queued tasks, and never fewer than the tasks already running.
+ * off the queued tasks within the target drain time, never fewer than the tasks already running.
+ * Queued tasks are the backlog and `forecastTasks` (at the pool's mean duration) and each of `fires`
+ * (at its own duration and cap). min(q, q·d/T) is linear in q for one d, so planning the backlog and
+ * each fire apart gives exactly the pooled answer when durations are equal and no cap applies.
  */
 export function desiredConcurrency(args: {
   addRate: number;
   backlog: number;
-  forecastTasks: number;
+  forecastTasks?: number;
+  fires?: readonly FireLoad[];
   inFlight: number;
   meanDurationMs: number;
   targetDrainMs: number;
 }): number {
-  const d = args.meanDurationMs / 1_000;
-  const queued = args.backlog + args.forecastTasks;
-  const drainSlots = Math.min(queued, (queued * d) / Math.max(args.targetDrainMs / 1_000, 1e-3));
-  return Math.max(args.addRate * d + drainSlots, args.inFlight);
+  const d = args.meanDurationMs;
+  const T = args.targetDrainMs;
+  let slots = drainSlots(args.backlog + (args.forecastTasks ?? 0), d, T);
+  for (const f of args.fires ?? []) slots += drainSlots(f.tasks, f.meanDurationMs ?? d, T, f.maxParallel);
+  return Math.max(args.addRate * (d / 1_000) + slots, args.inFlight);
 }
 
 /** Replicas for a concurrency (a float guard keeps 40/20 at 2, not 3). */
@@ -85,9 +107,8 @@ export function decidePool(input: PoolPolicyInput, opts: CompiledScalerOptions):
   const { pool, obs, now, current } = input;
   const state = input.state ?? { since: now, history: [], lastActiveAt: undefined };
   const leadMs = leadTimeMs(pool, opts);
-  const forecastTasks = opts.forecast
-    ? obs.fires.filter((f) => f.at >= now && f.at <= now + leadMs).reduce((s, f) => s + f.expectedTasks, 0)
-    : 0;
+  const near = opts.forecast ? obs.fires.filter((f) => f.at >= now && f.at <= now + leadMs) : [];
+  const forecastTasks = near.reduce((s, f) => s + f.expectedTasks, 0);
   const active = obs.backlog > 0 || obs.inFlight > 0 || obs.addRate > RATE_EPSILON || obs.dispatchRate > RATE_EPSILON;
   const lastActiveAt = active ? now : state.lastActiveAt;
   const idle = !active && forecastTasks === 0 && (lastActiveAt === undefined || now - lastActiveAt >= opts.idleAfterMs);
@@ -95,7 +116,11 @@ export function decidePool(input: PoolPolicyInput, opts: CompiledScalerOptions):
   const conc = desiredConcurrency({
     addRate: obs.addRate,
     backlog: obs.backlog,
-    forecastTasks,
+    fires: near.map((f) => ({
+      tasks: f.expectedTasks,
+      ...(f.meanDurationMs !== undefined ? { meanDurationMs: f.meanDurationMs } : {}),
+      ...(f.maxParallel !== undefined ? { maxParallel: f.maxParallel } : {}),
+    })),
     inFlight: obs.inFlight,
     meanDurationMs: input.meanDurationMs,
     targetDrainMs: opts.targetDrainMs,

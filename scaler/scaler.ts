@@ -153,6 +153,8 @@ export class Scaler extends EventEmitter<ScalerEvents> {
           forecastTasks: d.forecastTasks,
           leadMs: d.leadMs,
           nextFireAt: observation.fires[0] ? new Date(observation.fires[0].at).toISOString() : null,
+          nextFireTasks: observation.fires[0]?.expectedTasks ?? null,
+          nextFireSize: observation.fires[0]?.sizeSource ?? null,
         },
         `${d.pool}: ${d.current} -> ${d.target} (${d.reason})`,
       );
@@ -212,6 +214,8 @@ export class Scaler extends EventEmitter<ScalerEvents> {
             scheduleId: f.scheduleId,
             taskType: f.taskType,
             expectedTasks: f.expectedTasks,
+            sizeSource: f.sizeSource ?? 'declared',
+            ...(f.maxParallel !== undefined ? { maxParallel: f.maxParallel } : {}),
           })),
         };
       }),

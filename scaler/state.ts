@@ -21,7 +21,18 @@ export const poolStateSchema = z.object({
   reason: z.string(),
   minReplicas: z.number(),
   maxReplicas: z.number(),
-  nextFires: z.array(z.object({ at: z.string(), scheduleId: z.string(), taskType: z.string(), expectedTasks: z.number() })),
+  nextFires: z.array(
+    z.object({
+      at: z.string(),
+      scheduleId: z.string(),
+      taskType: z.string(),
+      expectedTasks: z.number(),
+      /** `learned` from a batch schedule's last completed runs, else `declared` (older files: declared). */
+      sizeSource: z.enum(['declared', 'learned']).default('declared'),
+      /** A batch's cap on shards running at once. */
+      maxParallel: z.number().optional(),
+    }),
+  ),
 });
 export type PoolState = z.infer<typeof poolStateSchema>;
 

@@ -24,9 +24,19 @@ export interface ForecastFire {
   readonly at: number;
   readonly scheduleId: string;
   readonly taskType: string;
+  /** Tasks one fire brings; for a batch type, its shards. */
   readonly expectedTasks: number;
   /** `catalog` when expanded from the catalog's cron, `server` when the Temporal Schedule answered. */
   readonly source: 'catalog' | 'server';
+  /**
+   * Where `expectedTasks` comes from: `declared` (the schedule's `expectedTasks`) or `learned` (a batch
+   * schedule's shard count from its last completed runs). Absent = declared.
+   */
+  readonly sizeSource?: 'declared' | 'learned';
+  /** A batch type's `maxParallel`: the fire never runs more of its tasks at once. Absent = no cap. */
+  readonly maxParallel?: number;
+  /** Mean duration of one of the fire's tasks in ms. Absent = the pool's mean duration. */
+  readonly meanDurationMs?: number;
 }
 
 /**

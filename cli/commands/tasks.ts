@@ -299,7 +299,12 @@ export function registerTaskCommands(program: Command): void {
 
 /** One pool as a table row; the forecast is what the scaler's state file adds. */
 function poolRow(p: PoolView): Record<string, unknown> {
-  const forecast = p.forecast as { reason?: string; nextFires?: { at: string; scheduleId: string; expectedTasks: number }[] } | undefined;
+  const forecast = p.forecast as
+    | {
+        reason?: string;
+        nextFires?: { at: string; scheduleId: string; expectedTasks: number; sizeSource?: string; maxParallel?: number }[];
+      }
+    | undefined;
   const n = (v: number | null) => (v === null ? '-' : String(v));
   return {
     pool: `${p.group}.${p.lane}`,
@@ -313,7 +318,11 @@ function poolRow(p: PoolView): Record<string, unknown> {
     'next fires':
       (forecast?.nextFires ?? [])
         .slice(0, 2)
-        .map((f) => `${f.at.slice(11, 19)}Z x${f.expectedTasks} (${f.scheduleId})`)
+        .map(
+          (f) =>
+            `${f.at.slice(11, 19)}Z x${f.expectedTasks}${f.sizeSource === 'learned' ? ' learned' : ''}` +
+            `${f.maxParallel !== undefined ? ` ≤${f.maxParallel}` : ''} (${f.scheduleId})`,
+        )
         .join(', ') || '-',
   };
 }

@@ -48,6 +48,17 @@ export const nightlyYield = defineBatchTask({
   retry: { maxAttempts: 3, retryable: { initial: '200ms', backoff: 2, max: '2s' } },
   // A short heartbeat timeout: heartbeats reach the server (and a cancel the shard) within about a second.
   timeouts: { startToClose: '1m', heartbeat: '1s' },
+  // The nightly run: a Temporal Schedule that starts the batch at 01:00 UTC. `expectedTasks` (its
+  // shards) is what the scaler assumes until a run completed; then it learns the size from the runs.
+  schedules: [
+    {
+      id: 'demo.nightly-yield',
+      cron: '0 1 * * *',
+      timezone: 'UTC',
+      input: { accounts: 10_000, seed: 20_261_201, perShard: 100 },
+      expectedTasks: 100,
+    },
+  ],
 });
 
 /**

@@ -2,11 +2,12 @@ import type { Client } from '@temporalio/client';
 import { msToTs, tsToMs } from '@temporalio/common/lib/time';
 import { z } from 'zod';
 import type { Catalog } from '../../config/catalog-schema';
-import { LANES, RUN_TASK_WORKFLOW, type Lane } from '../../config/names';
+import { LANES, TASK_WORKFLOW_TYPES, type Lane } from '../../config/names';
 import { cronFires, type CompiledSchedule } from '../../config/schedule';
 import { readCatalogScheduleMemo } from '../../config/schedule-memo';
 import { SignalError } from '../errors';
 import { poolKey, type ForecastFire, type PoolKey, type ScaledPool } from '../types';
+import { BatchSizeLearner } from './batch-size';
 import type { Signal, SignalReading } from './signal';
 
 /** A schedule reduced to what the forecast needs: which pool it feeds and how many tasks a fire brings. */
@@ -15,20 +16,32 @@ export interface ForecastSource {
   taskType: string;
   group: string;
   lane: Lane;
+  /** Tasks (for a batch type, shards) one fire brings. */
   expectedTasks: number;
+  /** `learned` when a batch schedule's last runs gave `expectedTasks`. @default 'declared' */
+  sizeSource?: 'declared' | 'learned';
+  /** Set for a batch type: its `maxParallel`. */
+  maxParallel?: number;
   /** Fire times in [from, to) as epoch ms. */
   fires(from: number, to: number): Promise<number[]> | number[];
   source: ForecastFire['source'];
 }
 
+/** A batch type's parallel cap, when `taskType` is one in `catalog`. */
+function batchCap(catalog: Catalog | undefined, taskType: string): Pick<ForecastSource, 'maxParallel'> {
+  const batch = catalog?.get(taskType)?.batch;
+  return batch ? { maxParallel: batch.maxParallel } : {};
+}
+
 /** A catalog schedule as a forecast source, expanded with cron-parser in its time zone. */
-export function catalogSource(s: CompiledSchedule): ForecastSource {
+export function catalogSource(s: CompiledSchedule, catalog?: Catalog): ForecastSource {
   return {
     scheduleId: s.scheduleId,
     taskType: s.taskType,
     group: s.group,
     lane: s.lane,
     expectedTasks: s.expectedTasks,
+    ...batchCap(catalog, s.taskType),
     source: 'catalog',
     fires: (from, to) => cronFires(s.cron, new Date(from), new Date(to), s.timezone).map((d) => d.getTime()),
   };
@@ -41,7 +54,15 @@ export async function expandForecast(sources: readonly ForecastSource[], from: n
     const key = poolKey(s);
     const list = out.get(key) ?? [];
     for (const at of await s.fires(from, to)) {
-      list.push({ at, scheduleId: s.scheduleId, taskType: s.taskType, expectedTasks: s.expectedTasks, source: s.source });
+      list.push({
+        at,
+        scheduleId: s.scheduleId,
+        taskType: s.taskType,
+        expectedTasks: s.expectedTasks,
+        source: s.source,
+        sizeSource: s.sizeSource ?? 'declared',
+        ...(s.maxParallel !== undefined ? { maxParallel: s.maxParallel } : {}),
+      });
     }
     out.set(key, list);
   }
@@ -52,7 +73,7 @@ export async function expandForecast(sources: readonly ForecastSource[], from: n
 const envelopeArgSchema = z.object({ type: z.string(), lane: z.enum(LANES).optional() }).loose();
 
 /**
- * Temporal Schedules on the server that start `runTask`: the pool comes from the schedule's
+ * Temporal Schedules on the server that start a task (`runTask`, or `runBatch` for a batch type): the pool comes from the schedule's
  * `tideway` memo when present, otherwise from decoding the action's envelope against the catalog
  * (expected tasks 1). Fire times come from the server's own ListScheduleMatchingTimes, which
  * already applies calendars, intervals, skips and time zones exactly as the schedule will fire.
@@ -62,7 +83,8 @@ export async function serverSources(client: Client, catalog: Catalog): Promise<F
   const namespace = client.options.namespace;
   const out: ForecastSource[] = [];
   for await (const sum of client.schedule.list()) {
-    if (sum.state.paused || sum.action?.workflowType !== RUN_TASK_WORKFLOW) continue;
+    const workflowType = sum.action?.workflowType;
+    if (sum.state.paused || workflowType === undefined || !TASK_WORKFLOW_TYPES.includes(workflowType)) continue;
     let meta: Pick<ForecastSource, 'taskType' | 'group' | 'lane' | 'expectedTasks'> | undefined;
     const memo = readCatalogScheduleMemo(sum.memo);
     // Another app's schedules on the same namespace fire into its own pools, not this catalog's.
@@ -80,6 +102,7 @@ export async function serverSources(client: Client, catalog: Catalog): Promise<F
     out.push({
       scheduleId,
       ...meta,
+      ...batchCap(catalog, meta.taskType),
       source: 'server',
       fires: async (from, to) => {
         const r = await client.workflowService.listScheduleMatchingTimes({
@@ -102,6 +125,18 @@ export interface ForecastSignalOptions {
   client?: Client;
   /** Extra sources (tests, the simulator). */
   extra?: readonly ForecastSource[];
+  /** Learn batch schedules' sizes from their last completed runs (needs `client`). @default true */
+  learnBatchSize?: boolean;
+}
+
+/**
+ * A batch schedule on the server with the size its last completed runs had; the declared size until
+ * one completed, or when reading them fails (the forecast never fails for want of a learned size).
+ */
+async function withLearnedSize(s: ForecastSource, learner: BatchSizeLearner): Promise<ForecastSource> {
+  if (s.maxParallel === undefined) return s;
+  const learned = await learner.learn(s.scheduleId, s.taskType).catch(() => undefined);
+  return learned ? { ...s, expectedTasks: learned.shards, sizeSource: 'learned' } : s;
 }
 
 /**
@@ -109,6 +144,7 @@ export interface ForecastSignalOptions {
  * Schedules on the server. A schedule present in both is taken from the server (it is what fires).
  */
 export function forecastSignal(opts: ForecastSignalOptions): Signal {
+  const learner = opts.client && opts.learnBatchSize !== false ? new BatchSizeLearner(opts.client) : undefined;
   return {
     name: 'forecast',
     async read(pools: readonly ScaledPool[], now: number): Promise<SignalReading> {
@@ -120,10 +156,11 @@ export function forecastSignal(opts: ForecastSignalOptions): Signal {
           throw new SignalError('forecast', `listing schedules failed: ${(err as Error).message}`, { cause: err });
         }
       }
+      if (learner) server = await Promise.all(server.map((s) => withLearnedSize(s, learner)));
       const onServer = new Set(server.map((s) => s.scheduleId));
       const sources = [
         ...server,
-        ...opts.catalog.schedules.filter((s) => !onServer.has(s.scheduleId)).map(catalogSource),
+        ...opts.catalog.schedules.filter((s) => !onServer.has(s.scheduleId)).map((s) => catalogSource(s, opts.catalog)),
         ...(opts.extra ?? []),
       ];
       const fires = await expandForecast(sources, now, now + opts.horizonMs);

@@ -37,7 +37,7 @@ test('a project without an app keeps the plain queue names', async () => {
   expect(p.catalog.app).toBeUndefined();
   expect(p.catalog.controlQueue).toBe('tideway.control');
   expect(p.catalog.pool('demo', 'low')?.taskQueue).toBe('tideway.demo.low');
-  expect(p.catalog.schedules.map((s) => s.scheduleId)).toEqual(['tideway.demo.nightly-echo']);
+  expect(p.catalog.schedules.map((s) => s.scheduleId)).toEqual(['tideway.demo.nightly-echo', 'tideway.demo.nightly-yield']);
 });
 
 test('config values become settings, and the environment wins over the file', () => {

@@ -38,6 +38,39 @@ describe('desiredConcurrency', () => {
     expect(desiredConcurrency({ addRate, backlog, forecastTasks, inFlight, meanDurationMs, targetDrainMs })).toBeCloseTo(expected, 6);
   });
 
+  test.each([
+    // [name, fires, backlog, expected] at the pool's mean 2 s and a 60 s drain target
+    ['a batch fire is capped by its maxParallel', [{ tasks: 600, maxParallel: 8 }], 0, 8],
+    ['a small batch needs fewer slots than its cap', [{ tasks: 60, maxParallel: 8 }], 0, 2],
+    ['never more slots than shards', [{ tasks: 3, maxParallel: 8, meanDurationMs: 600_000 }], 0, 3],
+    ["a fire's own duration: 60 x 30 s / 60 s", [{ tasks: 60, meanDurationMs: 30_000 }], 0, 30],
+    ['two fires and a backlog add up', [{ tasks: 600, maxParallel: 8 }, { tasks: 300 }], 300, 8 + 10 + 10],
+  ])('%s', (_n, fires, backlog, expected) => {
+    expect(desiredConcurrency({ addRate: 0, backlog, fires, inFlight: 0, meanDurationMs: 2_000, targetDrainMs: 60_000 })).toBeCloseTo(
+      expected,
+      6,
+    );
+  });
+
+  test('planning fires apart equals pooling them when durations are equal and nothing caps', () => {
+    for (const [backlog, a, b, d, t] of [
+      [100, 200, 300, 2_000, 60_000],
+      [5, 3, 1, 90_000, 60_000],
+      [0, 1_000, 7, 500, 10_000],
+    ] as const) {
+      const apart = desiredConcurrency({
+        addRate: 0.5,
+        backlog,
+        fires: [{ tasks: a }, { tasks: b }],
+        inFlight: 0,
+        meanDurationMs: d,
+        targetDrainMs: t,
+      });
+      const pooled = desiredConcurrency({ addRate: 0.5, backlog, forecastTasks: a + b, inFlight: 0, meanDurationMs: d, targetDrainMs: t });
+      expect(apart).toBeCloseTo(pooled, 9);
+    }
+  });
+
   test('replicasFor rounds up without float noise', () => {
     expect(replicasFor(40, 20)).toBe(2);
     expect(replicasFor(40.5, 20)).toBe(3);
@@ -101,6 +134,36 @@ describe('decidePool', () => {
         state: seasoned({ lastActiveAt: undefined }),
       },
       { target: 4, reason: 'prewarm' },
+    ],
+    [
+      'a learned batch fire prewarms only up to its maxParallel (8 slots = 1 replica of 10)',
+      {
+        obs: {
+          fires: [
+            {
+              at: T0 + 25_000,
+              scheduleId: 's',
+              taskType: 'b',
+              expectedTasks: 1200,
+              source: 'server',
+              sizeSource: 'learned',
+              maxParallel: 8,
+            },
+          ],
+        },
+        current: 0,
+        state: seasoned({ lastActiveAt: undefined }),
+      },
+      { target: 1, reason: 'prewarm' },
+    ],
+    [
+      "a fire's own mean duration: 100 x 12 s / 60 s = 20 slots = 2 replicas",
+      {
+        obs: { fires: [{ at: T0 + 25_000, scheduleId: 's', taskType: 't', expectedTasks: 100, source: 'server', meanDurationMs: 12_000 }] },
+        current: 0,
+        state: seasoned({ lastActiveAt: undefined }),
+      },
+      { target: 2, reason: 'prewarm' },
     ],
     [
       'fire beyond lead (startup 20s + interval 10s) does not',
