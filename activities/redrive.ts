@@ -22,9 +22,84 @@ export type RedriveShardOutcome = { kind: 'succeeded'; result: unknown } | { kin
 /** How often a waiting `redriveShard` heartbeats (its heartbeat timeout is a few times this). */
 export const REDRIVE_HEARTBEAT_MS = 5_000;
 
+/** What `runBatch` asks of `awaitShards`: shards a previous run of the batch started and did not see finish. */
+export interface AwaitShardsRequest {
+  taskIds: string[];
+}
+
+/** How each settled shard ended: its result, or why it did not succeed. */
+export type SettledShard = { taskId: string; ok: true; result: unknown } | { taskId: string; ok: false; error: string };
+
+/** After the first shard settles, how long `awaitShards` waits for more before it answers. */
+export const AWAIT_SHARDS_LINGER_MS = 300;
+/** Encoded results one `awaitShards` answer carries at most (Temporal's payload limit is 2 MiB). */
+export const AWAIT_SHARDS_MAX_BYTES = 1024 * 1024;
+
 /** The shard redrive queue's activities (hosted by the control process). */
 export function createRedriveActivities() {
   return {
+    /**
+     * Waits for shards that an earlier run of a batch started (it continued as new without waiting
+     * for them, so their completions no longer reach it as a child's): answers once at least one has
+     * closed, with every one that closed within a short linger after it (results up to 1 MiB; the
+     * rest come in the next call, at once, since they are closed). A shard that fails, is cancelled
+     * or terminated is reported with why. An open dead-lettered shard never settles here: it signals
+     * the batch, which cancels this call and asks again without it. Heartbeats while it waits.
+     */
+    async awaitShards(req: AwaitShardsRequest): Promise<SettledShard[]> {
+      const ctx = Context.current();
+      const client = ctx.client;
+      const abort = new AbortController();
+      const stop = () => abort.abort();
+      ctx.cancellationSignal.addEventListener('abort', stop);
+      const settled: SettledShard[] = [];
+      let first: () => void = () => undefined;
+      const firstSettled = new Promise<void>((resolve) => (first = resolve));
+      const waits = req.taskIds.map(async (taskId) => {
+        try {
+          const result: unknown = await client.withAbortSignal(abort.signal, () => client.workflow.getHandle(taskId).result());
+          settled.push({ taskId, ok: true, result });
+        } catch (err) {
+          if (abort.signal.aborted) return;
+          if (err instanceof WorkflowFailedError) {
+            settled.push({ taskId, ok: false, error: err.cause?.message ?? err.message });
+          } else if (err instanceof WorkflowNotFoundError) {
+            settled.push({ taskId, ok: false, error: `shard ${taskId} is gone (namespace retention?)` });
+          } else {
+            // A connection error: the shard has not settled; the next call waits for it again.
+            return;
+          }
+        }
+        first();
+      });
+      const beat = setInterval(() => ctx.heartbeat(), REDRIVE_HEARTBEAT_MS);
+      try {
+        const all = Promise.all(waits);
+        await Promise.race([firstSettled, all, ctx.cancelled]);
+        await Promise.race([new Promise((r) => setTimeout(r, AWAIT_SHARDS_LINGER_MS)), all, ctx.cancelled]);
+      } finally {
+        clearInterval(beat);
+        ctx.cancellationSignal.removeEventListener('abort', stop);
+        abort.abort(); // the shards still open stop being polled; the next call asks again
+      }
+      const out: SettledShard[] = [];
+      let bytes = 0;
+      for (const s of settled) {
+        const size = JSON.stringify(s).length;
+        if (out.length > 0 && bytes + size > AWAIT_SHARDS_MAX_BYTES) break;
+        out.push(s);
+        bytes += size;
+      }
+      if (out.length === 0 && settled.length === 0) {
+        // Every wait hit a connection error: a retry (Temporal's) asks again.
+        throw ApplicationFailure.create({
+          type: 'ShardWaitFailed',
+          message: `waiting for ${req.taskIds.length} shard(s) failed; retrying`,
+        });
+      }
+      return out;
+    },
+
     /**
      * Redrives one failed shard and waits for it. Open and dead-lettered: signals `redrive`, then
      * waits for its result. Open otherwise (an operator redrove it already): waits. Closed

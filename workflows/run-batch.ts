@@ -8,6 +8,7 @@ import {
   isCancellation,
   log,
   makeContinueAsNewFunc,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -18,7 +19,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError, type SearchAttributePair } from '@temporalio/common';
 // Types only: no catalog, no handlers, no zod in workflow code.
 import type { ControlActivities, PoolActivities } from '../activities/execute';
-import type { RedriveActivities } from '../activities/redrive';
+import type { RedriveActivities, SettledShard } from '../activities/redrive';
 import type { CompiledBatch } from '../config/catalog-schema';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
 import type { BatchResult } from '../config/task';
@@ -34,6 +35,11 @@ const REDUCE_PAGE_ITEMS = 100;
 const REDUCE_PAGE_BYTES = 256 * 1024;
 /** Failed shard IDs a batch keeps (its `failed` count is exact). */
 const FAILED_IDS_KEPT = 1000;
+/**
+ * Patch: continue as new without first draining the running shards (the next run waits for them
+ * through `awaitShards`). Runs that reached their continue-as-new point before it drain, as they did.
+ */
+const CONTINUE_WITHOUT_DRAIN = 'tideway-batch-continue-without-drain';
 
 /** What one run of `runBatch` hands the next (continue-as-new): the batch's position and totals. */
 export interface BatchCarry {
@@ -52,6 +58,12 @@ export interface BatchCarry {
   runs: number;
   submittedAt: string;
   startedAt?: string;
+  /**
+   * Shards the previous run started and did not see finish (it continued as new without draining
+   * them): this run waits for them through activity `awaitShards`, since their completions no
+   * longer reach it as a child's. At most `maxParallel` entries.
+   */
+  inflight?: { id: string; n: number }[];
   /**
    * Set by `TaskClient.redrive` on a new run of a finished batch: the failed shards to run again.
    * The rest of the carry is the finished batch's totals and output, so the results of redriven
@@ -116,6 +128,9 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
   };
   c.runs += 1;
   const running = new Map<string, number>(); // shard task ID → index
+  // Shards whose child start Temporal has not confirmed yet: a run never continues as new with one,
+  // since the server drops a child start that its closed parent initiated.
+  const starting = new Set<string>();
   // Redrive mode: shards being redriven → the scope of their redriveShard wait (cancelled on a dead letter).
   const redriving = new Map<string, CancellationScope>();
   const results: unknown[] = [];
@@ -170,9 +185,14 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     log.warn('redriven shard failed again', { shard: id, why });
     scope.cancel(); // stop waiting for it (a no-op when its wait is over already)
   };
+  // Shards inherited from the previous run (`c.inflight`), and the scope of the current wait for them.
+  const inherited = new Set<string>();
+  let inheritedWait: CancellationScope | undefined;
   setHandler(shardDeadLetteredSignal, ({ taskId, error }) => {
     if (redriving.has(taskId)) redriveFailed(taskId, `dead-lettered: ${error.message}`);
     else shardFailed(taskId, `dead-lettered: ${error.message}`);
+    // A dead-lettered shard never settles in `awaitShards`: ask again without it.
+    if (inherited.delete(taskId)) inheritedWait?.cancel();
   });
 
   // 1. The batch type's resolution: TaskClient's, else the control worker's local activity.
@@ -272,12 +292,20 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     }
   };
 
+  const shardSucceeded = (id: string, result: unknown): void => {
+    if (!running.delete(id)) return; // counted failed already (it dead-lettered, then was redriven)
+    c.done += 1;
+    results.push(result);
+    resultBytes += JSON.stringify(result ?? null).length;
+  };
+
   const runShard = async (n: number, desc: unknown): Promise<void> => {
     const id = shardTaskId(info.workflowId, n);
     running.set(id, n);
     let result: unknown;
     try {
       try {
+        starting.add(id);
         const handle = await startChild(runTask, {
           workflowId: id,
           taskQueue: info.taskQueue,
@@ -287,7 +315,7 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
           priority: { priorityKey: LANE_PRIORITY_KEY[lane] },
           typedSearchAttributes: shardAttributes,
           staticSummary: `${childType} · shard ${n} of ${info.workflowId}`,
-        });
+        }).finally(() => starting.delete(id));
         result = await handle.result();
       } catch (err) {
         // The ID ran already (a re-run of a failed batch): that run's result, never a second start.
@@ -300,10 +328,7 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
       shardFailed(id, String((err as Error)?.message ?? err));
       return;
     }
-    if (!running.delete(id)) return; // counted failed already (it dead-lettered, then was redriven)
-    c.done += 1;
-    results.push(result);
-    resultBytes += JSON.stringify(result ?? null).length;
+    shardSucceeded(id, result);
   };
 
   // Redrive mode only (creating the proxy records nothing in history).
@@ -362,6 +387,41 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     resultBytes += JSON.stringify(result ?? null).length;
   };
 
+  const { awaitShards } = proxyActivities<RedriveActivities>({
+    taskQueue: shardRedriveTaskQueue(app),
+    startToCloseTimeout: '1d',
+    heartbeatTimeout: '30s',
+    retry: { initialInterval: '1s', maximumInterval: '1m' },
+  });
+
+  /** Waits for the shards the previous run left running, settling each as it closes. */
+  const awaitInherited = async (): Promise<void> => {
+    while (inherited.size > 0 && canContinue()) {
+      const scope = new CancellationScope();
+      inheritedWait = scope;
+      let settled: SettledShard[];
+      try {
+        settled = await scope.run(() => awaitShards({ taskIds: [...inherited] }));
+      } catch (err) {
+        if (isCancellation(err)) {
+          if (CancellationScope.current().consideredCancelled) return; // the batch is cancelled
+          continue; // a shard dead-lettered (its signal cancelled the wait): ask again without it
+        }
+        // Unreachable with unlimited retries; should a policy end them, fail the shards, never hang.
+        for (const id of [...inherited]) {
+          inherited.delete(id);
+          shardFailed(id, `waiting for it failed: ${String((err as Error)?.message ?? err)}`);
+        }
+        return;
+      }
+      for (const r of settled) {
+        if (!inherited.delete(r.taskId)) continue;
+        if (r.ok) shardSucceeded(r.taskId, r.result);
+        else shardFailed(r.taskId, r.error);
+      }
+    }
+  };
+
   /** Redrive mode: every failed shard of the finished batch again, at most maxParallel at once. */
   const redriveFailedShards = async (r: BatchRedrive): Promise<void> => {
     state.redrives = r.round;
@@ -409,6 +469,14 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
 
   try {
     if (c.redrive) await redriveFailedShards(c.redrive);
+    if (c.inflight?.length) {
+      for (const { id, n } of c.inflight) {
+        running.set(id, n);
+        inherited.add(id);
+      }
+      delete c.inflight;
+      void awaitInherited();
+    }
     let startedThisRun = 0;
     for (;;) {
       if (!canContinue()) break;
@@ -418,11 +486,24 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
       }
       if (c.pending.length === 0 && c.splitDone) break;
       // 2. History stays bounded: after `shardsPerRun` starts (or when Temporal suggests it),
-      // let the running shards finish, reduce what they returned, and continue as new.
+      // reduce what came back and continue as new, handing the running shards to the next run
+      // (runs from before that patch drained them first, and parallelism dipped at each).
       if (startedThisRun > 0 && (startedThisRun >= b.shardsPerRun || workflowInfo().continueAsNewSuggested)) {
-        await condition(() => running.size === 0 || !canContinue());
-        if (!canContinue()) break;
-        await reduceBuffered();
+        if (patched(CONTINUE_WITHOUT_DRAIN)) {
+          for (;;) {
+            await condition(() => starting.size === 0);
+            if (results.length === 0 && c.hasAcc) break;
+            await reduceBuffered();
+          }
+          if (!canContinue()) break;
+          // Synchronous from the check above to the continue-as-new: every shard is either counted
+          // and reduced, or in `inflight` (a result that lands later is fetched by the next run).
+          c.inflight = [...running].map(([id, n]) => ({ id, n }));
+        } else {
+          await condition(() => running.size === 0 || !canContinue());
+          if (!canContinue()) break;
+          await reduceBuffered();
+        }
         const next = makeContinueAsNewFunc<typeof runBatch>({
           typedSearchAttributes: taskAttributePairs({
             type: task.type,

@@ -148,6 +148,38 @@ it('with onShardFailure continue, finishes and lists the failed shards; the tota
   }
 });
 
+it('hands the shards running at a continue-as-new to the next run, which counts each once, a dead letter among them too', async () => {
+  const id = uniqueId('yield-carry');
+  // 120 shards, 100 per run: shards 96-99 are among the last 8 started before the continue-as-new,
+  // still running (400 ms each) when it happens; 98 and 99 then dead-letter in the next run.
+  await stack.client.submit('demo.yield', { accounts: 6000, seed: 13, perShard: 50, shardMs: 400, failShards: [98, 99] }, { taskId: id });
+  const res = await stack.client.result(id, 'demo.yield');
+  expect(res).toMatchObject({ total: 120, succeeded: 118, failed: 2 });
+  expect([...res.failedShards].sort()).toEqual([`${id}/shard-98`, `${id}/shard-99`]);
+  expect(res.output).toEqual(expected(13, 6000, 50, [98, 99]));
+  const done = await stack.client.get(id);
+  expect(done.batch).toMatchObject({ runs: 2, running: 0 });
+  // The second run started with shards of the first one still running: its history has an
+  // awaitShards call, and no shard ran twice.
+  const second = await stack.temporal.workflow.getHandle(id).fetchHistory();
+  const awaited = (second.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitShards');
+  expect(awaited.length).toBeGreaterThanOrEqual(1);
+  const starts = startsPerShard(shardRuns(id));
+  expect(starts.size).toBe(120);
+  expect([...starts.values()].every((n) => n === 1)).toBe(true);
+  // The batch's redrive folds the two in: the totals become the direct ones.
+  await stack.client.redrive(id);
+  const again = await waitFor(
+    async () => {
+      const r = await stack.client.get(id);
+      return r.status === 'succeeded' && r.batch?.failed === 0 ? r : undefined;
+    },
+    60_000,
+    'the redriven batch',
+  );
+  expect(again.result).toMatchObject({ output: expected(13, 6000, 50), failed: 0, succeeded: 120 });
+});
+
 it('with onShardFailure fail_fast, the first failed shard cancels the running ones and fails the batch', async () => {
   const id = uniqueId('yield-strict');
   await stack.client.submit('demo.yield-strict', { accounts: 2000, seed: 3, perShard: 50, shardMs: 400, failShards: [2] }, { taskId: id });
