@@ -45,7 +45,8 @@ const rank = (l: TaskLogLevel) => TASK_LOG_LEVELS.indexOf(l);
 export function attemptLogger(sink: TaskLogSink, who: AttemptIdentity): TaskLogger {
   const secrets = sink.secrets ?? [];
   const storeRank = rank(sink.storeLevel ?? TASK_LOG_DEFAULTS.level);
-  const pino = sink.pino?.child({ taskId: who.taskId, attempt: who.attempt, type: who.type, tenant: who.tenant, lane: who.lane });
+  // No `lane` binding: the pool's logger names its lane already, and pino would print the key twice.
+  const pino = sink.pino?.child({ taskId: who.taskId, attempt: who.attempt, type: who.type, tenant: who.tenant });
   let storeFailed = false;
   const write = (level: TaskLogLevel, msg: unknown, fields?: Record<string, unknown>): void => {
     const text = capText(scrubText(String(msg), secrets), TASK_LOG_DEFAULTS.maxMessageChars);
