@@ -8,6 +8,7 @@ import type { Lane } from '../config/names';
 import { batchTypeOfShard, isBatchHandler, type AnyBatchHandler, type GroupHandler, type TaskContext } from '../config/task';
 import { toFailure, type FailureDetail } from './classify';
 import { NonRetryableError } from './errors';
+import { attemptLogger, type TaskLogSink } from './task-log';
 
 /** What `runTask` passes to `executeTask` on the pool's queue. */
 export interface ExecuteRequest {
@@ -37,8 +38,13 @@ function notify<A>(ctx: Context, signal: SignalDefinition<[A]>, payload: NoInfer
  * The activity a pool worker hosts: runs the handler for the task's type. Only types of `group` are
  * served (`handlers` holds that group's, see config/load.ts), so a pool never runs another group's code.
  */
-export function createPoolActivities(catalog: Catalog, group: string, handlers: ReadonlyMap<string, GroupHandler>) {
-  const batches = createBatchActivities(catalog, group, handlers);
+export function createPoolActivities(
+  catalog: Catalog,
+  group: string,
+  handlers: ReadonlyMap<string, GroupHandler>,
+  taskLogs: TaskLogSink = {},
+) {
+  const batches = createBatchActivities(catalog, group, handlers, taskLogs);
   return {
     ...batches,
     async executeTask(req: ExecuteRequest): Promise<unknown> {
@@ -78,6 +84,7 @@ export function createPoolActivities(catalog: Catalog, group: string, handlers: 
         signal: ctx.cancellationSignal,
         heartbeat: (d) => ctx.heartbeat(d),
         lastHeartbeat: ctx.info.heartbeatDetails,
+        log: attemptLogger(taskLogs, { ...identityOf(req), runId: ctx.info.workflowExecution?.runId, attempt }),
       };
       try {
         const result = await handler(req.input, taskCtx);
@@ -126,6 +133,11 @@ export function createPoolActivities(catalog: Catalog, group: string, handlers: 
       }
     },
   };
+}
+
+/** The fields of a request that name a task in its log lines. */
+function identityOf(req: { taskId: string; type: string; lane: Lane; tenant: string }) {
+  return { taskId: req.taskId, type: req.type, lane: req.lane, tenant: req.tenant };
 }
 
 /** A shard's result in bytes at most: every result passes through the batch's history once. */
@@ -181,7 +193,7 @@ function issuesText(issues: { path: PropertyKey[]; message: string }[]): string 
  * The batch activities a pool hosts beside `executeTask`: a batch type's split (one page per call)
  * and its reduce (one page of results per call), run with its group's code on its lane's pool.
  */
-function createBatchActivities(catalog: Catalog, group: string, handlers: ReadonlyMap<string, GroupHandler>) {
+function createBatchActivities(catalog: Catalog, group: string, handlers: ReadonlyMap<string, GroupHandler>, taskLogs: TaskLogSink) {
   const open = new Map<string, OpenSplit>();
   const batchOf = (type: string): { handler: AnyBatchHandler; shardInput?: ZodLike; output?: ZodLike } => {
     const task = catalog.get(type);
@@ -196,7 +208,7 @@ function createBatchActivities(catalog: Catalog, group: string, handlers: Readon
     const spec = (task.def as { batch?: { shardInput?: ZodLike; output?: ZodLike } }).batch ?? {};
     return { handler, ...(spec.shardInput ? { shardInput: spec.shardInput } : {}), ...(spec.output ? { output: spec.output } : {}) };
   };
-  const contextOf = (ctx: Context, req: { taskId: string; lane: Lane; tenant: string }): TaskContext => ({
+  const contextOf = (ctx: Context, req: { taskId: string; type: string; lane: Lane; tenant: string }): TaskContext => ({
     taskId: req.taskId,
     attempt: ctx.info.attempt,
     lane: req.lane,
@@ -204,6 +216,7 @@ function createBatchActivities(catalog: Catalog, group: string, handlers: Readon
     signal: ctx.cancellationSignal,
     heartbeat: (d) => ctx.heartbeat(d),
     lastHeartbeat: ctx.info.heartbeatDetails,
+    log: attemptLogger(taskLogs, { ...identityOf(req), runId: ctx.info.workflowExecution?.runId, attempt: ctx.info.attempt }),
   });
   const userError = (what: string, err: unknown): never => {
     if (err instanceof ApplicationFailure) throw err;

@@ -7,7 +7,7 @@ import type { AnyTaskDefinition, TaskInput, TaskName, TaskOutput } from '../conf
 import { parseRetryAfter } from '../activities/errors';
 import { TidewayError } from '../config/errors';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError, ValidationError } from './errors';
-import type { ListFilter, ListResult, RedriveResult, SubmitOptions, SubmitResult, TaskState } from './task-client';
+import type { ListFilter, ListResult, RedriveResult, SubmitOptions, SubmitResult, TaskLogQuery, TaskLogs, TaskState } from './task-client';
 import type {
   BatchBody,
   BatchStatus,
@@ -166,6 +166,16 @@ export class HttpTaskClient<T extends readonly AnyTaskDefinition[] = RegisteredT
    */
   async result<K extends TaskName<T>>(taskId: string, _type?: K, pollMs = 500): Promise<TaskOutput<T, K>> {
     return (await pollResult((id) => this.get(id), taskId, pollMs)) as TaskOutput<T, K>;
+  }
+
+  /** `GET /v1/tasks/{id}/logs`: a page of the task's log lines, oldest first; pass `next` as `after` for the lines after it. */
+  async logs(taskId: string, query: TaskLogQuery = {}): Promise<TaskLogs> {
+    const q = new URLSearchParams();
+    if (query.after !== undefined) q.set('after', query.after);
+    if (query.limit !== undefined) q.set('limit', String(query.limit));
+    return this.call<TaskLogs>('GET', `/v1/tasks/${encodeURIComponent(taskId)}/logs${q.size ? `?${q}` : ''}`, undefined, {
+      repeatable: true,
+    });
   }
 
   async list(filter: ListFilter = {}, page: { pageSize?: number; pageToken?: string } = {}): Promise<ListResult> {

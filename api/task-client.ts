@@ -31,6 +31,8 @@ import type { BatchCarry } from '../workflows/run-batch';
 import type { TaskState } from '../config/task-state';
 import { visibilityQuery, type ListFilter } from '../config/visibility';
 import { SA_KEYS } from '../config/search-attributes';
+import { FileTaskLogStore } from '../config/task-log-file';
+import { TASK_LOG_DEFAULTS, taskLogQuerySchema, type TaskLogQuery, type TaskLogs, type TaskLogStore } from '../config/task-log';
 import { taskStartOptions } from './start-task';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
 import { TaskSchedules } from './schedules';
@@ -41,6 +43,7 @@ export type { TaskState } from '../config/task-state';
 export type { TaskSummary } from './search';
 export type { BulkAccepted, BulkItem, BulkStatus, BulkItemError } from './bulk';
 export type { ListFilter } from '../config/visibility';
+export type { TaskLogs, TaskLogLine, TaskLogQuery } from '../config/task-log';
 
 export interface SubmitOptions {
   /** Task ID (= workflow ID): submitting the same ID twice runs the task once. @default a random UUID */
@@ -93,6 +96,8 @@ export interface TaskClientOptions<T extends readonly AnyTaskDefinition[]> {
   admissionMaxWaitMs?: number;
   /** Where the adaptive controller logs its decisions. @default none */
   logger?: Logger;
+  /** Where `logs()` reads task lines. @default the files under the settings' TIDEWAY_TASK_LOG_DIR */
+  taskLogs?: TaskLogStore;
 }
 
 const STATUS_NAMES = temporal.api.enums.v1.WorkflowExecutionStatus;
@@ -115,6 +120,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   readonly admission: AdmissionGate;
   private readonly admissionMaxWaitMs: number;
   private readonly ownsAdmission: boolean;
+  private taskLogStore: TaskLogStore | undefined;
 
   constructor(opts: TaskClientOptions<T>) {
     this.temporal = opts.client;
@@ -132,6 +138,13 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
           ...(opts.logger ? { log: opts.logger } : {}),
         });
     this.admissionMaxWaitMs = opts.admissionMaxWaitMs ?? 30_000;
+    this.taskLogStore = opts.taskLogs;
+  }
+
+  /** The store `logs()` reads; without one given, the process settings' files (read once, when first needed). */
+  get taskLogs(): TaskLogStore {
+    this.taskLogStore ??= new FileTaskLogStore({ dir: loadSettings().taskLogs.dir });
+    return this.taskLogStore;
   }
 
   /**
@@ -149,6 +162,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     admission?: AdmissionMode | AdmissionSpec | AdmissionGate;
     admissionMaxWaitMs?: number;
     logger?: Logger;
+    taskLogs?: TaskLogStore;
   }): Promise<TaskClient<C>> {
     // The environment is read (and checked) only for what the caller left out.
     const defaults =
@@ -165,6 +179,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       ...(admission !== undefined ? { admission } : {}),
       ...(opts.admissionMaxWaitMs !== undefined ? { admissionMaxWaitMs: opts.admissionMaxWaitMs } : {}),
       ...(opts.logger ? { logger: opts.logger } : {}),
+      ...(opts.taskLogs ? { taskLogs: opts.taskLogs } : {}),
     });
     tc.ownedConnection = connection;
     return tc;
@@ -188,6 +203,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       connection: securityOptions(s),
       // No logger: the CLI runs through here and its stdout is for its own output.
       admission: s.admission,
+      taskLogs: new FileTaskLogStore({ dir: s.taskLogs.dir, maxLines: s.taskLogs.maxLines, maxBytes: s.taskLogs.maxBytes }),
     });
   }
 
@@ -491,6 +507,24 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       throw new TaskConflictError(taskId, s.status, `task ${taskId} is ${s.status}; only dead_lettered tasks can be discarded`);
     }
     await this.handle(taskId).signal(discardSignal);
+  }
+
+  /**
+   * A page of a task's log lines (what its handlers wrote with `ctx.log`), oldest first, across
+   * attempts and workers: `after` is the `next` of an earlier page (from the start when unset),
+   * `limit` at most 1,000 (@default 200). Unknown task: TaskNotFoundError.
+   */
+  async logs(taskId: string, query: TaskLogQuery = {}): Promise<TaskLogs> {
+    const q = taskLogQuerySchema.safeParse(query);
+    if (!q.success) throw new ValidationError(zodIssues(q.error.issues));
+    const summary = await this.describe(taskId);
+    return this.logsOf(summary, q.data);
+  }
+
+  /** `logs` for a task whose summary the caller already has (the HTTP API checked its tenant with it). */
+  async logsOf(summary: TaskSummary, query: { after?: string | undefined; limit?: number | undefined }): Promise<TaskLogs> {
+    const page = await this.taskLogs.read(summary.taskId, { after: query.after, limit: query.limit ?? TASK_LOG_DEFAULTS.pageSize });
+    return { taskId: summary.taskId, ...(summary.status ? { status: summary.status } : {}), ...page };
   }
 
   /** Visibility summary of the latest run of a task. */

@@ -10,6 +10,7 @@ import { cliProject, configOption, useConfig } from './project';
 import { registerScalerCommands } from './commands/scaler';
 import { registerApiCommands } from './commands/api';
 import { registerTaskCommands } from './commands/tasks';
+import { registerLogsCommand } from './commands/logs';
 import { registerVersionCommands } from './commands/versions';
 import { printJson, table } from './format';
 
@@ -116,6 +117,7 @@ program
   });
 
 registerTaskCommands(program);
+registerLogsCommand(program);
 registerScalerCommands(program);
 registerConfigCommands(program);
 registerApiCommands(program);

@@ -33,6 +33,7 @@ import {
   scheduleBodySchema,
   scheduleIdParam,
   submitBodySchema,
+  taskLogsQuerySchema,
   type TaskAction,
 } from '../api/http/schemas';
 import { TenantTasks } from '../api/http/tasks';
@@ -43,6 +44,8 @@ import {
   type ListResult,
   type RedriveResult,
   type SubmitResult,
+  type TaskLogQuery,
+  type TaskLogs,
   type TaskState,
 } from '../api/task-client';
 import type { Catalog } from '../config/catalog-schema';
@@ -69,6 +72,8 @@ export interface TaskApi {
   /** `POST /v1/bulk/{id}:cancel`: what is not started yet never starts; started tasks are cancelled. */
   cancelBulk(bulkId: string): Promise<BulkCancelled>;
   get(taskId: string): Promise<TaskState>;
+  /** `GET /v1/tasks/{id}/logs`: a page of the task's log lines, oldest first, from cursor `after`. */
+  logs(taskId: string, query?: TaskLogQuery): Promise<TaskLogs>;
   /** Waits until the task is terminal: its result, or TaskFailedError. */
   result(taskId: string): Promise<unknown>;
   /** One page of the tenant's tasks, newest first (a `tenant` in the filter is ignored). */
@@ -157,6 +162,10 @@ export class DirectTaskApi implements TaskApi {
 
   result(taskId: string): Promise<unknown> {
     return pollResult((id) => this.get(id), taskId);
+  }
+
+  logs(taskId: string, query: TaskLogQuery = {}): Promise<TaskLogs> {
+    return answer(`${taskPath(taskId)}/logs`, async () => this.tasks.logs(this.tenant, taskId, parse(taskLogsQuerySchema, query)));
   }
 
   list(filter: ListFilter, page: { pageSize?: number; pageToken?: string } = {}): Promise<ListResult> {

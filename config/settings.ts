@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_HIGH_WAIT_OBJECTIVE_MS, parseAdmissionMode, type AdmissionMode } from './admission';
 import { parseDuration } from './duration';
 import { APP_NAME, APP_NAME_RULE } from './names';
+import { TASK_LOG_DEFAULTS, TASK_LOG_LEVELS, type TaskLogLevel } from './task-log';
 
 /**
  * Every setting of every Tideway process, in one place: one zod schema of the environment (each
@@ -148,6 +149,21 @@ const envSchema = z.object({
     .regex(/^[^\s:]+:\d{1,5}$/, 'use host:port, e.g. 127.0.0.1:9464')
     .optional(),
 
+  // ── Task logs (ctx.log; docs/ARCHITECTURE.md, "Task logs") ──
+  /** Folder of the per-task log files (a shared volume serves several machines). Default: `<TIDEWAY_DATA_DIR>/task-logs`. */
+  TIDEWAY_TASK_LOG_DIR: optional(text),
+  /** Lowest level a task's own log keeps (the pool log follows TIDEWAY_LOG_LEVEL). Default: `info`. */
+  TIDEWAY_TASK_LOG_LEVEL: z.enum(TASK_LOG_LEVELS).default(TASK_LOG_DEFAULTS.level),
+  /** Lines and bytes one task keeps at most, then one `truncated` marker. Default: 5000 lines, 1 MiB. */
+  TIDEWAY_TASK_LOG_MAX_LINES: z.coerce.number().int().min(10).default(TASK_LOG_DEFAULTS.maxLines),
+  TIDEWAY_TASK_LOG_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(16 * 1024)
+    .default(TASK_LOG_DEFAULTS.maxBytes),
+  /** Task log files untouched this long are removed when a pool starts. Default: 7d. */
+  TIDEWAY_TASK_LOG_RETENTION: durationMs.optional(),
+
   // ── Lane admission ──
   /** `adaptive`, `off`, or fixed budgets per submitting process, e.g. `low=8/s`. Default: adaptive. */
   TIDEWAY_ADMISSION: parsedBy((v) => parseAdmissionMode(v), /^TIDEWAY_ADMISSION: /).optional(),
@@ -250,6 +266,14 @@ export interface Settings extends TemporalSecurity {
   readonly logLevel: LogLevel;
   /** host:port of the Temporal SDK's own Prometheus metrics in worker processes; undefined = off. */
   readonly sdkMetrics: string | undefined;
+  /** Task logs: where the per-task files live, what they keep, and for how long. */
+  readonly taskLogs: {
+    readonly dir: string;
+    readonly level: TaskLogLevel;
+    readonly maxLines: number;
+    readonly maxBytes: number;
+    readonly retentionMs: number;
+  };
   /** How starts of the lower lanes are admitted (admission/); adaptive unless TIDEWAY_ADMISSION says otherwise. */
   readonly admission: Readonly<AdmissionMode>;
   readonly lanes: {
@@ -344,6 +368,13 @@ function compile(e: z.output<typeof envSchema>): Settings {
     searchPath: e.PATH,
     logLevel: e.TIDEWAY_LOG_LEVEL,
     sdkMetrics: e.TIDEWAY_SDK_METRICS,
+    taskLogs: {
+      dir: resolve(e.TIDEWAY_TASK_LOG_DIR ?? join(e.TIDEWAY_DATA_DIR, 'task-logs')),
+      level: e.TIDEWAY_TASK_LOG_LEVEL,
+      maxLines: e.TIDEWAY_TASK_LOG_MAX_LINES,
+      maxBytes: e.TIDEWAY_TASK_LOG_MAX_BYTES,
+      retentionMs: e.TIDEWAY_TASK_LOG_RETENTION ?? TASK_LOG_DEFAULTS.retentionMs,
+    },
     // The objective is its own variable, so it is set once the mode is parsed.
     admission: adaptiveObjective(e.TIDEWAY_ADMISSION, e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS),
     lanes: { high: { waitObjectiveMs: e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS } },

@@ -3,6 +3,7 @@ import type { Duration } from './duration';
 import type { Lane } from './names';
 import type { RetryPolicyInput } from './retry';
 import type { ScheduleEntryInput } from './schedule';
+import type { TaskLogger } from './task-log';
 
 /** What a handler gets besides its input. */
 export interface TaskContext {
@@ -20,6 +21,8 @@ export interface TaskContext {
   heartbeat(details?: unknown): void;
   /** Progress recorded by the previous attempt's last heartbeat, if any. */
   readonly lastHeartbeat: unknown;
+  /** This task's log: each line carries the task ID, attempt, type and tenant (`tideway logs <id>`). */
+  readonly log: TaskLogger;
 }
 
 export type TaskHandler<I, O> = (input: I, ctx: TaskContext) => Promise<O>;

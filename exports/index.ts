@@ -27,6 +27,11 @@ export type { Register, RegisteredTasks } from '../config/register';
 export { loadProject, findConfigFile, CONFIG_FILE_NAMES } from '../config/load';
 export type { Project, LoadProjectOptions } from '../config/load';
 export type { Duration } from '../config/duration';
+// Task logs (ctx.log): the line, the page clients read, and the per-task store behind them.
+export type { TaskLogger, TaskLogLine, TaskLogPage, TaskLogs, TaskLogStore, TaskLogLevel } from '../config/task-log';
+export { TASK_LOG_DEFAULTS } from '../config/task-log';
+export { FileTaskLogStore } from '../config/task-log-file';
+export type { FileTaskLogStoreOptions } from '../config/task-log-file';
 export type { RetryPolicyInput } from '../config/retry';
 export type { TaskEnvelope } from '../config/envelope';
 export {

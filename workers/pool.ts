@@ -2,6 +2,7 @@ import { CancelledFailure, ApplicationFailure } from '@temporalio/common';
 import { Worker, type ActivityInboundCallsInterceptor, type NativeConnection, type WorkerTuner } from '@temporalio/worker';
 import type { FailureDetail } from '../activities/classify';
 import { createPoolActivities, type ExecuteRequest } from '../activities/execute';
+import type { TaskLogSink } from '../activities/task-log';
 import type { Catalog, PoolSpec } from '../config/catalog-schema';
 import type { Logger } from '../config/log';
 import type { GroupHandler } from '../config/task';
@@ -21,6 +22,8 @@ export interface PoolWorkerOptions {
   /** Overrides the pool's `aimd.enabled` (benchmarks compare both in one process). */
   aimd?: boolean;
   log?: Logger;
+  /** Where handlers' `ctx.log` lines go. @default `log` only (no per-task store) */
+  taskLogs?: TaskLogSink;
   /** Injected clock for the AIMD controller. @default Date.now */
   now?: () => number;
 }
@@ -133,7 +136,7 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue,
-    activities: createPoolActivities(opts.catalog, pool.group, opts.handlers),
+    activities: createPoolActivities(opts.catalog, pool.group, opts.handlers, opts.taskLogs ?? { pino: opts.log }),
     tuner,
     interceptors: { activity: [() => ({ inbound: observe })] },
     ...(pool.rateLimit !== undefined ? { maxTaskQueueActivitiesPerSecond: pool.rateLimit } : {}),

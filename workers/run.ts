@@ -11,6 +11,8 @@ import { checkRouting, createCallbackWorker, createControlWorker, createIntakeWo
 import { Client } from '@temporalio/client';
 import { createAdmission } from '../admission';
 import { createPool } from './pool';
+import { FileTaskLogStore } from '../config/task-log-file';
+import { knownSecrets } from '../config/task-log';
 
 /**
  * The two worker roles as long-running functions, for `node dist/workers/main.js`, `tideway worker`
@@ -96,6 +98,10 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
   const { address, namespace, connection } = await connect(project);
   const poolSettings = project.settings.pool;
   const log = createLogger('tideway-pool', project.settings.logLevel, { group, lane, taskQueue: spec.taskQueue });
+  const tl = project.settings.taskLogs;
+  const store = new FileTaskLogStore({ dir: tl.dir, maxLines: tl.maxLines, maxBytes: tl.maxBytes });
+  const pruned = store.prune(tl.retentionMs);
+  if (pruned > 0) log.info({ event: 'task-log:pruned', files: pruned, dir: tl.dir }, 'old task log files removed');
   const pool = await createPool({
     connection,
     namespace,
@@ -103,6 +109,7 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
     handlers,
     pool: spec,
     log,
+    taskLogs: { pino: log, store, storeLevel: tl.level, secrets: knownSecrets(project.settings) },
     ...(poolSettings.shutdownGraceMs !== undefined ? { shutdownGraceMs: poolSettings.shutdownGraceMs } : {}),
     ...(poolSettings.aimd !== undefined ? { aimd: poolSettings.aimd } : {}),
   });

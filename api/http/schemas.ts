@@ -4,6 +4,7 @@ import { bulkIdSchema, taskIdSchema, taskRefSchema } from '../../config/envelope
 import { listFilterSchema } from '../../config/visibility';
 import { LANES, TASK_STATUSES } from '../../config/names';
 import { OVERLAP_POLICIES } from '../../config/schedule';
+import { taskLogLineSchema, taskLogQuerySchema } from '../../config/task-log';
 
 /**
  * The zod schemas of every request and answer of the HTTP API. Handlers parse with them and
@@ -144,6 +145,17 @@ export const taskSummarySchema = z.object({
   closeTime: z.string().optional(),
 });
 export const listResultSchema = z.object({ tasks: z.array(taskSummarySchema), nextPageToken: z.string().optional() });
+
+/** Query of `GET /v1/tasks/{id}/logs`: `after` (the `next` of an earlier page) and `limit` (1-1000, default 200). */
+export const taskLogsQuerySchema = taskLogQuerySchema;
+/** Answer of `GET /v1/tasks/{id}/logs`: lines oldest first across attempts and workers, the cursor after them, the task's status. */
+export const taskLogsSchema = z.object({
+  taskId: z.string(),
+  status: z.enum(TASK_STATUSES).optional(),
+  lines: z.array(taskLogLineSchema),
+  next: z.string(),
+  truncated: z.boolean(),
+});
 
 /** Actions of `POST /v1/tasks/{id}:<action>`. */
 export const TASK_ACTIONS = ['cancel', 'pause', 'resume', 'redrive', 'discard'] as const;

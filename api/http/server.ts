@@ -41,6 +41,8 @@ import {
   submitResultSchema,
   TASK_ACTIONS,
   taskIdParam,
+  taskLogsQuerySchema,
+  taskLogsSchema,
   taskRefParam,
   taskStateSchema,
   SCHEDULE_ACTIONS,
@@ -248,6 +250,16 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       schema: { params: taskParams },
       responses: { 200: ok('state', taskStateSchema) },
       handler: async ({ tenant, req }) => tasks.get(tenant, req.params.id),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/tasks/{id}/logs',
+      summary: "a task's log lines (ctx.log), oldest first across attempts and workers; page with `after`",
+      tags: ['tasks'],
+      auth: true,
+      schema: { params: taskParams, querystring: taskLogsQuerySchema },
+      responses: { 200: ok('lines', taskLogsSchema) },
+      handler: async ({ tenant, req }) => tasks.logs(tenant, req.params.id, req.query),
     }),
     ...TASK_ACTIONS.map((action) =>
       route({

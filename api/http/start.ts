@@ -3,6 +3,7 @@ import type { AdmissionMode, AdmissionSpec } from '../../config/admission';
 import { TidewayError } from '../../config/errors';
 import type { Project } from '../../config/load';
 import { temporalAddressOf, type Settings } from '../../config/settings';
+import { FileTaskLogStore } from '../../config/task-log-file';
 import { securityOptions } from '../../temporal/connection';
 import { TaskClient } from '../task-client';
 import { ApiKeyStore, generateApiKey } from './auth';
@@ -72,6 +73,8 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     admission: opts.admission ?? settings.admission,
     admissionMaxWaitMs: API_ADMISSION_MAX_WAIT_MS,
     logger: createLogger('admission', settings.logLevel),
+    // Task logs are read from the files the pools of this machine (or a shared volume) write.
+    taskLogs: new FileTaskLogStore({ dir: settings.taskLogs.dir }),
   });
   const server = await buildApiServer({
     client,

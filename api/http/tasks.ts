@@ -4,7 +4,7 @@ import { resolveEnvelope, type TaskEnvelope } from '../../config/envelope';
 import { TaskNotFoundError } from '../errors';
 import { newBulkId } from '../bulk';
 import type { TaskSummary } from '../search';
-import type { AnyTaskClient, BulkItem, ListResult, SubmitResult, TaskState } from '../task-client';
+import type { AnyTaskClient, BulkItem, ListResult, SubmitResult, TaskLogs, TaskState } from '../task-client';
 import type { Backpressure } from './backpressure';
 import { BadRequestError, ConflictError, toErrorResponse } from './errors';
 import {
@@ -129,6 +129,11 @@ export class TenantTasks {
       if (pending) return pending;
       throw err;
     }
+  }
+
+  /** A page of one of the tenant's tasks' log lines (another tenant's task: TaskNotFound). */
+  async logs(tenant: string, rawId: string, query: { after?: string | undefined; limit?: number | undefined }): Promise<TaskLogs> {
+    return this.client.logsOf(await this.describe(tenant, rawId), query);
   }
 
   /** Lists the tenant's tasks; the tenant clause is added here whatever the query says. */

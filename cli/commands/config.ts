@@ -36,6 +36,7 @@ export function effectiveConfig(p: Project): Record<string, unknown> {
     scaler: s.scaler.options ?? {},
     dataDir: s.dataDir,
     logLevel: s.logLevel,
+    taskLogs: s.taskLogs,
     groups: p.catalog.groups.map((g) => ({
       group: g,
       types: [...p.catalog.byName.values()].filter((t) => t.group === g).map((t) => t.name),

@@ -35,13 +35,24 @@ async function echo<T>(input: T, ctx: TaskContext): Promise<T> {
 /** Sleeps `ms` in short steps, heartbeating so a lost worker is noticed and cancel is delivered. */
 async function sleepFor(input: { ms: number }, ctx: TaskContext): Promise<{ sleptMs: number }> {
   record(ctx, 'demo.sleep');
+  ctx.log.info(`sleeping ${input.ms} ms`, { ms: input.ms });
   const started = Date.now();
   const step = Math.min(500, Math.max(10, input.ms));
+  // Progress at most ten times a run and at most once a second: `tideway logs <id> --follow` shows it.
+  const every = Math.max(1_000, input.ms / 10);
+  let reported = 0;
   while (Date.now() - started < input.ms) {
-    ctx.heartbeat({ sleptMs: Date.now() - started });
-    await sleep(Math.min(step, input.ms - (Date.now() - started)), undefined, { signal: ctx.signal });
+    const slept = Date.now() - started;
+    ctx.heartbeat({ sleptMs: slept });
+    if (slept - reported >= every) {
+      reported = slept;
+      ctx.log.info(`slept ${slept} of ${input.ms} ms`, { sleptMs: slept });
+    }
+    await sleep(Math.min(step, input.ms - slept), undefined, { signal: ctx.signal });
   }
-  return { sleptMs: Date.now() - started };
+  const sleptMs = Date.now() - started;
+  ctx.log.info(`done after ${sleptMs} ms`, { sleptMs });
+  return { sleptMs };
 }
 
 export interface FailInput {
@@ -55,12 +66,14 @@ async function failTimes(input: FailInput, ctx: TaskContext): Promise<{ attempts
   record(ctx, 'demo.fail');
   if (ctx.attempt <= input.times) {
     const msg = `demo.fail: attempt ${ctx.attempt} of ${input.times} planned failures`;
+    ctx.log.warn(`attempt ${ctx.attempt} fails as planned (${input.errorClass})`, { times: input.times });
     if (input.errorClass === 'non_retryable') throw new NonRetryableError(msg);
     if (input.errorClass === 'throttled') {
       throw new ThrottledError(msg, input.retryAfterMs === undefined ? {} : { retryAfter: input.retryAfterMs });
     }
     throw new RetryableError(msg);
   }
+  ctx.log.info(`attempt ${ctx.attempt} succeeds`);
   return { attempts: ctx.attempt };
 }
 

@@ -59,10 +59,23 @@ describe('HTTP edge without Temporal', () => {
     ['GET', '/v1/pools'],
     ['GET', '/metrics'],
     ['GET', '/openapi.json'],
+    ['GET', '/v1/tasks/t-1/logs'],
   ])('%s %s without a key is 401 with the error shape', async (method, url) => {
     const r = await call(method, url);
     expect(r.status).toBe(401);
     expect(r.body).toEqual({ error: { type: 'Unauthorized', message: expect.any(String) } });
+  });
+
+  it.each([
+    ['limit=0', 'limit'],
+    ['limit=5000', 'limit'],
+    ['limit=x', 'limit'],
+    ['after=%24%7Bx%7D', 'after'],
+    ['tail=5', ''],
+  ])('GET /v1/tasks/{id}/logs?%s is 400 naming %s', async (query, path) => {
+    const r = await call('GET', `/v1/tasks/t-1/logs?${query}`, { key });
+    expect(r.status).toBe(400);
+    expect(r.body.error.details.issues[0].path).toBe(path);
   });
 
   it('rejects a wrong key', async () => {
@@ -177,6 +190,7 @@ describe('openapi.json', () => {
       '/v1/tasks/{id}:pause',
       '/v1/tasks/{id}:resume',
       '/v1/tasks/{id}:redrive',
+      '/v1/tasks/{id}/logs',
       '/v1/batches',
       '/v1/batches/{id}',
       '/v1/schedules',
