@@ -89,6 +89,7 @@ export async function runDev(opts: DevOptions = {}): Promise<void> {
     dev: true,
     say,
     poolProviders: [scalerStateProvider(settings.dataDir)],
+    ...(target.uiUrl ? { webUiUrl: target.uiUrl } : {}),
   });
 
   say('');

@@ -188,6 +188,8 @@ const envSchema = z.object({
   TIDEWAY_TENANT_INFLIGHT: num.int().min(0).optional(),
   /** `1`: `node dist/api/http/main.js` creates a key when none is configured. Default: off. */
   TIDEWAY_DEV: flag.default(false),
+  /** The Temporal Web UI the dashboard links each task to. Default: the dev server's UI when Tideway starts one, else none. */
+  TIDEWAY_WEB_UI_URL: optional(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' })),
 
   // ── Result callbacks ──
   /** `tenant=secret,...` HMAC secret per tenant (`*`: every other tenant). Default: none. */
@@ -295,6 +297,8 @@ export interface Settings extends TemporalSecurity {
     };
     /** The API process creates a key when none is configured. */
     readonly dev: boolean;
+    /** Base URL of the Temporal Web UI for the dashboard's task links; undefined = no links. */
+    readonly webUiUrl: string | undefined;
   };
   readonly callbacks: {
     /** Secret per tenant (`*` applies to tenants without their own). */
@@ -391,6 +395,8 @@ function compile(e: z.output<typeof envSchema>): Settings {
         ...(e.TIDEWAY_TENANT_INFLIGHT !== undefined ? { tenantInflightLimit: e.TIDEWAY_TENANT_INFLIGHT } : {}),
       },
       dev: e.TIDEWAY_DEV,
+      // With no address Tideway starts the dev server itself, whose UI is on TIDEWAY_UI_PORT.
+      webUiUrl: e.TIDEWAY_WEB_UI_URL ?? (e.TEMPORAL_ADDRESS || e.TIDEWAY_HEADLESS ? undefined : `http://localhost:${e.TIDEWAY_UI_PORT}`),
     },
     callbacks: { secrets: e.TIDEWAY_CALLBACK_SECRETS, allowlist: e.TIDEWAY_CALLBACK_ALLOWLIST },
     cli: { url: e.TIDEWAY_URL, apiKey: e.TIDEWAY_API_KEY },

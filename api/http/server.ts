@@ -5,6 +5,9 @@ import type { Catalog } from '../../config/catalog-schema';
 import { createLogger, type Logger } from '../../config/log';
 import { DEFAULT_BODY_LIMIT, loadSettings } from '../../config/settings';
 import type { AnyTaskClient } from '../task-client';
+import { dashboardFileParam, dashboardQuerySchema, dashboardSchema } from '../dashboard/schemas';
+import { DashboardFiles } from '../dashboard/static';
+import { Dashboard, type DashboardOptions } from '../dashboard/view';
 import { authenticate, type ApiKeyStore } from './auth';
 import { Backpressure, QueueStatsReader, type BackpressureOptions } from './backpressure';
 import { describeBatch, startBatch } from './batches';
@@ -67,6 +70,13 @@ export interface ApiServerOptions {
   poolProviders?: PoolInfoProvider[];
   /** Structured log for decisions (throttling); fastify's own request log stays off. @default at TIDEWAY_LOG_LEVEL */
   logger?: Logger;
+  /**
+   * The dashboard at `/`: Web UI link, objective, and the pool history it samples every 10 s. Given
+   * (startApiServer always gives it), the server samples from the start; absent, the page works
+   * with no history, and a server built only for a test never calls Temporal on its own.
+   * @default no sampling, no Web UI link
+   */
+  dashboard?: DashboardOptions;
 }
 
 /** A built (not yet listening) API server and the parts tests and the bench poke at. */
@@ -77,6 +87,7 @@ export interface ApiServer {
   stats: QueueStatsReader;
   openapi: Record<string, unknown>;
   routes: readonly Route[];
+  dashboard: Dashboard;
   close(): Promise<void>;
 }
 
@@ -94,6 +105,10 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       : new Backpressure(temporal, stats, opts.backpressure ?? {}, log, (tenant, reason) => metrics.throttled.inc({ tenant, reason }));
   const tasks = new TenantTasks(opts.client, catalog, backpressure, (tenant, outcome) => metrics.submits.inc({ tenant, outcome }));
   const providers = opts.poolProviders ?? [];
+  const pools = () => describePools(catalog, stats, backpressure, providers);
+  const admission = () => admissionView(opts.client.admission);
+  const dashboard = new Dashboard({ client: opts.client, catalog, pools, admission, logger: log }, opts.dashboard ?? {});
+  const pageFiles = new DashboardFiles();
 
   const app = Fastify({
     bodyLimit: opts.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -372,10 +387,38 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
       auth: true,
       schema: {},
       responses: { 200: ok('pools', poolListSchema) },
-      handler: async () => ({
-        pools: await describePools(catalog, stats, backpressure, providers),
-        admission: admissionView(opts.client.admission),
-      }),
+      handler: async () => ({ pools: await pools(), admission: admission() }),
+    }),
+    route({
+      method: 'get',
+      path: '/',
+      summary: 'the dashboard page (it asks for an API key and calls the routes below with it)',
+      tags: ['dashboard'],
+      auth: false,
+      schema: {},
+      responses: { 200: ok('HTML page') },
+      handler: async ({ reply }) => sendFile(reply, pageFiles.get('index.html')),
+    }),
+    route({
+      method: 'get',
+      path: '/dashboard/{file}',
+      summary: "the dashboard page's script, style sheet and ECharts",
+      tags: ['dashboard'],
+      auth: false,
+      schema: { params: z.object({ file: dashboardFileParam }) },
+      responses: { 200: ok('static file') },
+      handler: async ({ req, reply }) => sendFile(reply, pageFiles.get(req.params.file)),
+    }),
+    route({
+      method: 'get',
+      path: '/v1/dashboard',
+      summary:
+        'what the dashboard draws: pools now and over the last hour, the 24 h forecast, your dead letters, running batches and bulks',
+      tags: ['dashboard'],
+      auth: true,
+      schema: { querystring: dashboardQuerySchema },
+      responses: { 200: ok('dashboard data', dashboardSchema) },
+      handler: async ({ tenant, req }) => dashboard.view(tenant, req.query),
     }),
   ];
   const openapi = buildOpenApi(routes, { title: 'Tideway HTTP API', version: '1' });
@@ -431,6 +474,7 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     });
   }
   await app.ready();
+  if (opts.dashboard) dashboard.start();
 
   return {
     app,
@@ -439,9 +483,16 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     stats,
     openapi,
     routes,
+    dashboard,
     async close() {
       backpressure?.close();
+      await dashboard.close();
       await app.close();
     },
   };
+}
+
+/** Answers a dashboard file; returning the reply tells fastify the answer is sent. */
+function sendFile(reply: FastifyReply, f: { body: Buffer; contentType: string; cacheControl: string }): FastifyReply {
+  return reply.type(f.contentType).header('cache-control', f.cacheControl).send(f.body);
 }

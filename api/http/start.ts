@@ -33,6 +33,8 @@ export interface StartApiOptions {
   poolProviders?: PoolInfoProvider[];
   /** Lane admission. @default the settings' (TIDEWAY_ADMISSION and TIDEWAY_HIGH_WAIT_OBJECTIVE; adaptive when unset) */
   admission?: AdmissionMode | AdmissionSpec;
+  /** The Temporal Web UI the dashboard links tasks to (`tideway dev` passes its dev server's). @default the settings' */
+  webUiUrl?: string;
 }
 
 /** An HTTP submit waits at most this long for its lane's permit, then gets 429 with Retry-After. */
@@ -83,6 +85,11 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     backpressure: settings.api.backpressure,
     logger: createLogger('api', settings.logLevel),
     ...(opts.poolProviders ? { poolProviders: opts.poolProviders } : {}),
+    dashboard: {
+      highWaitObjectiveMs: settings.lanes.high.waitObjectiveMs,
+      ...(settings.scaler.options ? { scalerOptions: settings.scaler.options } : {}),
+      ...((opts.webUiUrl ?? settings.api.webUiUrl) ? { webUiUrl: opts.webUiUrl ?? settings.api.webUiUrl } : {}),
+    },
   });
   const host = opts.host ?? settings.api.host;
   await server.app.listen({ port: opts.port ?? settings.api.port, host });
@@ -90,6 +97,7 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
   const port = typeof addr === 'object' && addr ? addr.port : settings.api.port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   say(`  HTTP API        ${url}  (openapi: ${url}/openapi.json)`);
+  say(`  Dashboard       ${url}/`);
   if (devKey) {
     say(`  API key         ${devKey}  (tenant "default"; created for this dev run — set TIDEWAY_API_KEYS to choose your own)`);
     say(`                  export TIDEWAY_URL=${url} TIDEWAY_API_KEY=${devKey}`);
