@@ -559,19 +559,20 @@
       return;
     }
     if (state.openTask !== id) return;
-    const lines = Array.isArray(body) ? body : (body?.lines ?? body?.logs ?? []);
+    // GET /v1/tasks/{id}/logs: { lines: [{ ts, level, msg, attempt, pid, … }], next, truncated }.
+    const lines = body?.lines ?? [];
     if (lines.length === 0) {
       box.replaceChildren(el('p', { class: 'muted', 'data-field': 'logs', text: 'No logs.' }));
       return;
     }
     box.replaceChildren(
       ...lines.slice(-500).map((l) => {
-        const at = l.time ?? l.at ?? l.ts;
-        const msg = l.msg ?? l.message ?? JSON.stringify(l);
+        const at = l.ts;
+        const msg = l.pid !== undefined ? `${l.msg}  (pid ${l.pid})` : l.msg;
         return el(
           'div',
           { class: `log-line lv-${l.level ?? 'info'}`, 'data-field': 'log' },
-          el('span', { class: 'muted', text: at ? fmtTime(typeof at === 'number' ? new Date(at).toISOString() : at) : '' }),
+          el('span', { class: 'muted', text: at ? fmtTime(at) : '' }),
           el('span', { class: 'lv', text: String(l.level ?? '') }),
           el('span', { class: 'muted', text: l.attempt !== undefined ? `#${l.attempt}` : '' }),
           el('span', { text: msg }),
