@@ -4,6 +4,7 @@ import { TidewayError } from '../../config/errors';
 import type { Project } from '../../config/load';
 import { temporalAddressOf, type Settings } from '../../config/settings';
 import { securityOptions } from '../../temporal/connection';
+import { codecOf } from '../../temporal/codec';
 import { TaskClient } from '../task-client';
 import { ApiKeyStore, generateApiKey } from './auth';
 import type { PoolInfoProvider } from './pools';
@@ -64,11 +65,13 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     devKey = generateApiKey();
     keys.add('default', devKey);
   }
+  const codec = codecOf(settings);
   const client = await TaskClient.connect({
     catalog: opts.project.catalog,
     address: opts.address ?? temporalAddressOf(settings),
     namespace: opts.namespace ?? settings.namespace,
     connection: securityOptions(settings),
+    dataConverter: codec ? { payloadCodecs: [codec] } : {},
     admission: opts.admission ?? settings.admission,
     admissionMaxWaitMs: API_ADMISSION_MAX_WAIT_MS,
     logger: createLogger('admission', settings.logLevel),
@@ -78,6 +81,7 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     keys,
     bodyLimit: settings.api.bodyLimit,
     backpressure: settings.api.backpressure,
+    ...(codec ? { codec: { codec, corsOrigins: settings.codec.corsOrigins } } : {}),
     logger: createLogger('api', settings.logLevel),
     ...(opts.poolProviders ? { poolProviders: opts.poolProviders } : {}),
   });
