@@ -4,7 +4,7 @@ import { TidewayError } from '../../config/errors';
 import type { Project } from '../../config/load';
 import { temporalAddressOf, type Settings } from '../../config/settings';
 import { securityOptions } from '../../temporal/connection';
-import { codecOf } from '../../temporal/codec';
+import { dataConverterOf } from '../../temporal/codec';
 import { TaskClient } from '../task-client';
 import { ApiKeyStore, generateApiKey } from './auth';
 import type { PoolInfoProvider } from './pools';
@@ -65,13 +65,15 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     devKey = generateApiKey();
     keys.add('default', devKey);
   }
-  const codec = codecOf(settings);
+  const dataConverter = dataConverterOf(settings);
+  // The client's own codec (when encryption is on) also serves the Web UI at /codec/*.
+  const codec = dataConverter.payloadCodecs?.[0];
   const client = await TaskClient.connect({
     catalog: opts.project.catalog,
     address: opts.address ?? temporalAddressOf(settings),
     namespace: opts.namespace ?? settings.namespace,
     connection: securityOptions(settings),
-    dataConverter: codec ? { payloadCodecs: [codec] } : {},
+    dataConverter,
     admission: opts.admission ?? settings.admission,
     admissionMaxWaitMs: API_ADMISSION_MAX_WAIT_MS,
     logger: createLogger('admission', settings.logLevel),
