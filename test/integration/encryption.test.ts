@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
@@ -26,8 +28,11 @@ const ROOT = join(__dirname, '..', '..');
 const API_KEY = 'acme-codec-key-123';
 const KEY = randomBytes(32).toString('base64');
 
+const ENCRYPTED_ENCODING_B64 = Buffer.from(ENCRYPTED_ENCODING).toString('base64');
+
 let dir: string;
 let dbFile: string;
+let cli: string;
 let server: DevServer;
 let project: Project;
 let stack: Stack | undefined;
@@ -43,7 +48,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tideway-enc-'));
   dbFile = join(dir, 'temporal.db');
   const settings = loadSettings();
-  const cli =
+  cli =
     process.env.TIDEWAY_TEST_TEMPORAL_CLI ??
     (await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir, searchPath: settings.searchPath }));
   server = await startDevServer({ cli, dbFile, port: 0, headless: true, logDir: dir });
@@ -153,6 +158,26 @@ test('the API codec endpoint decrypts for a caller with an API key and refuses o
   const refused = await post({});
   expect(refused.status).toBe(401);
   expect(await refused.json()).toMatchObject({ error: { type: 'Unauthorized' } });
+
+  // Temporal's own codec client (the CLI, protobuf JSON) reads the history through the endpoint.
+  const { stdout } = await promisify(execFile)(cli, [
+    'workflow',
+    'show',
+    '--address',
+    server.address,
+    '-w',
+    id,
+    '--output',
+    'json',
+    '--codec-endpoint',
+    `${api!.url}/codec`,
+    '--codec-auth',
+    `Bearer ${API_KEY}`,
+  ]);
+  // `--output json` keeps payloads in protobuf JSON (base64), decoded: the marker is in their data.
+  const decodedData = [...stdout.matchAll(/"data": "([A-Za-z0-9+/=]*)"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString()).join('\n');
+  expect(decodedData).toContain(marker);
+  expect(stdout).not.toContain(ENCRYPTED_ENCODING_B64);
 });
 
 test('a reader without the key ID fails with an error naming it', async () => {
