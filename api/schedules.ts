@@ -15,7 +15,7 @@ import {
   sameCatalogScheduleMemo,
   type CatalogScheduleMemo,
 } from '../config/schedule-memo';
-import { taskAttributePairs } from '../config/search-attributes';
+import { taskAttributePairs, taskUserMetadata } from '../config/search-attributes';
 import { ScheduleNotFoundError } from './errors';
 
 /** One schedule as `schedules list` shows it. */
@@ -53,6 +53,7 @@ export function catalogScheduleOptions(s: CompiledSchedule): ScheduleOptions {
       typedSearchAttributes: new TypedSearchAttributes(
         taskAttributePairs({ type: s.taskType, group: s.group, lane: s.lane, tenant: DEFAULT_TENANT, status: 'queued' }),
       ),
+      ...taskUserMetadata({ type: s.taskType, group: s.group, lane: s.lane, tenant: DEFAULT_TENANT }, { scheduleId: s.scheduleId }),
     },
     policies: { overlap: s.overlap, catchupWindow: '1m' },
     memo: { [CATALOG_MEMO_KEY]: catalogScheduleMemo(s) },

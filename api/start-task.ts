@@ -3,7 +3,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
 import { LANE_PRIORITY_KEY, RUN_BATCH_WORKFLOW, RUN_TASK_WORKFLOW, type TaskStatus } from '../config/names';
-import { taskAttributePairs } from '../config/search-attributes';
+import { taskAttributePairs, taskUserMetadata } from '../config/search-attributes';
 import type { ClientResolvedTask } from '../workflows/run-task';
 
 /**
@@ -34,8 +34,7 @@ export function taskStartOptions(
       ...(resolved.delayMs ? { startDelay: resolved.delayMs } : {}),
       priority: { priorityKey: LANE_PRIORITY_KEY[resolved.lane] },
       // Shown in the Temporal Web UI's workflow list and detail page.
-      staticSummary:
-        `${resolved.type} · ${resolved.lane} lane · tenant ${resolved.tenant}` + (extra.bulkId ? ` · bulk ${extra.bulkId}` : ''),
+      ...taskUserMetadata(resolved, extra),
       typedSearchAttributes: new TypedSearchAttributes(taskAttributePairs({ ...resolved, status, ...extra })),
     },
   };

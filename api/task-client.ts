@@ -9,6 +9,7 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
 import { optionalTsToDate, tsToDate } from '@temporalio/common/lib/time';
@@ -21,6 +22,7 @@ import type { RegisteredTasks } from '../config/register';
 import type { Logger } from '../config/log';
 import { loadSettings, temporalAddressOf } from '../config/settings';
 import { securityOptions } from '../temporal/connection';
+import { dataConverterOf } from '../temporal/codec';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
@@ -159,6 +161,8 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     namespace?: string;
     /** TLS and API key (see `securityOptions` for building them from settings). */
     connection?: Omit<ConnectionOptions, 'address'>;
+    /** Payload codecs (encryption). @default the settings' (TIDEWAY_CODEC_KEYS: encrypted when keys are set) */
+    dataConverter?: DataConverter;
     admission?: AdmissionMode | AdmissionSpec | AdmissionGate;
     admissionMaxWaitMs?: number;
     logger?: Logger;
@@ -166,13 +170,19 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   }): Promise<TaskClient<C>> {
     // The environment is read (and checked) only for what the caller left out.
     const defaults =
-      opts.address === undefined || opts.namespace === undefined || opts.admission === undefined ? loadSettings() : undefined;
+      opts.address === undefined || opts.namespace === undefined || opts.admission === undefined || opts.dataConverter === undefined
+        ? loadSettings()
+        : undefined;
     const admission = opts.admission ?? defaults?.admission;
     const connection = await Connection.connect({
       ...opts.connection,
       address: opts.address ?? defaults?.temporalAddress ?? '127.0.0.1:7233',
     });
-    const client = new Client({ connection, namespace: opts.namespace ?? defaults?.namespace ?? 'default' });
+    const client = new Client({
+      connection,
+      namespace: opts.namespace ?? defaults?.namespace ?? 'default',
+      dataConverter: opts.dataConverter ?? (defaults ? dataConverterOf(defaults) : {}),
+    });
     const tc = new TaskClient<C>({
       client,
       catalog: opts.catalog,
@@ -201,6 +211,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       address: temporalAddressOf(s),
       namespace: s.namespace,
       connection: securityOptions(s),
+      dataConverter: dataConverterOf(s),
       // No logger: the CLI runs through here and its stdout is for its own output.
       admission: s.admission,
       taskLogs: new FileTaskLogStore({ dir: s.taskLogs.dir, maxLines: s.taskLogs.maxLines, maxBytes: s.taskLogs.maxBytes }),

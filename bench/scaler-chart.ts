@@ -1,152 +1,123 @@
-/** Draws the simulator's day as a PNG with pngjs: replicas on top, backlog below, hours along the bottom. */
+/** The simulator's day as a chart (ECharts, charts/render.ts): replicas on top, backlog below, cron fires marked, the fire's hour zoomed. */
 import { writeFileSync } from 'node:fs';
-import { PNG } from 'pngjs';
-
-// 5×7 bitmap font, one string of 7 rows per glyph ('#' = ink); only the characters the chart uses.
-const FONT: Record<string, string> = {
-  '0': '.###.#...##..###.#.###..##...#.###.',
-  '1': '..#...##....#....#....#....#...###.',
-  '2': '.###.#...#....#...#...#...#...#####',
-  '3': '####.....#...#...##.....##...#.###.',
-  '4': '...#...##..#.#.#..#.#####...#....#.',
-  '5': '######....####.....#....##...#.###.',
-  '6': '..##..#...#....####.#...##...#.###.',
-  '7': '#####....#...#...#...#....#....#...',
-  '8': '.###.#...##...#.###.#...##...#.###.',
-  '9': '.###.#...##...#.####....#...#..##..',
-  A: '.###.#...##...#######...##...##...#',
-  B: '####.#...##...#####.#...##...#####.',
-  C: '.###.#...##....#....#....#...#.###.',
-  D: '###..#..#.#...##...##...##..#.###..',
-  E: '######....#....####.#....#....#####',
-  F: '######....#....####.#....#....#....',
-  G: '.###.#...##....#.####...##...#.####',
-  H: '#...##...##...#######...##...##...#',
-  I: '.###...#....#....#....#....#...###.',
-  K: '#...##..#.#.#..##...#.#..#..#.#...#',
-  L: '#....#....#....#....#....#....#####',
-  M: '#...###.###.#.##.#.##...##...##...#',
-  N: '#...##...###..##.#.##..###...##...#',
-  O: '.###.#...##...##...##...##...#.###.',
-  P: '####.#...##...#####.#....#....#....',
-  Q: '.###.#...##...##...##.#.##..#..##.#',
-  R: '####.#...##...#####.#.#..#..#.#...#',
-  S: '.####.....#.....###.....#....#####.',
-  T: '#####..#....#....#....#....#....#..',
-  U: '#...##...##...##...##...##...#.###.',
-  V: '#...##...##...##...##...#.#.#...#..',
-  W: '#...##...##...##.#.##.#.##.#.#.#.#.',
-  Y: '#...##...#.#.#...#....#....#....#..',
-  X: '#...##...#.#.#...#...#.#.#...##...#',
-  Z: '#####....#...#...#...#...#....#####',
-  ' ': '...................................',
-  ':': '......##...##........##...##.......',
-  '.': '..............................##...',
-  '-': '...............###.................',
-  '/': '.....#....#...#...#...#....#.......',
-  '(': '...#...#...#....#....#.....#.....#.',
-  ')': '.#.....#.....#....#....#...#...#...',
-  '+': '.......#....#..#####..#....#.......',
-  '%': '##...##..#...#...#...#...#..##...##',
-  '=': '..........#####.....#####..........',
-  ',': '.....................##....#...#...',
-};
-
-type RGB = readonly [number, number, number];
-
-/** A tiny raster canvas over a pngjs image. */
-class Canvas {
-  readonly png: PNG;
-  constructor(
-    readonly w: number,
-    readonly h: number,
-  ) {
-    this.png = new PNG({ width: w, height: h });
-    this.rect(0, 0, w, h, [255, 255, 255]);
-  }
-  px(x: number, y: number, c: RGB): void {
-    if (x < 0 || y < 0 || x >= this.w || y >= this.h) return;
-    const i = (Math.floor(y) * this.w + Math.floor(x)) * 4;
-    this.png.data[i] = c[0];
-    this.png.data[i + 1] = c[1];
-    this.png.data[i + 2] = c[2];
-    this.png.data[i + 3] = 255;
-  }
-  rect(x: number, y: number, w: number, h: number, c: RGB): void {
-    for (let j = 0; j < h; j++) for (let i = 0; i < w; i++) this.px(x + i, y + j, c);
-  }
-  text(x: number, y: number, s: string, c: RGB, scale = 2): void {
-    let cx = x;
-    for (const ch of s.toUpperCase()) {
-      const g = FONT[ch] ?? FONT[' ']!;
-      for (let r = 0; r < 7; r++)
-        for (let k = 0; k < 5; k++) if (g[r * 5 + k] === '#') this.rect(cx + k * scale, y + r * scale, scale, scale, c);
-      cx += 6 * scale;
-    }
-  }
-  textWidth(s: string, scale = 2): number {
-    return s.length * 6 * scale;
-  }
-}
-
-const INK: RGB = [30, 30, 30];
-const GRID: RGB = [225, 225, 225];
-const BLUE: RGB = [31, 100, 200];
-const ORANGE: RGB = [230, 120, 20];
-const RED: RGB = [200, 30, 30];
-
-/** One panel: a step series over 1,440 minutes with a y axis up to `max`. */
-function panel(c: Canvas, top: number, height: number, series: Int32Array, max: number, color: RGB, label: string, fires: number[]): void {
-  const left = 90;
-  const width = c.w - left - 30;
-  c.text(left, top - 22, label, INK);
-  for (let k = 0; k <= 4; k++) {
-    const y = top + height - Math.round((k / 4) * height);
-    c.rect(left, y, width, 1, GRID);
-    const v = String(Math.round((max * k) / 4));
-    c.text(left - 10 - c.textWidth(v), y - 7, v, INK);
-  }
-  for (let h = 0; h <= 24; h += 3) {
-    const x = left + Math.round((h / 24) * width);
-    c.rect(x, top, 1, height, GRID);
-  }
-  for (const f of fires) c.rect(left + Math.round((f / 86_400) * width), top, 2, height, RED);
-  let prevY: number | undefined;
-  for (let m = 0; m < series.length; m++) {
-    const x0 = left + Math.floor((m / series.length) * width);
-    const x1 = left + Math.floor(((m + 1) / series.length) * width);
-    const y = top + height - Math.round((Math.min(series[m]!, max) / Math.max(max, 1)) * height);
-    if (prevY !== undefined) c.rect(x0, Math.min(prevY, y), 2, Math.abs(prevY - y) + 1, color);
-    c.rect(x0, y - 1, Math.max(1, x1 - x0), 3, color);
-    prevY = y;
-  }
-  c.rect(left, top + height, width, 2, INK);
-  c.rect(left, top, 2, height, INK);
-}
+import { renderPng, type ChartOption } from '../charts/render';
 
 export interface ChartInput {
   title: string;
   subtitle: string;
+  /** One value per minute of the day. */
   replicas: Int32Array;
   backlog: Int32Array;
   maxReplicas: number;
+  /** The backlog axis's top, shared by every policy's chart so they compare at a glance. */
   maxBacklog: number;
+  /** Seconds of the day at which the cron schedule fires. */
   fires: number[];
+  /** Tasks each fire starts, for the marker's label. */
+  tasksPerFire: number;
 }
 
-/** Renders the chart and writes it to `file`. */
+const BLUE = '#1f64c8';
+const ORANGE = '#e67814';
+const RED = '#c81e1e';
+
+/** Minutes shown before and after the first cron fire in the zoomed panels. */
+const ZOOM_BEFORE_MIN = 5;
+const ZOOM_AFTER_MIN = 20;
+
+/**
+ * The ECharts option of one policy's day (exported so a page could draw the same chart): the whole
+ * day on the left, and on the right the hour around the first cron fire, where the policies differ.
+ */
+export function scalerChartOption(d: ChartInput): ChartOption {
+  const fireMin = d.fires.length > 0 ? Math.floor(d.fires[0]! / 60) : 0;
+  const zoom = { from: Math.max(0, fireMin - ZOOM_BEFORE_MIN), to: Math.min(1_440, fireMin + ZOOM_AFTER_MIN) };
+  const day = (values: Int32Array) => Array.from(values, (v, m) => [m / 60, v]);
+  const around = (values: Int32Array) => Array.from(values.subarray(zoom.from, zoom.to), (v, i) => [zoom.from + i, v]);
+  const clock = (min: number) => `${String(Math.floor(min / 60)).padStart(2, '0')}:${String(min % 60).padStart(2, '0')}`;
+  const fireLines = (unit: 'h' | 'min', label: boolean) => ({
+    symbol: 'none',
+    silent: true,
+    lineStyle: { color: RED, type: 'dashed' as const, width: 1.5, opacity: 0.8 },
+    label: label
+      ? { formatter: `cron fire: ${d.tasksPerFire.toLocaleString('en-US')} tasks`, color: RED, position: 'insideEndTop' as const }
+      : { show: false },
+    data: d.fires.map((s) => ({ xAxis: unit === 'h' ? s / 3600 : s / 60 })),
+  });
+  const grid = '#e6e6e6';
+  const dayAxis = (gridIndex: number, named: boolean) => ({
+    type: 'value' as const,
+    gridIndex,
+    min: 0,
+    max: 24,
+    interval: 3,
+    axisLabel: { formatter: (h: number) => clock(h * 60), show: named },
+    ...(named ? { name: 'time of day (UTC)', nameLocation: 'middle' as const, nameGap: 28 } : {}),
+    splitLine: { lineStyle: { color: grid } },
+  });
+  const zoomAxis = (gridIndex: number, named: boolean) => ({
+    type: 'value' as const,
+    gridIndex,
+    min: zoom.from,
+    max: zoom.to,
+    interval: 5,
+    axisLabel: { formatter: clock, show: named },
+    ...(named ? { name: 'the first fire, minute by minute', nameLocation: 'middle' as const, nameGap: 28 } : {}),
+    splitLine: { lineStyle: { color: grid } },
+  });
+  const yAxis = (gridIndex: number, name: string, max: number) => ({
+    type: 'value' as const,
+    gridIndex,
+    min: 0,
+    max,
+    ...(name ? { name, nameLocation: 'middle' as const, nameGap: 48 } : {}),
+    splitLine: { lineStyle: { color: grid } },
+  });
+  const line = (name: string, color: string, opacity: number, axis: number, data: number[][], markLine: object) => ({
+    name,
+    type: 'line' as const,
+    step: 'end' as const,
+    showSymbol: false,
+    xAxisIndex: axis,
+    yAxisIndex: axis,
+    lineStyle: { color, width: 2 },
+    itemStyle: { color },
+    areaStyle: { color, opacity },
+    data,
+    markLine,
+  });
+  const REPLICAS = 'replicas (incl. starting)';
+  const BACKLOG = 'backlog (tasks waiting)';
+  const maxBacklog = Math.max(1, d.maxBacklog);
+  return {
+    title: {
+      text: d.title,
+      subtext: d.subtitle,
+      left: 16,
+      top: 8,
+      textStyle: { fontSize: 20 },
+      subtextStyle: { fontSize: 13, color: '#444' },
+    },
+    // resvg's font is wider than the one ECharts measures with: generous gaps keep the items apart.
+    legend: { top: 20, right: 30, itemGap: 80, data: [REPLICAS, BACKLOG] },
+    grid: [
+      { left: 80, width: 760, top: 90, height: 200 },
+      { left: 80, width: 760, top: 340, height: 200 },
+      { left: 900, right: 30, top: 90, height: 200 },
+      { left: 900, right: 30, top: 340, height: 200 },
+    ],
+    xAxis: [dayAxis(0, false), dayAxis(1, true), zoomAxis(2, false), zoomAxis(3, true)],
+    yAxis: [yAxis(0, 'replicas', d.maxReplicas), yAxis(1, 'backlog', maxBacklog), yAxis(2, '', d.maxReplicas), yAxis(3, '', maxBacklog)],
+    series: [
+      line(REPLICAS, BLUE, 0.15, 0, day(d.replicas), fireLines('h', true)),
+      line(BACKLOG, ORANGE, 0.25, 1, day(d.backlog), fireLines('h', false)),
+      line(REPLICAS, BLUE, 0.15, 2, around(d.replicas), fireLines('min', false)),
+      line(BACKLOG, ORANGE, 0.25, 3, around(d.backlog), fireLines('min', false)),
+    ],
+  };
+}
+
+/** Renders the chart and writes it to `file` as a PNG. */
 export function writeChart(file: string, d: ChartInput): void {
-  const c = new Canvas(1200, 620);
-  c.text(20, 14, d.title, INK, 3);
-  c.text(20, 44, d.subtitle, INK, 2);
-  panel(c, 110, 190, d.replicas, d.maxReplicas, BLUE, 'REPLICAS (INCL. STARTING)', d.fires);
-  panel(c, 360, 190, d.backlog, d.maxBacklog, ORANGE, 'BACKLOG (TASKS WAITING)', d.fires);
-  const left = 90;
-  const width = c.w - left - 30;
-  for (let h = 0; h <= 24; h += 3) {
-    const s = `${String(h).padStart(2, '0')}:00`;
-    c.text(left + Math.round((h / 24) * width) - c.textWidth(s) / 2, 565, s, INK);
-  }
-  c.text(left, 592, 'RED LINE = CRON FIRE (20000 TASKS); TIME OF DAY, UTC', RED, 2);
-  writeFileSync(file, PNG.sync.write(c.png));
+  writeFileSync(file, renderPng(scalerChartOption(d), { width: 1200, height: 610 }));
 }

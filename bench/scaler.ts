@@ -54,12 +54,13 @@ async function main(): Promise<void> {
     const file = join(docs, `scaler-${r.policy}.png`);
     writeChart(file, {
       title: LABEL[r.policy],
-      subtitle: `REPLICA-HOURS ${r.replicaHours.toFixed(1)}, WAIT P95 ${r.waitP95S}S, MINUTES OVER ${s.sloS}S SLO ${r.minutesOverSlo}`,
+      subtitle: `replica-hours ${r.replicaHours.toFixed(1)} · queue wait p95 ${r.waitP95S} s · minutes over the ${s.sloS} s wait SLO: ${r.minutesOverSlo}`,
       replicas: r.series.replicas,
       backlog: r.series.backlog,
       maxReplicas: s.pool.maxReplicas,
       maxBacklog,
       fires: r.fires,
+      tasksPerFire: s.cronTasks,
     });
     out(`chart: ${relative(process.cwd(), file)}`);
   }

@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadProject, type Project } from '../config/load';
 import { temporalAddressOf } from '../config/settings';
 import { securityOptions } from '../temporal/connection';
+import { dataConverterOf } from '../temporal/codec';
 
 /**
  * The project every `tideway` verb acts for: `--config <file>` (set once by the program's hook),
@@ -31,7 +32,11 @@ export async function withTemporal<R>(fn: (c: { connection: Connection; client: 
   const project = await cliProject();
   const connection = await Connection.connect({ address: temporalAddressOf(project.settings), ...securityOptions(project.settings) });
   try {
-    return await fn({ connection, client: new Client({ connection, namespace: project.settings.namespace }), project });
+    return await fn({
+      connection,
+      client: new Client({ connection, namespace: project.settings.namespace, dataConverter: dataConverterOf(project.settings) }),
+      project,
+    });
   } finally {
     await connection.close();
   }

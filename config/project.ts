@@ -63,6 +63,19 @@ export interface TidewayConfigInput<T extends readonly AnyTaskDefinition[] = rea
       waitObjective?: string;
     };
   };
+  /**
+   * AES-256-GCM payload encryption (README, "Encryption"): what the Temporal server stores of
+   * inputs, results and metadata is sealed. Keep the keys themselves out of the file (read them
+   * from a secret store or the environment).
+   */
+  encryption?: {
+    /** Keys, the first current (new payloads), the rest still decrypted (rotation). `TIDEWAY_CODEC_KEYS=id:base64key,...` */
+    keys?: { id: string; key: string }[];
+    /** A keys file, one `id:base64key` per line (relative to this file). `TIDEWAY_CODEC_KEYS_FILE`. */
+    keysFile?: string;
+    /** Origins of the Temporal Web UI allowed to call the API's codec endpoint. `TIDEWAY_CODEC_CORS_ORIGINS`. @default the dev server UI's */
+    corsOrigins?: string[];
+  };
   /** Scaler options (docs/scaler.md). `TIDEWAY_SCALER_OPTIONS` (JSON). */
   scaler?: Record<string, unknown>;
   /** Dev server data, logs and scaler state (relative to this file). `TIDEWAY_DATA_DIR`. @default '.tideway' */
@@ -134,6 +147,14 @@ export const configSchema = z
       .object({ high: z.object({ waitObjective: nonEmpty.optional() }).strict().optional() })
       .strict()
       .optional(),
+    encryption: z
+      .object({
+        keys: z.array(z.object({ id: nonEmpty, key: nonEmpty }).strict()).optional(),
+        keysFile: nonEmpty.optional(),
+        corsOrigins: z.array(nonEmpty).optional(),
+      })
+      .strict()
+      .optional(),
     scaler: z.record(z.string(), z.unknown()).optional(),
     dataDir: nonEmpty.optional(),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).optional(),
@@ -184,6 +205,9 @@ export function configEnv(c: TidewayConfig, resolvePath: (p: string) => string):
   set('TIDEWAY_API_KEYS_FILE', c.api?.keysFile && resolvePath(c.api.keysFile));
   set('TIDEWAY_ADMISSION', c.admission);
   set('TIDEWAY_HIGH_WAIT_OBJECTIVE', c.lanes?.high?.waitObjective);
+  if (c.encryption?.keys) set('TIDEWAY_CODEC_KEYS', c.encryption.keys.map((k) => `${k.id}:${k.key}`).join(','));
+  set('TIDEWAY_CODEC_KEYS_FILE', c.encryption?.keysFile && resolvePath(c.encryption.keysFile));
+  if (c.encryption?.corsOrigins) set('TIDEWAY_CODEC_CORS_ORIGINS', c.encryption.corsOrigins.join(','));
   if (c.scaler) set('TIDEWAY_SCALER_OPTIONS', JSON.stringify(c.scaler));
   set('TIDEWAY_DATA_DIR', c.dataDir && resolvePath(c.dataDir));
   set('TIDEWAY_LOG_LEVEL', c.logLevel);

@@ -41,3 +41,41 @@ export function taskAttributePairs(a: TaskAttributes): SearchAttributePair[] {
     ...(a.bulkId ? [{ key: SA_KEYS.BulkId, value: a.bulkId }] : []),
   ];
 }
+
+/** Where a task came from, for its Web UI details. */
+export interface TaskOrigin {
+  /** The bulk intake that started it. */
+  bulkId?: string;
+  /** The schedule that fires it. */
+  scheduleId?: string;
+  /** The batch task it is a shard of (`<batch task ID>`, shard number). */
+  batch?: { taskId: string; shard: number };
+}
+
+/**
+ * A task workflow's Temporal user metadata (`staticSummary`, `staticDetails`), what the Web UI shows
+ * in its list and on the workflow's page: one summary line, and details as Markdown lines. Defined
+ * once for every path that starts a task (the search attributes above do the filtering).
+ */
+export function taskUserMetadata(a: Omit<TaskAttributes, 'status' | 'bulkId'>, origin: TaskOrigin = {}) {
+  const from = origin.batch
+    ? ` · shard ${origin.batch.shard} of ${origin.batch.taskId}`
+    : origin.bulkId
+      ? ` · bulk ${origin.bulkId}`
+      : origin.scheduleId
+        ? ` · schedule ${origin.scheduleId}`
+        : '';
+  const details = [
+    `**Type** \`${a.type}\` (group \`${a.group}\`)`,
+    `**Tenant** \`${a.tenant}\``,
+    `**Lane** \`${a.lane}\``,
+    ...(origin.bulkId ? [`**Bulk** \`${origin.bulkId}\``] : []),
+    ...(origin.scheduleId ? [`**Schedule** \`${origin.scheduleId}\``] : []),
+    ...(origin.batch ? [`**Batch** \`${origin.batch.taskId}\`, shard ${origin.batch.shard}`] : []),
+  ];
+  return {
+    staticSummary: `${a.type} · ${a.lane} lane · tenant ${a.tenant}${from}`,
+    // Two spaces end a Markdown line, so each fact keeps its own line.
+    staticDetails: details.join('  \n'),
+  };
+}

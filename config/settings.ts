@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_HIGH_WAIT_OBJECTIVE_MS, parseAdmissionMode, type AdmissionMode } from './admission';
 import { parseDuration } from './duration';
+import { parseCodecKeys, type CodecKey } from './encryption';
 import { APP_NAME, APP_NAME_RULE } from './names';
 import { TASK_LOG_DEFAULTS, TASK_LOG_LEVELS, type TaskLogLevel } from './task-log';
 
@@ -191,6 +192,14 @@ const envSchema = z.object({
   /** The Temporal Web UI the dashboard links each task to. Default: the dev server's UI when Tideway starts one, else none. */
   TIDEWAY_WEB_UI_URL: optional(z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' })),
 
+  // ── Payload encryption (README, "Encryption") ──
+  /** `id:base64key,...` AES-256 keys, the first current (`openssl rand -base64 32`). Default: none (payloads in the clear). */
+  TIDEWAY_CODEC_KEYS: optional(parsedBy(parseCodecKeys)),
+  /** A keys file, one `id:base64key` per line, after TIDEWAY_CODEC_KEYS's. Default: none. */
+  TIDEWAY_CODEC_KEYS_FILE: optional(text),
+  /** Origins (the Temporal Web UI's) the API's codec endpoint answers cross-origin. Default: the dev server UI's. */
+  TIDEWAY_CODEC_CORS_ORIGINS: optional(list),
+
   // ── Result callbacks ──
   /** `tenant=secret,...` HMAC secret per tenant (`*`: every other tenant). Default: none. */
   TIDEWAY_CALLBACK_SECRETS: z.string().default('').transform(parseSecrets),
@@ -300,6 +309,13 @@ export interface Settings extends TemporalSecurity {
     /** Base URL of the Temporal Web UI for the dashboard's task links; undefined = no links. */
     readonly webUiUrl: string | undefined;
   };
+  /** Payload encryption: no keys (and no file) = off. */
+  readonly codec: {
+    readonly keys: readonly CodecKey[];
+    readonly keysFile: string | undefined;
+    /** Origins allowed to call the API's `/codec/*` from a browser. */
+    readonly corsOrigins: readonly string[];
+  };
   readonly callbacks: {
     /** Secret per tenant (`*` applies to tenants without their own). */
     readonly secrets: Readonly<Record<string, string>>;
@@ -397,6 +413,11 @@ function compile(e: z.output<typeof envSchema>): Settings {
       dev: e.TIDEWAY_DEV,
       // With no address Tideway starts the dev server itself, whose UI is on TIDEWAY_UI_PORT.
       webUiUrl: e.TIDEWAY_WEB_UI_URL ?? (e.TEMPORAL_ADDRESS || e.TIDEWAY_HEADLESS ? undefined : `http://localhost:${e.TIDEWAY_UI_PORT}`),
+    },
+    codec: {
+      keys: e.TIDEWAY_CODEC_KEYS ?? [],
+      keysFile: e.TIDEWAY_CODEC_KEYS_FILE,
+      corsOrigins: e.TIDEWAY_CODEC_CORS_ORIGINS ?? [`http://localhost:${e.TIDEWAY_UI_PORT}`, `http://127.0.0.1:${e.TIDEWAY_UI_PORT}`],
     },
     callbacks: { secrets: e.TIDEWAY_CALLBACK_SECRETS, allowlist: e.TIDEWAY_CALLBACK_ALLOWLIST },
     cli: { url: e.TIDEWAY_URL, apiKey: e.TIDEWAY_API_KEY },

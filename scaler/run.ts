@@ -6,6 +6,7 @@ import { loadProject } from '../config/load';
 import { temporalAddressOf } from '../config/settings';
 import { createLogger } from '../config/log';
 import { securityOptions } from '../temporal/connection';
+import { dataConverterOf } from '../temporal/codec';
 import { ACTUATOR_TYPES, createActuator, ProcessActuator, type ActuatorConfig, type ActuatorType } from './actuators';
 import { ScalerMetrics } from './metrics';
 import { compileScalerOptions, type ScalerOptions } from './options';
@@ -92,7 +93,8 @@ export async function runScaler(f: ScalerFlags): Promise<void> {
   const actuatorType = f.actuator ?? settings.scaler.actuator;
   const metricsPort = f.metricsPort ? Number(f.metricsPort) : settings.scaler.metricsPort;
   const connection = await Connection.connect({ address, ...securityOptions(settings) });
-  const client = new Client({ connection, namespace: settings.namespace });
+  // Schedule memos are sealed when encryption is on; the forecast reads them.
+  const client = new Client({ connection, namespace: settings.namespace, dataConverter: dataConverterOf(settings) });
   const stateFile = f.stateFile ?? defaultStateFile(settings.dataDir);
   const cfg: ActuatorConfig =
     actuatorType === 'process'

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Client, type Connection } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import type { Client, Connection } from '@temporalio/client';
+import { ApplicationFailure, type DataConverter } from '@temporalio/common';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { TaskSchedules } from '../api/schedules';
 import type { Logger } from '../config/log';
@@ -28,6 +28,8 @@ export interface ControlWorkerOptions {
    * unversioned worker, which gets tasks only while the deployment has no current version.
    */
   version?: ControlVersion | undefined;
+  /** Payload codecs (`dataConverterOf(settings)`: encryption). @default none, payloads in the clear */
+  dataConverter?: DataConverter;
   /** Where `runTask` reports each task's wait for its first workflow task (the admission gate). */
   onFirstTaskWait?: (lane: Lane, ms: number) => void;
 }
@@ -55,6 +57,7 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? opts.catalog.controlQueue,
     ...code,
+    dataConverter: opts.dataConverter ?? {},
     activities: createControlActivities(opts.catalog),
     // The control worker never runs remote activities, only local ones.
     enableNonLocalActivities: false,
@@ -80,7 +83,7 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
  * activity on its own queue, retried by Temporal) without touching any pool's capacity.
  */
 export async function createCallbackWorker(
-  opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog'> & {
+  opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog' | 'dataConverter'> & {
     /** Signing secrets and allowlist. @default the process's settings (TIDEWAY_CALLBACK_SECRETS, TIDEWAY_CALLBACK_ALLOWLIST) */
     callbacks?: Settings['callbacks'];
   },
@@ -89,6 +92,7 @@ export async function createCallbackWorker(
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: opts.catalog.callbackQueue,
+    dataConverter: opts.dataConverter ?? {},
     activities: { deliverCallback: withFailureTypes(createCallbackActivities(opts.callbacks ?? {}).deliverCallback) },
     maxConcurrentActivityTaskExecutions: 50,
   });
@@ -100,12 +104,16 @@ export async function createCallbackWorker(
  * wait for the gate, so many may be open at once; each chunk has at most one.
  */
 export async function createIntakeWorker(
-  opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog'> & { pacer: StartPacer; maxConcurrentSlices?: number },
+  opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog' | 'dataConverter'> & {
+    pacer: StartPacer;
+    maxConcurrentSlices?: number;
+  },
 ): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: intakeTaskQueue(opts.catalog.app),
+    dataConverter: opts.dataConverter ?? {},
     activities: createIntakeActivities({ catalog: opts.catalog, pacer: opts.pacer }),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentSlices ?? 64,
   });
@@ -117,12 +125,13 @@ export async function createIntakeWorker(
  * and none holds a pool slot the shard itself needs.
  */
 export async function createRedriveWorker(
-  opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog'> & { maxConcurrent?: number },
+  opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog' | 'dataConverter'> & { maxConcurrent?: number },
 ): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: shardRedriveTaskQueue(opts.catalog.app),
+    dataConverter: opts.dataConverter ?? {},
     activities: createRedriveActivities(),
     maxConcurrentActivityTaskExecutions: opts.maxConcurrent ?? 200,
   });
@@ -133,9 +142,9 @@ export async function createRedriveWorker(
  * the source of truth). Idempotent, so several control replicas may run it; a failure is logged,
  * not fatal: tasks keep flowing even if a schedule could not be synced.
  */
-export async function syncSchedules(connection: Connection, namespace: string, catalog: Catalog, log: Logger): Promise<void> {
+export async function syncSchedules(client: Client, catalog: Catalog, log: Logger): Promise<void> {
   try {
-    const report = await new TaskSchedules(new Client({ connection, namespace }), catalog.app).sync(catalog);
+    const report = await new TaskSchedules(client, catalog.app).sync(catalog);
     log.info({ event: 'schedules:synced', ...report }, 'catalog schedules synced');
   } catch (err) {
     log.error({ event: 'schedules:sync-failed', err: String(err) }, 'could not sync catalog schedules');

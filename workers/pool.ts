@@ -1,4 +1,4 @@
-import { CancelledFailure, ApplicationFailure } from '@temporalio/common';
+import { CancelledFailure, ApplicationFailure, type DataConverter } from '@temporalio/common';
 import { Worker, type ActivityInboundCallsInterceptor, type NativeConnection, type WorkerTuner } from '@temporalio/worker';
 import type { FailureDetail } from '../activities/classify';
 import { createPoolActivities, type ExecuteRequest } from '../activities/execute';
@@ -17,6 +17,8 @@ export interface PoolWorkerOptions {
   /** This group's handlers (Project.handlersFor): the pool serves exactly these task types. */
   handlers: ReadonlyMap<string, GroupHandler>;
   pool: PoolSpec;
+  /** Payload codecs (`dataConverterOf(settings)`: encryption). @default none, payloads in the clear */
+  dataConverter?: DataConverter;
   /** Overrides the pool's `shutdownGrace` (ms). */
   shutdownGraceMs?: number;
   /** Overrides the pool's `aimd.enabled` (benchmarks compare both in one process). */
@@ -136,6 +138,7 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue,
+    dataConverter: opts.dataConverter ?? {},
     activities: createPoolActivities(opts.catalog, pool.group, opts.handlers, opts.taskLogs ?? { pino: opts.log }),
     tuner,
     interceptors: { activity: [() => ({ inbound: observe })] },

@@ -5,6 +5,7 @@ import { temporalAddressOf } from '../config/settings';
 import { createLogger } from '../config/log';
 import type { Lane } from '../config/names';
 import { securityOptions } from '../temporal/connection';
+import { dataConverterOf } from '../temporal/codec';
 import { controlDeployment } from '../temporal/deployments';
 import { connectWorker } from './connection';
 import { checkRouting, createCallbackWorker, createControlWorker, createIntakeWorker, createRedriveWorker, syncSchedules } from './control';
@@ -55,7 +56,9 @@ export async function runControl(project: Project): Promise<void> {
   // One client connection (the workers' own is a NativeConnection) for the admission gate's queue
   // stats and the start-up housekeeping.
   const clientConnection = await Connection.connect({ address, ...securityOptions(settings) });
-  const client = new Client({ connection: clientConnection, namespace });
+  // Every client and worker of the process seals payloads alike (encryption, when keys are set).
+  const dataConverter = dataConverterOf(settings);
+  const client = new Client({ connection: clientConnection, namespace, dataConverter });
   // One admission gate for every intake slice of this process: the bulks' starts share one budget
   // per lane (fair between tenants), read from the same server-health signal as every other process.
   const pacer = createAdmission({ mode: settings.admission, client, catalog, log: log.child({ component: 'admission' }) });
@@ -63,14 +66,15 @@ export async function runControl(project: Project): Promise<void> {
     connection,
     namespace,
     catalog,
+    dataConverter,
     version,
     onFirstTaskWait: (lane, ms) => pacer.observeFirstTaskWait(lane, ms),
   });
-  const callbacks = await createCallbackWorker({ connection, namespace, catalog, callbacks: settings.callbacks });
-  const intake = await createIntakeWorker({ connection, namespace, catalog, pacer });
-  const redrive = await createRedriveWorker({ connection, namespace, catalog });
+  const callbacks = await createCallbackWorker({ connection, namespace, catalog, dataConverter, callbacks: settings.callbacks });
+  const intake = await createIntakeWorker({ connection, namespace, catalog, dataConverter, pacer });
+  const redrive = await createRedriveWorker({ connection, namespace, catalog, dataConverter });
   const running = Promise.all([worker.run(), callbacks.run(), intake.run(), redrive.run()]);
-  await syncSchedules(clientConnection, namespace, catalog, log);
+  await syncSchedules(client, catalog, log);
   await checkRouting(clientConnection, namespace, version?.buildId, promote, log, controlDeployment(catalog.app));
   announce({
     event: 'worker:ready',
@@ -108,6 +112,7 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
     catalog,
     handlers,
     pool: spec,
+    dataConverter: dataConverterOf(project.settings),
     log,
     taskLogs: { pino: log, store, storeLevel: tl.level, secrets: knownSecrets(project.settings) },
     ...(poolSettings.shutdownGraceMs !== undefined ? { shutdownGraceMs: poolSettings.shutdownGraceMs } : {}),

@@ -26,7 +26,7 @@ import type { BatchResult } from '../config/task';
 import type { BatchProgress } from '../config/task-state';
 import { shardDeadLetteredSignal, stateQuery } from '../config/messages';
 import { LANE_PRIORITY_KEY, appOfControlQueue, poolTaskQueue, shardRedriveTaskQueue, shardTaskId, type TaskStatus } from '../config/names';
-import { SA_KEYS as SA, taskAttributePairs } from '../config/search-attributes';
+import { SA_KEYS as SA, taskAttributePairs, taskUserMetadata } from '../config/search-attributes';
 import type { ClientResolvedTask } from './run-task';
 import { initialTaskState, rejectionOf, runTask } from './run-task';
 
@@ -299,6 +299,15 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     resultBytes += JSON.stringify(result ?? null).length;
   };
 
+  /** A shard's Web UI summary and details. */
+  const shardMetadata = (n: number, note = '') => {
+    const m = taskUserMetadata(
+      { type: childType, group: task.group, lane, tenant: task.tenant },
+      { batch: { taskId: info.workflowId, shard: n } },
+    );
+    return { ...m, staticSummary: m.staticSummary + note };
+  };
+
   const runShard = async (n: number, desc: unknown): Promise<void> => {
     const id = shardTaskId(info.workflowId, n);
     running.set(id, n);
@@ -314,7 +323,7 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
           workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
           priority: { priorityKey: LANE_PRIORITY_KEY[lane] },
           typedSearchAttributes: shardAttributes,
-          staticSummary: `${childType} · shard ${n} of ${info.workflowId}`,
+          ...shardMetadata(n),
         }).finally(() => starting.delete(id));
         result = await handle.result();
       } catch (err) {
@@ -363,7 +372,7 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
             workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
             priority: { priorityKey: LANE_PRIORITY_KEY[lane] },
             typedSearchAttributes: shardAttributes,
-            staticSummary: `${childType} · shard ${n} of ${info.workflowId} (redrive ${c.redrive?.round ?? 1})`,
+            ...shardMetadata(n, ` (redrive ${c.redrive?.round ?? 1})`),
           });
           result = await handle.result();
           break;

@@ -322,6 +322,8 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
       // between tenants inside the lane's queue (server flag matching.enableFairness).
       priority: { priorityKey: LANE_PRIORITY_KEY[lane], fairnessKey: task.tenant },
       retry: { maximumAttempts: maxAttempts, ...retryableBackoff },
+      // The Web UI's line for this schedule of the handler (its retries are attempts of it).
+      summary: `${task.type} on ${lane} lane, tenant ${task.tenant}${state.attempts > 0 ? `, from attempt ${state.attempts + 1}` : ''}`,
     });
     const scope = new CancellationScope();
     let held = false;

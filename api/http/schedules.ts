@@ -5,7 +5,7 @@ import { resolveEnvelope } from '../../config/envelope';
 import { RUN_TASK_WORKFLOW } from '../../config/names';
 import { cronProblem, toTemporalCron } from '../../config/schedule';
 import { readTenantScheduleMemo, type TenantScheduleMemo } from '../../config/schedule-memo';
-import { taskAttributePairs } from '../../config/search-attributes';
+import { taskAttributePairs, taskUserMetadata } from '../../config/search-attributes';
 import { BadRequestError, ConflictError, NotFoundError } from './errors';
 import { scheduleBodySchema, type ScheduleBody, type ScheduleView } from './schemas';
 
@@ -42,6 +42,7 @@ export async function createSchedule(client: Client, catalog: Catalog, tenant: s
         workflowId: scheduleId,
         args: [envelope],
         typedSearchAttributes: new TypedSearchAttributes(taskAttributePairs({ ...resolved, tenant, status: 'queued' })),
+        ...taskUserMetadata({ ...resolved, tenant }, { scheduleId }),
       },
       policies: { overlap: b.overlap },
       memo,

@@ -8,7 +8,9 @@ import type { AnyTaskClient } from '../task-client';
 import { dashboardFileParam, dashboardQuerySchema, dashboardSchema } from '../dashboard/schemas';
 import { DashboardFiles } from '../dashboard/static';
 import { Dashboard, type DashboardOptions } from '../dashboard/view';
+import type { PayloadCodec } from '@temporalio/common';
 import { authenticate, type ApiKeyStore } from './auth';
+import { registerCodecRoutes } from './codec';
 import { Backpressure, QueueStatsReader, type BackpressureOptions } from './backpressure';
 import { describeBatch, startBatch } from './batches';
 import { BadRequestError, toErrorResponse } from './errors';
@@ -68,6 +70,8 @@ export interface ApiServerOptions {
   backpressure?: BackpressureOptions | false;
   /** Extra per-pool facts for `GET /v1/pools` (the scaler plugs in here). */
   poolProviders?: PoolInfoProvider[];
+  /** Serve this payload codec at `/codec/*` (api/http/codec.ts) for the Web UI and CLI. @default not served */
+  codec?: { codec: PayloadCodec; corsOrigins: readonly string[] };
   /** Structured log for decisions (throttling); fastify's own request log stays off. @default at TIDEWAY_LOG_LEVEL */
   logger?: Logger;
   /**
@@ -424,7 +428,9 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const openapi = buildOpenApi(routes, { title: 'Tideway HTTP API', version: '1' });
 
   const tenantOf = new WeakMap<FastifyRequest, string>();
-  const publicUrls = new Set(routes.filter((r) => !r.auth).map((r) => fastifyUrl(r.path)));
+  // The codec routes check the key themselves: it may come in the path, and preflights carry none.
+  const codecUrls = opts.codec ? registerCodecRoutes(app, { ...opts.codec, keys: opts.keys }) : [];
+  const publicUrls = new Set([...routes.filter((r) => !r.auth).map((r) => fastifyUrl(r.path)), ...codecUrls]);
   // Auth runs before the body is read, so an unauthenticated client cannot make us parse 1 MiB.
   app.addHook('onRequest', async (req) => {
     if (req.routeOptions.url !== undefined && publicUrls.has(req.routeOptions.url)) return;

@@ -5,6 +5,7 @@ import type { Project } from '../../config/load';
 import { temporalAddressOf, type Settings } from '../../config/settings';
 import { FileTaskLogStore } from '../../config/task-log-file';
 import { securityOptions } from '../../temporal/connection';
+import { dataConverterOf } from '../../temporal/codec';
 import { TaskClient } from '../task-client';
 import { ApiKeyStore, generateApiKey } from './auth';
 import type { PoolInfoProvider } from './pools';
@@ -67,11 +68,15 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     devKey = generateApiKey();
     keys.add('default', devKey);
   }
+  const dataConverter = dataConverterOf(settings);
+  // The client's own codec (when encryption is on) also serves the Web UI at /codec/*.
+  const codec = dataConverter.payloadCodecs?.[0];
   const client = await TaskClient.connect({
     catalog: opts.project.catalog,
     address: opts.address ?? temporalAddressOf(settings),
     namespace: opts.namespace ?? settings.namespace,
     connection: securityOptions(settings),
+    dataConverter,
     admission: opts.admission ?? settings.admission,
     admissionMaxWaitMs: API_ADMISSION_MAX_WAIT_MS,
     logger: createLogger('admission', settings.logLevel),
@@ -83,6 +88,7 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     keys,
     bodyLimit: settings.api.bodyLimit,
     backpressure: settings.api.backpressure,
+    ...(codec ? { codec: { codec, corsOrigins: settings.codec.corsOrigins } } : {}),
     logger: createLogger('api', settings.logLevel),
     ...(opts.poolProviders ? { poolProviders: opts.poolProviders } : {}),
     dashboard: {

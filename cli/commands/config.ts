@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { formatAdmissionMode } from '../../config/admission';
+import { codecKeysOf } from '../../config/encryption';
 import type { Project } from '../../config/load';
 import { printJson } from '../format';
 import { cliProject } from '../project';
@@ -32,6 +33,11 @@ export function effectiveConfig(p: Project): Record<string, unknown> {
       keys,
       keysFile: s.api.keysFile ?? null,
     },
+    // Key IDs only; reading the keys file here also checks it.
+    encryption:
+      s.codec.keys.length > 0 || s.codec.keysFile
+        ? { keyIds: codecKeysOf(s.codec).map((k) => k.id), keysFile: s.codec.keysFile ?? null, corsOrigins: s.codec.corsOrigins }
+        : false,
     admission: formatAdmissionMode(s.admission),
     scaler: s.scaler.options ?? {},
     dataDir: s.dataDir,
