@@ -147,6 +147,11 @@ const envSchema = z.object({
     .string()
     .regex(/^[^\s:]+:\d{1,5}$/, 'use host:port, e.g. 127.0.0.1:9464')
     .optional(),
+  /**
+   * OTLP/HTTP base URL of a trace collector (`http://otel-collector:4318`); spans go to
+   * `<url>/v1/traces`. Default: off (no tracer, no interceptors, no cost).
+   */
+  TIDEWAY_OTLP_ENDPOINT: optional(z.url({ protocol: /^https?$/, message: 'use an http(s) URL, e.g. http://127.0.0.1:4318' })),
 
   // ── Lane admission ──
   /** `adaptive`, `off`, or fixed budgets per submitting process, e.g. `low=8/s`. Default: adaptive. */
@@ -250,6 +255,8 @@ export interface Settings extends TemporalSecurity {
   readonly logLevel: LogLevel;
   /** host:port of the Temporal SDK's own Prometheus metrics in worker processes; undefined = off. */
   readonly sdkMetrics: string | undefined;
+  /** OpenTelemetry tracing of submit → workflow → activity (temporal/tracing.ts); endpoint undefined = off. */
+  readonly tracing: { readonly otlpEndpoint: string | undefined };
   /** How starts of the lower lanes are admitted (admission/); adaptive unless TIDEWAY_ADMISSION says otherwise. */
   readonly admission: Readonly<AdmissionMode>;
   readonly lanes: {
@@ -344,6 +351,7 @@ function compile(e: z.output<typeof envSchema>): Settings {
     searchPath: e.PATH,
     logLevel: e.TIDEWAY_LOG_LEVEL,
     sdkMetrics: e.TIDEWAY_SDK_METRICS,
+    tracing: { otlpEndpoint: e.TIDEWAY_OTLP_ENDPOINT?.replace(/\/+$/, '') },
     // The objective is its own variable, so it is set once the mode is parsed.
     admission: adaptiveObjective(e.TIDEWAY_ADMISSION, e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS),
     lanes: { high: { waitObjectiveMs: e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS } },

@@ -8,6 +8,7 @@ import type { GroupHandler } from '../config/task';
 import { AimdController, type AimdDecision, type AttemptOutcome } from './aimd';
 import { PoolMetrics } from './pool-metrics';
 import { AdaptiveSlotSupplier } from './slots';
+import type { Tracing } from '../temporal/tracing';
 
 export interface PoolWorkerOptions {
   connection: NativeConnection;
@@ -23,6 +24,8 @@ export interface PoolWorkerOptions {
   log?: Logger;
   /** Injected clock for the AIMD controller. @default Date.now */
   now?: () => number;
+  /** Run each attempt inside the trace its workflow passed on (the process's `installTracing`). @default off */
+  tracing?: Tracing | undefined;
 }
 
 /** A pool worker with its slot supplier, AIMD controller and metrics. */
@@ -135,7 +138,8 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
     taskQueue,
     activities: createPoolActivities(opts.catalog, pool.group, opts.handlers),
     tuner,
-    interceptors: { activity: [() => ({ inbound: observe })] },
+    // Tracing first, so the attempt (and the handler's downstream calls) runs inside its span.
+    interceptors: { activity: [...(opts.tracing ? [opts.tracing.activityInterceptor()] : []), () => ({ inbound: observe })] },
     ...(pool.rateLimit !== undefined ? { maxTaskQueueActivitiesPerSecond: pool.rateLimit } : {}),
     shutdownGraceTime: shutdownGraceMs,
   });

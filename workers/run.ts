@@ -11,6 +11,7 @@ import { checkRouting, createCallbackWorker, createControlWorker, createIntakeWo
 import { Client } from '@temporalio/client';
 import { createAdmission } from '../admission';
 import { createPool } from './pool';
+import { installTracing } from '../temporal/tracing';
 
 /**
  * The two worker roles as long-running functions, for `node dist/workers/main.js`, `tideway worker`
@@ -21,13 +22,14 @@ import { createPool } from './pool';
 
 let runtimeInstalled = false;
 
-/** Installs the SDK runtime once per process and connects the worker. */
-async function connect(project: Project) {
+/** Installs the SDK runtime (and tracing, when configured) once per process and connects the worker. */
+async function connect(project: Project, role: string) {
   // SDK internals log warnings and errors only; Tideway's own events go through pino on stdout.
   const s = project.settings;
   if (!runtimeInstalled) install(s.sdkMetrics);
+  const tracing = await installTracing(s.tracing.otlpEndpoint, `tideway-${role}`);
   const address = temporalAddressOf(s);
-  return { address, namespace: s.namespace, connection: await connectWorker(address, 60_000, s) };
+  return { address, namespace: s.namespace, tracing, connection: await connectWorker(address, 60_000, s) };
 }
 
 function install(sdkMetrics: string | undefined): void {
@@ -42,7 +44,7 @@ function install(sdkMetrics: string | undefined): void {
 
 /** Runs the control worker (workflows, the resolve step, callbacks) of `project` until stopped. */
 export async function runControl(project: Project): Promise<void> {
-  const { address, namespace, connection } = await connect(project);
+  const { address, namespace, connection, tracing } = await connect(project, 'control');
   const { catalog } = project;
   const { settings } = project;
   const log = createLogger('tideway-control', settings.logLevel, catalog.app ? { app: catalog.app } : {});
@@ -63,6 +65,7 @@ export async function runControl(project: Project): Promise<void> {
     catalog,
     version,
     onFirstTaskWait: (lane, ms) => pacer.observeFirstTaskWait(lane, ms),
+    tracing,
   });
   const callbacks = await createCallbackWorker({ connection, namespace, catalog, callbacks: settings.callbacks });
   const intake = await createIntakeWorker({ connection, namespace, catalog, pacer });
@@ -81,6 +84,7 @@ export async function runControl(project: Project): Promise<void> {
   });
   await running;
   log.info({ event: 'worker:stopped', role: 'control' }, 'worker stopped');
+  await tracing?.shutdown();
   pacer.close();
   await clientConnection.close();
   await connection.close();
@@ -93,7 +97,7 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
   if (!spec) throw new Error(`no pool ${group}/${lane} in the catalog of ${project.file}; groups: ${catalog.groups.join(', ')}`);
   // Only this group's handler module is imported: another group's import-time crash never gets here.
   const handlers = await project.handlersFor(group);
-  const { address, namespace, connection } = await connect(project);
+  const { address, namespace, connection, tracing } = await connect(project, 'pool');
   const poolSettings = project.settings.pool;
   const log = createLogger('tideway-pool', project.settings.logLevel, { group, lane, taskQueue: spec.taskQueue });
   const pool = await createPool({
@@ -103,6 +107,7 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
     handlers,
     pool: spec,
     log,
+    tracing,
     ...(poolSettings.shutdownGraceMs !== undefined ? { shutdownGraceMs: poolSettings.shutdownGraceMs } : {}),
     ...(poolSettings.aimd !== undefined ? { aimd: poolSettings.aimd } : {}),
   });
@@ -125,6 +130,7 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
   });
   await running;
   log.info({ event: 'worker:stopped', role: 'pool', inFlight: pool.inFlight() }, 'worker stopped');
+  await tracing?.shutdown();
   await connection.close();
 }
 

@@ -4,6 +4,7 @@ import { TidewayError } from '../../config/errors';
 import type { Project } from '../../config/load';
 import { temporalAddressOf, type Settings } from '../../config/settings';
 import { securityOptions } from '../../temporal/connection';
+import { installTracing } from '../../temporal/tracing';
 import { TaskClient } from '../task-client';
 import { ApiKeyStore, generateApiKey } from './auth';
 import type { PoolInfoProvider } from './pools';
@@ -64,6 +65,8 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     devKey = generateApiKey();
     keys.add('default', devKey);
   }
+  // Before the client connects: its submits carry their trace into the workflows they start.
+  await installTracing(settings.tracing.otlpEndpoint, 'tideway-api');
   const client = await TaskClient.connect({
     catalog: opts.project.catalog,
     address: opts.address ?? temporalAddressOf(settings),
