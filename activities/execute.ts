@@ -8,6 +8,7 @@ import type { Lane } from '../config/names';
 import { batchTypeOfShard, isBatchHandler, type AnyBatchHandler, type GroupHandler, type TaskContext } from '../config/task';
 import { toFailure, type FailureDetail } from './classify';
 import { NonRetryableError } from './errors';
+import { taskTag } from './tag';
 
 /** What `runTask` passes to `executeTask` on the pool's queue. */
 export interface ExecuteRequest {
@@ -18,6 +19,8 @@ export interface ExecuteRequest {
   tenant: string;
   /** Attempts already made by earlier activity schedules of this task (pause/resume, redrive). */
   attemptOffset?: number;
+  /** The caller's tag (submit option `tag`). */
+  tag?: string;
 }
 
 /** An attempt still running after this long is reported to the workflow as `running`. */
@@ -78,6 +81,7 @@ export function createPoolActivities(catalog: Catalog, group: string, handlers: 
         signal: ctx.cancellationSignal,
         heartbeat: (d) => ctx.heartbeat(d),
         lastHeartbeat: ctx.info.heartbeatDetails,
+        tag: taskTag(req.taskId, req.tag),
       };
       try {
         const result = await handler(req.input, taskCtx);
@@ -204,6 +208,7 @@ function createBatchActivities(catalog: Catalog, group: string, handlers: Readon
     signal: ctx.cancellationSignal,
     heartbeat: (d) => ctx.heartbeat(d),
     lastHeartbeat: ctx.info.heartbeatDetails,
+    tag: taskTag(req.taskId),
   });
   const userError = (what: string, err: unknown): never => {
     if (err instanceof ApplicationFailure) throw err;
