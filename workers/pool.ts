@@ -1,3 +1,4 @@
+import type { Context as ActivityContext } from '@temporalio/activity';
 import { CancelledFailure, ApplicationFailure } from '@temporalio/common';
 import { Worker, type ActivityInboundCallsInterceptor, type NativeConnection, type WorkerTuner } from '@temporalio/worker';
 import type { FailureDetail } from '../activities/classify';
@@ -103,11 +104,12 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
     for (const l of listeners) l(d);
   };
 
-  const observe: ActivityInboundCallsInterceptor = {
+  const observe = (ctx: ActivityContext): ActivityInboundCallsInterceptor => ({
     async execute(input, next) {
       const startedAt = now();
       const req = input.args[0] as Partial<ExecuteRequest> | undefined;
       const taskType = typeof req?.type === 'string' ? req.type : 'unknown';
+      metrics.queueWait(taskType, Date.now() - ctx.info.currentAttemptScheduledTimestampMs);
       inFlight++;
       let outcome: AttemptOutcome = 'ok';
       try {
@@ -122,7 +124,7 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
         if (aimd) apply(aimd.record(outcome, startedAt, at));
       }
     },
-  };
+  });
 
   const shutdownGraceMs = opts.shutdownGraceMs ?? pool.shutdownGrace;
   const tuner: WorkerTuner = {
@@ -139,7 +141,7 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
     activities: createPoolActivities(opts.catalog, pool.group, opts.handlers),
     tuner,
     // Tracing first, so the attempt (and the handler's downstream calls) runs inside its span.
-    interceptors: { activity: [...(opts.tracing ? [opts.tracing.activityInterceptor()] : []), () => ({ inbound: observe })] },
+    interceptors: { activity: [...(opts.tracing ? [opts.tracing.activityInterceptor()] : []), (ctx) => ({ inbound: observe(ctx) })] },
     ...(pool.rateLimit !== undefined ? { maxTaskQueueActivitiesPerSecond: pool.rateLimit } : {}),
     shutdownGraceTime: shutdownGraceMs,
   });
