@@ -384,7 +384,8 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const status = reply.statusCode;
     metrics.requests.inc({ route: url, method: req.method, status: String(status) });
     metrics.duration.observe({ route: url, method: req.method }, reply.elapsedTime / 1000);
-    if (status >= 400) metrics.answeredError(tenantOf.get(req), status, errorOf.get(req) ?? { type: status === 404 ? 'NotFound' : 'Error' });
+    if (status >= 400)
+      metrics.answeredError(tenantOf.get(req), status, errorOf.get(req) ?? { type: status === 404 ? 'NotFound' : 'Error' });
   });
   app.setErrorHandler(async (err, req, reply) => {
     const e = toErrorResponse(err);
