@@ -9,6 +9,7 @@ import { batchTypeOfShard, isBatchHandler, type AnyBatchHandler, type GroupHandl
 import { toFailure, type FailureDetail } from './classify';
 import { NonRetryableError } from './errors';
 import { attemptLogger, type TaskLogSink } from './task-log';
+import { taskTag } from './tag';
 
 /** What `runTask` passes to `executeTask` on the pool's queue. */
 export interface ExecuteRequest {
@@ -19,6 +20,8 @@ export interface ExecuteRequest {
   tenant: string;
   /** Attempts already made by earlier activity schedules of this task (pause/resume, redrive). */
   attemptOffset?: number;
+  /** The caller's tag (submit option `tag`). */
+  tag?: string;
 }
 
 /** An attempt still running after this long is reported to the workflow as `running`. */
@@ -85,6 +88,7 @@ export function createPoolActivities(
         heartbeat: (d) => ctx.heartbeat(d),
         lastHeartbeat: ctx.info.heartbeatDetails,
         log: attemptLogger(taskLogs, { ...identityOf(req), runId: ctx.info.workflowExecution?.runId, attempt }),
+        tag: taskTag(req.taskId, req.tag),
       };
       try {
         const result = await handler(req.input, taskCtx);
@@ -217,6 +221,7 @@ function createBatchActivities(catalog: Catalog, group: string, handlers: Readon
     heartbeat: (d) => ctx.heartbeat(d),
     lastHeartbeat: ctx.info.heartbeatDetails,
     log: attemptLogger(taskLogs, { ...identityOf(req), runId: ctx.info.workflowExecution?.runId, attempt: ctx.info.attempt }),
+    tag: taskTag(req.taskId),
   });
   const userError = (what: string, err: unknown): never => {
     if (err instanceof ApplicationFailure) throw err;

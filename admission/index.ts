@@ -49,6 +49,8 @@ export interface AdmissionSnapshot {
   /** Adaptive mode: the inputs and pressure of the last control tick, and each lane's last decision. */
   health?: HealthInputs & Pressure & { at: number };
   decisions?: Partial<Record<Lane, AimdDecision>>;
+  /** Adaptive mode: rate changes per lane since the gate was built (metrics). */
+  decisionCounts?: Partial<Record<Lane, { increase: number; decrease: number }>>;
 }
 
 /**
@@ -160,6 +162,7 @@ class AdaptiveGate implements AdmissionGate {
   private readonly health: HealthMonitor;
   private readonly controllers = new Map<Lane, AimdRate>();
   private readonly decisions: Partial<Record<Lane, AimdDecision>> = {};
+  private readonly decisionCounts: Partial<Record<Lane, { increase: number; decrease: number }>> = {};
   private lastHealth: (HealthInputs & Pressure & { at: number }) | undefined;
   private readonly clock: GateClock;
   private readonly log: Logger | undefined;
@@ -220,6 +223,7 @@ class AdaptiveGate implements AdmissionGate {
       waiting: waitingOf(this.gate),
       ...(this.lastHealth ? { health: this.lastHealth } : {}),
       decisions: { ...this.decisions },
+      decisionCounts: Object.fromEntries(Object.entries(this.decisionCounts).map(([l, c]) => [l, { ...c }])),
     };
   }
 
@@ -257,6 +261,7 @@ class AdaptiveGate implements AdmissionGate {
       const d = c.tick(now, p.pressure, this.gate.takeLimited(lane));
       this.decisions[lane] = d;
       if (d.kind === 'hold') continue;
+      (this.decisionCounts[lane] ??= { increase: 0, decrease: 0 })[d.kind]++;
       this.gate.setPace(lane, paceOf(d.rate));
       // Decreases are the decisions an operator asks about; increases come every tick of a flood.
       const fields = { lane, rate: round(d.rate), previous: round(d.previous), pressure: p.pressure, parts: p.parts, inputs };

@@ -23,6 +23,7 @@ import type { Logger } from '../config/log';
 import { loadSettings, temporalAddressOf } from '../config/settings';
 import { securityOptions } from '../temporal/connection';
 import { dataConverterOf } from '../temporal/codec';
+import { activeTracing, installTracing } from '../temporal/tracing';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
@@ -60,6 +61,8 @@ export interface SubmitOptions {
   ttl?: Duration;
   callbackUrl?: string;
   tags?: string[];
+  /** A caller tag the handler forwards downstream with the task ID (`ctx.tag.headers()`), e.g. a tenant's test traffic mark. */
+  tag?: string;
 }
 
 export interface SubmitResult {
@@ -178,10 +181,13 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       ...opts.connection,
       address: opts.address ?? defaults?.temporalAddress ?? '127.0.0.1:7233',
     });
+    // A process with tracing on (installTracing) traces its submits: the span goes into the start headers.
+    const tracing = activeTracing();
     const client = new Client({
       connection,
       namespace: opts.namespace ?? defaults?.namespace ?? 'default',
       dataConverter: opts.dataConverter ?? (defaults ? dataConverterOf(defaults) : {}),
+      ...(tracing ? { interceptors: { workflow: tracing.clientInterceptors() } } : {}),
     });
     const tc = new TaskClient<C>({
       client,
@@ -206,6 +212,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   /** Connects for a loaded project: its catalog, Temporal address, namespace, TLS and lane admission. */
   static async fromProject(project: Project): Promise<TaskClient> {
     const s = project.settings;
+    await installTracing(s.tracing.otlpEndpoint, 'tideway-client');
     return TaskClient.connect({
       catalog: project.catalog,
       address: temporalAddressOf(s),
@@ -221,6 +228,8 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   /** Closes the admission gate this client built (waiting submits fail) and a connection it opened. */
   async close(): Promise<void> {
     if (this.ownsAdmission) this.admission.close();
+    // A short-lived process (the CLI) would otherwise exit with its submit's spans unsent.
+    await activeTracing()?.flush();
     await this.ownedConnection?.close();
   }
 

@@ -45,6 +45,18 @@ export const taskRefSchema = z.string().superRefine((s, ctx) => {
   if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message });
 });
 
+/**
+ * A caller's tag for a task (a dye mark): it travels with the task to its handler, which forwards
+ * it on downstream calls (`ctx.tag.headers()`: header `x-tideway-tag`), so a downstream service can
+ * route or isolate this traffic. Header-safe by construction: no spaces, no control characters.
+ */
+export const taskTagSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:@=+\/-]{0,127}$/,
+    'tag must be 1-128 letters, digits or . _ : @ = + / - (starting with a letter or digit)',
+  );
+
 export const tenantSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'tenant must be 1-64 letters, digits, _ or -');
 
 /** The one argument of workflow `runTask`: the public contract for plain Temporal client starts. */
@@ -58,6 +70,7 @@ export const envelopeSchema = z
     ttl: durationMs.optional(),
     callbackUrl: z.url().optional(),
     tags: z.array(z.string().max(64)).max(20).optional(),
+    tag: taskTagSchema.optional(),
   })
   .strict();
 
@@ -75,6 +88,8 @@ export interface ResolvedTask {
   ttlMs?: number;
   callbackUrl?: string;
   tags?: string[];
+  /** The caller's tag, forwarded by the handler with the task ID (`ctx.tag`). */
+  tag?: string;
   timeouts: { startToCloseMs: number; heartbeatMs: number };
   retry: CompiledRetry;
   deadLetterRetentionMs: number;
@@ -126,6 +141,7 @@ export function resolveEnvelope(catalog: Catalog, raw: unknown): ResolvedTask {
     ...(ttlMs !== undefined ? { ttlMs } : {}),
     ...(e.callbackUrl !== undefined ? { callbackUrl: e.callbackUrl } : {}),
     ...(e.tags !== undefined ? { tags: e.tags } : {}),
+    ...(e.tag !== undefined ? { tag: e.tag } : {}),
     timeouts: task.timeouts,
     retry: task.compiledRetry,
     deadLetterRetentionMs: task.deadLetterRetentionMs,

@@ -149,6 +149,11 @@ const envSchema = z.object({
     .string()
     .regex(/^[^\s:]+:\d{1,5}$/, 'use host:port, e.g. 127.0.0.1:9464')
     .optional(),
+  /**
+   * OTLP/HTTP base URL of a trace collector (`http://otel-collector:4318`); spans go to
+   * `<url>/v1/traces`. Default: off (no tracer, no interceptors, no cost).
+   */
+  TIDEWAY_OTLP_ENDPOINT: optional(z.url({ protocol: /^https?$/, message: 'use an http(s) URL, e.g. http://127.0.0.1:4318' })),
 
   // ── Task logs (ctx.log; docs/ARCHITECTURE.md, "Task logs") ──
   /** Folder of the per-task log files (a shared volume serves several machines). Default: `<TIDEWAY_DATA_DIR>/task-logs`. */
@@ -285,6 +290,8 @@ export interface Settings extends TemporalSecurity {
     readonly maxBytes: number;
     readonly retentionMs: number;
   };
+  /** OpenTelemetry tracing of submit → workflow → activity (temporal/tracing.ts); endpoint undefined = off. */
+  readonly tracing: { readonly otlpEndpoint: string | undefined };
   /** How starts of the lower lanes are admitted (admission/); adaptive unless TIDEWAY_ADMISSION says otherwise. */
   readonly admission: Readonly<AdmissionMode>;
   readonly lanes: {
@@ -395,6 +402,7 @@ function compile(e: z.output<typeof envSchema>): Settings {
       maxBytes: e.TIDEWAY_TASK_LOG_MAX_BYTES,
       retentionMs: e.TIDEWAY_TASK_LOG_RETENTION ?? TASK_LOG_DEFAULTS.retentionMs,
     },
+    tracing: { otlpEndpoint: e.TIDEWAY_OTLP_ENDPOINT?.replace(/\/+$/, '') },
     // The objective is its own variable, so it is set once the mode is parsed.
     admission: adaptiveObjective(e.TIDEWAY_ADMISSION, e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS),
     lanes: { high: { waitObjectiveMs: e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS } },

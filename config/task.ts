@@ -23,6 +23,20 @@ export interface TaskContext {
   readonly lastHeartbeat: unknown;
   /** This task's log: each line carries the task ID, attempt, type and tenant (`tideway logs <id>`). */
   readonly log: TaskLogger;
+  /** The task's tag (its ID and the caller's `tag`), to forward on downstream calls: `fetch(url, { headers: ctx.tag.headers() })`. */
+  readonly tag: TaskTag;
+}
+
+/** What identifies a task's traffic downstream (a dye mark), so another service can route or isolate it. */
+export interface TaskTag {
+  readonly taskId: string;
+  /** The caller's tag from the submit, if any. */
+  readonly tag: string | undefined;
+  /**
+   * HTTP headers for a downstream call: `x-tideway-task`, `x-tideway-tag` (when set) and, when
+   * tracing is on, the W3C `traceparent` of the attempt's span. A fresh object each call.
+   */
+  headers(): Record<string, string>;
 }
 
 export type TaskHandler<I, O> = (input: I, ctx: TaskContext) => Promise<O>;

@@ -13,9 +13,12 @@ import { intakeTaskQueue, shardRedriveTaskQueue, type Lane } from '../config/nam
 import type { Catalog } from '../config/catalog-schema';
 import type { Settings } from '../config/settings';
 import { controlDeployment, describeDeployment, setCurrentVersion } from '../temporal/deployments';
+import { WORKFLOW_TRACING_MODULE, type Tracing } from '../temporal/tracing';
 
 /** Where `npm run build` writes the pre-bundled workflow code (saves seconds at every start). */
 export const WORKFLOW_BUNDLE_PATH = join(__dirname, '..', 'workflow-bundle.js');
+/** The same with OpenTelemetry's workflow interceptors, for a control worker with tracing on. */
+export const WORKFLOW_BUNDLE_TRACED_PATH = join(__dirname, '..', 'workflow-bundle-traced.js');
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -32,6 +35,8 @@ export interface ControlWorkerOptions {
   dataConverter?: DataConverter;
   /** Where `runTask` reports each task's wait for its first workflow task (the admission gate). */
   onFirstTaskWait?: (lane: Lane, ms: number) => void;
+  /** Trace workflows (the process's `installTracing`): continue each submit's trace and pass it to the activity. @default off */
+  tracing?: Tracing | undefined;
 }
 
 export interface ControlVersion {
@@ -49,9 +54,14 @@ export interface ControlVersion {
  * no handlers, so tasks are accepted, expired and dead-lettered even when every pool is at zero.
  */
 export async function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
-  const code = existsSync(WORKFLOW_BUNDLE_PATH)
-    ? { workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH } }
-    : { workflowsPath: require.resolve('../workflows') };
+  const { tracing } = opts;
+  const bundle = tracing ? WORKFLOW_BUNDLE_TRACED_PATH : WORKFLOW_BUNDLE_PATH;
+  const code = existsSync(bundle)
+    ? { workflowBundle: { codePath: bundle } }
+    : {
+        workflowsPath: require.resolve('../workflows'),
+        ...(tracing ? { interceptors: { workflowModules: [WORKFLOW_TRACING_MODULE] } } : {}),
+      };
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
@@ -62,6 +72,7 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     // The control worker never runs remote activities, only local ones.
     enableNonLocalActivities: false,
     sinks: {
+      ...(tracing ? tracing.workflowSinks() : {}),
       admission: {
         firstTaskWait: { fn: (_info: unknown, lane: Lane, ms: number) => opts.onFirstTaskWait?.(lane, ms), callDuringReplay: false },
       },

@@ -31,6 +31,7 @@ export class PoolMetrics {
   private readonly attempts: Counter<'task_type' | 'outcome'>;
   private readonly throttled: Counter<'task_type'>;
   private readonly durations: Histogram<'task_type' | 'outcome'>;
+  private readonly queueWaits: Histogram<'task_type'>;
   private readonly aimdChanges: Counter<'direction'>;
 
   constructor(private readonly src: PoolMetricsSource) {
@@ -85,6 +86,13 @@ export class PoolMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
       registers: r,
     });
+    this.queueWaits = new Histogram({
+      name: 'tideway_pool_queue_wait_seconds',
+      help: "Time from an attempt's scheduling to its start in this process (the wait in the lane's queue; retries: from the retry's scheduling).",
+      labelNames: ['task_type'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600],
+      registers: r,
+    });
     this.aimdChanges = new Counter({
       name: 'tideway_pool_aimd_changes_total',
       help: 'Adaptive concurrency limit changes by direction.',
@@ -98,6 +106,12 @@ export class PoolMetrics {
     this.attempts.inc({ task_type: taskType, outcome });
     if (outcome === 'throttled') this.throttled.inc({ task_type: taskType });
     this.durations.observe({ task_type: taskType, outcome }, durationMs / 1000);
+  }
+
+  /** Records how long an attempt waited in the queue before this process started it. */
+  queueWait(taskType: string, waitMs: number): void {
+    // Server and worker clocks may differ by a little: never a negative wait.
+    this.queueWaits.observe({ task_type: taskType }, Math.max(0, waitMs) / 1000);
   }
 
   aimdChange(direction: 'increase' | 'decrease'): void {

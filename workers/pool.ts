@@ -1,3 +1,4 @@
+import type { Context as ActivityContext } from '@temporalio/activity';
 import { CancelledFailure, ApplicationFailure, type DataConverter } from '@temporalio/common';
 import { Worker, type ActivityInboundCallsInterceptor, type NativeConnection, type WorkerTuner } from '@temporalio/worker';
 import type { FailureDetail } from '../activities/classify';
@@ -9,6 +10,7 @@ import type { GroupHandler } from '../config/task';
 import { AimdController, type AimdDecision, type AttemptOutcome } from './aimd';
 import { PoolMetrics } from './pool-metrics';
 import { AdaptiveSlotSupplier } from './slots';
+import type { Tracing } from '../temporal/tracing';
 
 export interface PoolWorkerOptions {
   connection: NativeConnection;
@@ -28,6 +30,8 @@ export interface PoolWorkerOptions {
   taskLogs?: TaskLogSink;
   /** Injected clock for the AIMD controller. @default Date.now */
   now?: () => number;
+  /** Run each attempt inside the trace its workflow passed on (the process's `installTracing`). @default off */
+  tracing?: Tracing | undefined;
 }
 
 /** A pool worker with its slot supplier, AIMD controller and metrics. */
@@ -105,11 +109,12 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
     for (const l of listeners) l(d);
   };
 
-  const observe: ActivityInboundCallsInterceptor = {
+  const observe = (ctx: ActivityContext): ActivityInboundCallsInterceptor => ({
     async execute(input, next) {
       const startedAt = now();
       const req = input.args[0] as Partial<ExecuteRequest> | undefined;
       const taskType = typeof req?.type === 'string' ? req.type : 'unknown';
+      metrics.queueWait(taskType, Date.now() - ctx.info.currentAttemptScheduledTimestampMs);
       inFlight++;
       let outcome: AttemptOutcome = 'ok';
       try {
@@ -124,7 +129,7 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
         if (aimd) apply(aimd.record(outcome, startedAt, at));
       }
     },
-  };
+  });
 
   const shutdownGraceMs = opts.shutdownGraceMs ?? pool.shutdownGrace;
   const tuner: WorkerTuner = {
@@ -141,7 +146,8 @@ export async function createPool(opts: PoolWorkerOptions): Promise<Pool> {
     dataConverter: opts.dataConverter ?? {},
     activities: createPoolActivities(opts.catalog, pool.group, opts.handlers, opts.taskLogs ?? { pino: opts.log }),
     tuner,
-    interceptors: { activity: [() => ({ inbound: observe })] },
+    // Tracing first, so the attempt (and the handler's downstream calls) runs inside its span.
+    interceptors: { activity: [...(opts.tracing ? [opts.tracing.activityInterceptor()] : []), (ctx) => ({ inbound: observe(ctx) })] },
     ...(pool.rateLimit !== undefined ? { maxTaskQueueActivitiesPerSecond: pool.rateLimit } : {}),
     shutdownGraceTime: shutdownGraceMs,
   });

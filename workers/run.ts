@@ -14,6 +14,7 @@ import { createAdmission } from '../admission';
 import { createPool } from './pool';
 import { FileTaskLogStore } from '../config/task-log-file';
 import { knownSecrets } from '../config/task-log';
+import { installTracing } from '../temporal/tracing';
 
 /**
  * The two worker roles as long-running functions, for `node dist/workers/main.js`, `tideway worker`
@@ -24,13 +25,14 @@ import { knownSecrets } from '../config/task-log';
 
 let runtimeInstalled = false;
 
-/** Installs the SDK runtime once per process and connects the worker. */
-async function connect(project: Project) {
+/** Installs the SDK runtime (and tracing, when configured) once per process and connects the worker. */
+async function connect(project: Project, role: string) {
   // SDK internals log warnings and errors only; Tideway's own events go through pino on stdout.
   const s = project.settings;
   if (!runtimeInstalled) install(s.sdkMetrics);
+  const tracing = await installTracing(s.tracing.otlpEndpoint, `tideway-${role}`);
   const address = temporalAddressOf(s);
-  return { address, namespace: s.namespace, connection: await connectWorker(address, 60_000, s) };
+  return { address, namespace: s.namespace, tracing, connection: await connectWorker(address, 60_000, s) };
 }
 
 function install(sdkMetrics: string | undefined): void {
@@ -45,7 +47,7 @@ function install(sdkMetrics: string | undefined): void {
 
 /** Runs the control worker (workflows, the resolve step, callbacks) of `project` until stopped. */
 export async function runControl(project: Project): Promise<void> {
-  const { address, namespace, connection } = await connect(project);
+  const { address, namespace, connection, tracing } = await connect(project, 'control');
   const { catalog } = project;
   const { settings } = project;
   const log = createLogger('tideway-control', settings.logLevel, catalog.app ? { app: catalog.app } : {});
@@ -69,6 +71,7 @@ export async function runControl(project: Project): Promise<void> {
     dataConverter,
     version,
     onFirstTaskWait: (lane, ms) => pacer.observeFirstTaskWait(lane, ms),
+    tracing,
   });
   const callbacks = await createCallbackWorker({ connection, namespace, catalog, dataConverter, callbacks: settings.callbacks });
   const intake = await createIntakeWorker({ connection, namespace, catalog, dataConverter, pacer });
@@ -87,6 +90,7 @@ export async function runControl(project: Project): Promise<void> {
   });
   await running;
   log.info({ event: 'worker:stopped', role: 'control' }, 'worker stopped');
+  await tracing?.shutdown();
   pacer.close();
   await clientConnection.close();
   await connection.close();
@@ -99,7 +103,7 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
   if (!spec) throw new Error(`no pool ${group}/${lane} in the catalog of ${project.file}; groups: ${catalog.groups.join(', ')}`);
   // Only this group's handler module is imported: another group's import-time crash never gets here.
   const handlers = await project.handlersFor(group);
-  const { address, namespace, connection } = await connect(project);
+  const { address, namespace, connection, tracing } = await connect(project, 'pool');
   const poolSettings = project.settings.pool;
   const log = createLogger('tideway-pool', project.settings.logLevel, { group, lane, taskQueue: spec.taskQueue });
   const tl = project.settings.taskLogs;
@@ -115,6 +119,7 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
     dataConverter: dataConverterOf(project.settings),
     log,
     taskLogs: { pino: log, store, storeLevel: tl.level, secrets: knownSecrets(project.settings) },
+    tracing,
     ...(poolSettings.shutdownGraceMs !== undefined ? { shutdownGraceMs: poolSettings.shutdownGraceMs } : {}),
     ...(poolSettings.aimd !== undefined ? { aimd: poolSettings.aimd } : {}),
   });
@@ -137,6 +142,7 @@ export async function runPool(project: Project, group: string, lane: Lane): Prom
   });
   await running;
   log.info({ event: 'worker:stopped', role: 'pool', inFlight: pool.inFlight() }, 'worker stopped');
+  await tracing?.shutdown();
   await connection.close();
 }
 

@@ -340,6 +340,8 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
           lane,
           tenant: task.tenant,
           attemptOffset: state.attempts,
+          // Only when set, so tasks without a tag schedule exactly what they always did.
+          ...(task.tag !== undefined ? { tag: task.tag } : {}),
         }),
       );
       // Started reports come only for attempts past STARTED_SIGNAL_DELAY_MS and failures always

@@ -25,8 +25,14 @@ export class ApiMetrics {
   });
   readonly throttled = new Counter({
     name: 'tideway_api_throttled_total',
-    help: 'Submits refused with 429 by tenant and reason (backlog, inflight_quota)',
+    help: 'Requests answered 429 by tenant and reason (backlog, inflight_quota, batch_limit, lane_admission)',
     labelNames: ['tenant', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'tideway_api_errors_total',
+    help: 'Requests answered 4xx or 5xx by tenant (none before authentication), status code and error type',
+    labelNames: ['tenant', 'status', 'type'] as const,
     registers: [this.registry],
   });
 
@@ -34,16 +40,66 @@ export class ApiMetrics {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'tideway_api_' });
   }
 
-  /** Exports the gate's start rate per paced lane as `tideway_admission_rate{lane}`, read at scrape time. */
+  /** Counts one error answer (and a 429 by its reason). */
+  answeredError(tenant: string | undefined, status: number, e: { type: string; reason?: string }): void {
+    const t = tenant || 'none';
+    this.errors.inc({ tenant: t, status: String(status), type: e.type });
+    if (status === 429) this.throttled.inc({ tenant: t, reason: e.reason ?? 'unknown' });
+  }
+
+  /** Exports the lane admission gate's state (admission/), read from its snapshot at scrape time. */
   watchAdmission(gate: AdmissionGate): void {
+    const registers = [this.registry];
     new Gauge({
       name: 'tideway_admission_rate',
-      help: 'Lane admission: starts per second this API process admits per paced lane (adaptive: the current AIMD rate)',
+      help: 'Lane admission: starts per second this process admits per paced lane (adaptive: the current AIMD rate)',
       labelNames: ['lane'] as const,
-      registers: [this.registry],
+      registers,
       collect() {
         this.reset();
         for (const [lane, rate] of Object.entries(gate.rates())) this.set({ lane }, rate);
+      },
+    });
+    new Gauge({
+      name: 'tideway_admission_waiting',
+      help: 'Lane admission: submits waiting for a start permit per paced lane',
+      labelNames: ['lane'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [lane, n] of Object.entries(gate.snapshot().waiting)) this.set({ lane }, n);
+      },
+    });
+    new Gauge({
+      name: 'tideway_admission_objective_seconds',
+      help: "Adaptive admission: the high lane's queue-wait objective (p99) it protects",
+      registers,
+      collect() {
+        this.reset();
+        const ms = gate.snapshot().objectiveMs;
+        if (ms !== undefined) this.set(ms / 1000);
+      },
+    });
+    new Gauge({
+      name: 'tideway_admission_pressure',
+      help: 'Adaptive admission: the worst health input relative to its budget at the last tick (>= 1: slow the lower lanes)',
+      registers,
+      collect() {
+        this.reset();
+        const p = gate.snapshot().health?.pressure;
+        if (p !== undefined) this.set(p);
+      },
+    });
+    new Counter({
+      name: 'tideway_admission_decisions_total',
+      help: 'Adaptive admission: rate changes per paced lane and direction (increase, decrease)',
+      labelNames: ['lane', 'decision'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [lane, counts] of Object.entries(gate.snapshot().decisionCounts ?? {})) {
+          for (const [decision, n] of Object.entries(counts)) if (n > 0) this.inc({ lane, decision }, n);
+        }
       },
     });
   }

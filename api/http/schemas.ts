@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { durationMs } from '../../config/duration';
-import { bulkIdSchema, taskIdSchema, taskRefSchema } from '../../config/envelope';
+import { bulkIdSchema, taskIdSchema, taskRefSchema, taskTagSchema } from '../../config/envelope';
 import { listFilterSchema } from '../../config/visibility';
 import { LANES, TASK_STATUSES } from '../../config/names';
 import { OVERLAP_POLICIES } from '../../config/schedule';
@@ -39,6 +39,7 @@ export const submitBodySchema = z
       .max(2048)
       .optional(),
     tags: z.array(z.string().max(64)).max(20).optional(),
+    tag: taskTagSchema.optional().describe('caller tag the handler forwards downstream (header x-tideway-tag)'),
   })
   .strict()
   .superRefine((b, ctx) => {

@@ -106,7 +106,8 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const backpressure =
     opts.backpressure === false
       ? undefined
-      : new Backpressure(temporal, stats, opts.backpressure ?? {}, log, (tenant, reason) => metrics.throttled.inc({ tenant, reason }));
+      : // Its refusals are counted with every other 429 where answers are (onResponse below).
+        new Backpressure(temporal, stats, opts.backpressure ?? {}, log);
   const tasks = new TenantTasks(opts.client, catalog, backpressure, (tenant, outcome) => metrics.submits.inc({ tenant, outcome }));
   const providers = opts.poolProviders ?? [];
   const pools = () => describePools(catalog, stats, backpressure, providers);
@@ -437,13 +438,20 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
     const h = req.headers.authorization;
     tenantOf.set(req, authenticate(opts.keys, Array.isArray(h) ? h[0] : h));
   });
+  // What the error handler answered, for the error counters (a 404 of no route never gets there).
+  const errorOf = new WeakMap<FastifyRequest, { type: string; reason?: string }>();
   app.addHook('onResponse', async (req, reply) => {
     const url = req.routeOptions.url ?? 'unmatched';
-    metrics.requests.inc({ route: url, method: req.method, status: String(reply.statusCode) });
+    const status = reply.statusCode;
+    metrics.requests.inc({ route: url, method: req.method, status: String(status) });
     metrics.duration.observe({ route: url, method: req.method }, reply.elapsedTime / 1000);
+    if (status >= 400)
+      metrics.answeredError(tenantOf.get(req), status, errorOf.get(req) ?? { type: status === 404 ? 'NotFound' : 'Error' });
   });
   app.setErrorHandler(async (err, req, reply) => {
     const e = toErrorResponse(err);
+    const details = e.body.error.details as { reason?: unknown } | undefined;
+    errorOf.set(req, { type: e.body.error.type, ...(typeof details?.reason === 'string' ? { reason: details.reason } : {}) });
     if (e.status >= 500) log.error({ err, url: req.url, method: req.method }, 'request failed');
     if (e.retryAfterSeconds !== undefined) reply.header('Retry-After', String(e.retryAfterSeconds));
     return reply.code(e.status).send(e.body);

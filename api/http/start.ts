@@ -6,6 +6,7 @@ import { temporalAddressOf, type Settings } from '../../config/settings';
 import { FileTaskLogStore } from '../../config/task-log-file';
 import { securityOptions } from '../../temporal/connection';
 import { dataConverterOf } from '../../temporal/codec';
+import { installTracing } from '../../temporal/tracing';
 import { TaskClient } from '../task-client';
 import { ApiKeyStore, generateApiKey } from './auth';
 import type { PoolInfoProvider } from './pools';
@@ -68,6 +69,8 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     devKey = generateApiKey();
     keys.add('default', devKey);
   }
+  // Before the client connects: its submits carry their trace into the workflows they start.
+  await installTracing(settings.tracing.otlpEndpoint, 'tideway-api');
   const dataConverter = dataConverterOf(settings);
   // The client's own codec (when encryption is on) also serves the Web UI at /codec/*.
   const codec = dataConverter.payloadCodecs?.[0];

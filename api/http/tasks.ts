@@ -183,6 +183,7 @@ function envelopeOf(tenant: string, b: Omit<SubmitInput, 'taskId'>): TaskEnvelop
     ...(b.ttl !== undefined ? { ttl: b.ttl as TaskEnvelope['ttl'] } : {}),
     ...(b.callbackUrl ? { callbackUrl: b.callbackUrl } : {}),
     ...(b.tags ? { tags: b.tags } : {}),
+    ...(b.tag ? { tag: b.tag } : {}),
   };
 }
 

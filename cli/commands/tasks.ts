@@ -35,16 +35,21 @@ export function registerTaskCommands(program: Command): void {
     .addOption(tenantOption())
     .option('--delay <duration>', "start no earlier than this from now, e.g. '30s'")
     .option('--ttl <duration>', "expire if not started within this, e.g. '10m'")
+    .option('--tag <tag>', 'caller tag the handler forwards downstream (ctx.tag.headers(): x-tideway-tag)')
     .option('--wait', 'wait for the result and print it')
     .option('--json', 'machine-readable output')
     .action(
       async (
         type: string,
         input: unknown,
-        o: { id?: string; lane?: Lane; tenant?: string; delay?: string; ttl?: string; wait?: boolean; json?: boolean },
+        o: { id?: string; lane?: Lane; tenant?: string; delay?: string; ttl?: string; tag?: string; wait?: boolean; json?: boolean },
       ) =>
         withTaskApi({ tenant: o.tenant }, async (api) => {
-          const res = await api.submitBody({ type, input, ...given({ taskId: o.id, lane: o.lane, delay: o.delay, ttl: o.ttl }) });
+          const res = await api.submitBody({
+            type,
+            input,
+            ...given({ taskId: o.id, lane: o.lane, delay: o.delay, ttl: o.ttl, tag: o.tag }),
+          });
           if (!o.wait) {
             if (o.json) printJson(res);
             else say(`${res.duplicate ? 'duplicate: ' : ''}${res.taskId} ${res.status}`);

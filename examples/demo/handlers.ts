@@ -80,10 +80,11 @@ async function failTimes(input: FailInput, ctx: TaskContext): Promise<{ attempts
 /**
  * GETs `url` once: a 429/503 answer becomes a ThrottledError (with Retry-After), so it drives the
  * pool's adaptive concurrency; the AIMD test and bench point it at a local rate-limited server.
+ * The request carries the task's tag (x-tideway-task, x-tideway-tag, traceparent when tracing).
  */
 async function httpGet(input: { url: string }, ctx: TaskContext): Promise<{ status: number }> {
   record(ctx, 'demo.http');
-  const res = throwForResponse(await fetch(input.url, { signal: ctx.signal }));
+  const res = throwForResponse(await fetch(input.url, { signal: ctx.signal, headers: ctx.tag.headers() }));
   // Drain the body so the connection is reused rather than left half-read.
   await res.arrayBuffer();
   return { status: res.status };

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { join, resolve } from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { WORKFLOW_TRACING_MODULE } from '../../temporal/tracing';
 
 /**
  * Replays recorded histories of every path through `runTask` (test/fixtures/histories, made by
@@ -34,9 +35,15 @@ function histories() {
   });
 }
 
-async function replayAll(workflowsPath: string) {
+async function replayAll(workflowsPath: string, opts: { traced?: boolean } = {}) {
   const results = [];
-  for await (const r of Worker.runReplayHistories({ workflowsPath, bundlerOptions: { ignoreModules: [] } }, histories())) results.push(r);
+  // Traced: the control worker with TIDEWAY_OTLP_ENDPOINT (OpenTelemetry's workflow interceptors, spans to a sink).
+  const tracing = opts.traced
+    ? { interceptors: { workflowModules: [WORKFLOW_TRACING_MODULE] }, sinks: { exporter: { export: { fn: () => undefined } } } }
+    : {};
+  for await (const r of Worker.runReplayHistories({ workflowsPath, bundlerOptions: { ignoreModules: [] }, ...tracing }, histories())) {
+    results.push(r);
+  }
   return results;
 }
 
@@ -51,6 +58,12 @@ test('every recorded history replays against the current workflow code', async (
   const results = await replayAll(join(root, 'workflows'));
   const failures = results.filter((r) => r.error).map((r) => `${r.workflowId}: ${String(r.error)}`);
   expect(failures).toEqual([]);
+  expect(results).toHaveLength(files.length);
+});
+
+test('every recorded history replays with tracing on (tracing can be turned on for tasks in flight)', async () => {
+  const results = await replayAll(join(root, 'workflows'), { traced: true });
+  expect(results.filter((r) => r.error).map((r) => `${r.workflowId}: ${String(r.error)}`)).toEqual([]);
   expect(results).toHaveLength(files.length);
 });
 
