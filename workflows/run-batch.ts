@@ -340,13 +340,14 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     shardSucceeded(id, result);
   };
 
-  // Redrive mode only (creating the proxy records nothing in history).
-  const { redriveShard } = proxyActivities<RedriveActivities>({
+  // The shard queue's activities (control process): a redrive's, and a run's wait for the shards it
+  // inherited. Both wait for shards, so one set of options (creating the proxy records nothing).
+  const { redriveShard, awaitShards } = proxyActivities<RedriveActivities>({
     taskQueue: shardRedriveTaskQueue(app),
-    // It waits for the shard: long, but a lost control process is noticed by the missing heartbeat.
+    // They wait for shards: long, but a lost control process is noticed by the missing heartbeat.
     startToCloseTimeout: '1d',
     heartbeatTimeout: '30s',
-    retry: { initialInterval: '1s', maximumInterval: '1m' }, // ShardFailed and ShardNotFound are non-retryable
+    retry: { initialInterval: '1s', maximumInterval: '1m' }, // ShardFailed, ShardNotFound are non-retryable; ShardWaitFailed retries
   });
 
   /** Runs failed shard `id` again (redriveShard: signal, restart or take its result) and counts how it ends. */
@@ -395,13 +396,6 @@ export async function runBatch(envelope: TaskEnvelope, resolved?: ClientResolved
     results.push(result);
     resultBytes += JSON.stringify(result ?? null).length;
   };
-
-  const { awaitShards } = proxyActivities<RedriveActivities>({
-    taskQueue: shardRedriveTaskQueue(app),
-    startToCloseTimeout: '1d',
-    heartbeatTimeout: '30s',
-    retry: { initialInterval: '1s', maximumInterval: '1m' },
-  });
 
   /** Waits for the shards the previous run left running, settling each as it closes. */
   const awaitInherited = async (): Promise<void> => {
