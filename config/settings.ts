@@ -246,6 +246,10 @@ const envSchema = z.object({
   TIDEWAY_SCALER_ACTUATOR: z.enum(SCALER_ACTUATORS).default('process'),
   /** Serve the scaler's /metrics and /state on this port (`--metrics-port`). Default: off. */
   TIDEWAY_SCALER_METRICS_PORT: optional(anyPort),
+  /** `1`: act only while holding the scaler lease (a workflow on the control queue), so one of several scaler replicas scales (`--lease`). Default: off. */
+  TIDEWAY_SCALER_LEASE: flag.default(false),
+  /** How long the lease holds without renewal; a standby takes over this long after the holder dies. Default: 15s. */
+  TIDEWAY_SCALER_LEASE_TTL: durationText.default('15s'),
 });
 
 /** How to reach Temporal beyond its address: TLS (mTLS files) and an API key for a hosted cluster. */
@@ -350,6 +354,9 @@ export interface Settings extends TemporalSecurity {
     readonly interval: string | undefined;
     readonly actuator: (typeof SCALER_ACTUATORS)[number];
     readonly metricsPort: number | undefined;
+    /** Scale only while holding the scaler lease (several scaler replicas). */
+    readonly lease: boolean;
+    readonly leaseTtl: string;
   };
 }
 
@@ -441,6 +448,8 @@ function compile(e: z.output<typeof envSchema>): Settings {
       interval: e.TIDEWAY_SCALER_INTERVAL,
       actuator: e.TIDEWAY_SCALER_ACTUATOR,
       metricsPort: e.TIDEWAY_SCALER_METRICS_PORT,
+      lease: e.TIDEWAY_SCALER_LEASE,
+      leaseTtl: e.TIDEWAY_SCALER_LEASE_TTL,
     },
   };
 }
