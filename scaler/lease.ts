@@ -4,7 +4,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { acquireLeaseUpdate, leaseStateQuery, releaseLeaseUpdate, SCALER_LEASE_WORKFLOW, scalerLeaseId, type LeaseState } from '../config/lease';
+import {
+  acquireLeaseUpdate,
+  leaseStateQuery,
+  releaseLeaseUpdate,
+  SCALER_LEASE_WORKFLOW,
+  scalerLeaseId,
+  type LeaseState,
+} from '../config/lease';
 
 export const ScalerLeaseOptionsSchema = z.object({
   /** The app (one lease per app). */
@@ -69,7 +76,10 @@ export class ScalerLease {
         }
         if (a.state.holder !== lastHolder) {
           lastHolder = a.state.holder;
-          this.log?.info({ event: 'scaler:standby', holder: this.holder, activeHolder: a.state.holder }, 'standing by: another scaler holds the lease');
+          this.log?.info(
+            { event: 'scaler:standby', holder: this.holder, activeHolder: a.state.holder },
+            'standing by: another scaler holds the lease',
+          );
         }
       } catch (err) {
         this.log?.warn({ event: 'scaler:lease-error', err: (err as Error).message }, 'lease request failed; retrying');

@@ -67,7 +67,10 @@ export function addScalerFlags(cmd: Command): Command {
     .option('--log-dir <dir>', 'process actuator: folder for pool logs (default <data dir>/logs)')
     .option('--k8s-namespace <ns>', 'kubernetes actuator: namespace of the pool Deployments', 'default')
     .option('--k8s-deployment <template>', 'kubernetes actuator: Deployment name template', 'tideway-pool-{group}-{lane}')
-    .option('--lease', 'run as one of several replicas: scale only while holding the scaler lease, stand by otherwise (default: TIDEWAY_SCALER_LEASE)');
+    .option(
+      '--lease',
+      'run as one of several replicas: scale only while holding the scaler lease, stand by otherwise (default: TIDEWAY_SCALER_LEASE)',
+    );
 }
 
 /** Turns flags into ScalerOptions (flags override `--options`, else the settings' options). */
@@ -116,9 +119,10 @@ export async function runScaler(f: ScalerFlags): Promise<void> {
         : { type: 'dry-run' };
   const actuator = createActuator(cfg);
   // With replicas, only the lease holder may touch the pools: wait for the lease before adopting them.
-  const lease = (f.lease ?? settings.scaler.lease)
-    ? new ScalerLease(client, { app: catalog.app, taskQueue: catalog.controlQueue, ttlMs: parseDuration(settings.scaler.leaseTtl)! }, log)
-    : undefined;
+  const lease =
+    (f.lease ?? settings.scaler.lease)
+      ? new ScalerLease(client, { app: catalog.app, taskQueue: catalog.controlQueue, ttlMs: parseDuration(settings.scaler.leaseTtl)! }, log)
+      : undefined;
   if (lease) {
     log.info({ event: 'scaler:lease-waiting', holder: lease.holder, lease: lease.workflowId }, 'waiting for the scaler lease');
     await lease.acquire();

@@ -18,17 +18,21 @@ interface ScalerProc {
 }
 
 function startScaler(dir: string, name: string): ScalerProc {
-  const proc = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'scaler', 'main.js'), '--lease', '--actuator', 'dry-run', '--interval', '1s'], {
-    env: {
-      ...process.env,
-      TIDEWAY_CONFIG: DEMO_CONFIG,
-      TEMPORAL_ADDRESS: testAddress(),
-      TIDEWAY_DATA_DIR: join(dir, name),
-      TIDEWAY_SCALER_LEASE_TTL: `${TTL_MS}ms`,
-      TIDEWAY_LOG_LEVEL: 'info',
+  const proc = spawn(
+    process.execPath,
+    [join(__dirname, '..', '..', 'dist', 'scaler', 'main.js'), '--lease', '--actuator', 'dry-run', '--interval', '1s'],
+    {
+      env: {
+        ...process.env,
+        TIDEWAY_CONFIG: DEMO_CONFIG,
+        TEMPORAL_ADDRESS: testAddress(),
+        TIDEWAY_DATA_DIR: join(dir, name),
+        TIDEWAY_SCALER_LEASE_TTL: `${TTL_MS}ms`,
+        TIDEWAY_LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  );
   const events: ScalerProc['events'] = [];
   let buf = '';
   proc.stdout!.on('data', (b: Buffer) => {
@@ -62,7 +66,7 @@ test('two scalers: one holds the lease, the other stands by and takes over withi
       60_000,
     );
     await waitFor(() => has(second, 'scaler:standby'), 30_000);
-    expect(has(first, 'scaler:started')).toBeDefined();
+    await waitFor(() => has(first, 'scaler:started'), 30_000);
     // Over several renewals (three lease times), the standby never acts.
     await new Promise((r) => setTimeout(r, 3 * TTL_MS));
     expect(has(second, 'scaler:lease-acquired')).toBeUndefined();
