@@ -399,6 +399,13 @@ export async function startPostgresProfile(input: PostgresProfileOptions, say: S
     mkdirSync(pgData, { mode: 0o700 });
     const user = postgresUser();
     if (user) chownSync(pgData, user.uid, user.gid);
+    if (user && spawnSync('test', ['-w', pgData], { uid: user.uid, gid: user.gid }).status !== 0) {
+      // A parent folder the postgres user cannot pass through (e.g. under /root, mode 700).
+      throw new PostgresProfileError(
+        `the postgres user cannot reach ${pgData}: a parent folder is not searchable by others. ` +
+          'Set TIDEWAY_DATA_DIR to a folder under /tmp (or make its parents o+x).',
+      );
+    }
     const asPg = { ...(user ?? {}), cwd: folder };
     say(`Starting PostgreSQL on 127.0.0.1:${ports.postgres} (data in ${pgData})...`);
     run(join(pgBin, 'initdb'), ['-D', pgData, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync'], 'initdb', asPg);
