@@ -171,7 +171,14 @@ export function spawnNode(script: string, args: string[], env: Record<string, st
 }
 
 /** Starts the HTTP API as its own process (node dist/api/http/main.js) and waits for /healthz. */
-export async function spawnApi(opts: { address: string; keys: string; port?: number; log: string; env?: Record<string, string> }) {
+export async function spawnApi(opts: {
+  /** The Temporal server the API connects to (a TcpProxy's address to cut it off). */
+  address: string;
+  keys: string;
+  port?: number;
+  log: string;
+  env?: Record<string, string>;
+}) {
   const port = opts.port ?? (await freePort());
   const child = spawnNode(
     'api/http/main.js',
@@ -211,6 +218,9 @@ export function tail(file: string, n = 2_000): string {
 export class TcpProxy {
   private server: Server | undefined;
   private cutOff = false;
+  private muted = false;
+  /** Bytes towards the server still to forward before replies are muted (muteRepliesAfter). */
+  private muteAfter: number | undefined;
   private readonly pairs = new Set<[Socket, Socket]>();
   private readonly held = new Set<Socket>();
   port = 0;
@@ -249,12 +259,30 @@ export class TcpProxy {
     };
     up.on('close', close);
     down.on('close', close);
-    down.on('data', (b) => {
-      if (!this.cutOff) up.write(b);
+    down.on('data', (b: Buffer) => {
+      if (this.cutOff) return;
+      up.write(b);
+      if (this.muteAfter !== undefined && (this.muteAfter -= b.length) <= 0) {
+        this.muteAfter = undefined;
+        this.muted = true;
+      }
     });
     up.on('data', (b) => {
-      if (!this.cutOff) down.write(b);
+      if (!this.cutOff && !this.muted) down.write(b);
     });
+  }
+
+  /** Drops the server's answers from now on: requests still arrive and take effect, no reply returns. */
+  muteReplies(): void {
+    this.muted = true;
+  }
+
+  /**
+   * Mutes replies once `bytes` more have gone towards the server: lets small calls through and
+   * catches the first big request (e.g. a bulk chunk's start) after it was sent, before its reply.
+   */
+  muteRepliesAfter(bytes: number): void {
+    this.muteAfter = bytes;
   }
 
   /** Drops every byte both ways from now on, on open and new connections alike. */

@@ -63,9 +63,10 @@ test('a downstream answering 429/503 for 20 s: tasks back off, no retry storm, a
     process.stdout.write(
       `downstream outage ${OUTAGE_MS} ms: ${during.length} refused requests (${perSecond.toFixed(1)}/s) for ${TASKS} tasks, ${hits.length - during.length} after it, recovered in ${((Date.now() - outageUntil) / 1000).toFixed(1)} s\n`,
     );
-    // No storm: a task's throttled retries back off (0.5 s doubling to 4 s, Retry-After 2 s honoured),
-    // at most ~8 tries each in 20 s; a retry loop without backoff would send thousands.
-    expect(during.length).toBeLessThanOrEqual(TASKS * 8);
+    // No storm: a task's throttled retries back off (0.5 s doubling to 4 s, which the server runs in
+    // whole seconds; Retry-After 2 s honoured), ~8 tries each in 20 s: 10 leaves room for timing. A
+    // retry loop without backoff would send thousands.
+    expect(during.length).toBeLessThanOrEqual(TASKS * 10);
     // And after it, each task needed one successful request (a few extra if a run raced the edge).
     expect(hits.length - during.length).toBeLessThanOrEqual(TASKS + 5);
   } finally {
