@@ -14,7 +14,7 @@ import { checkLedger, faultStack, TcpProxy } from './helpers';
 jest.setTimeout(300_000);
 afterAll(() => expectNoLeakedWorkers());
 
-test('a Temporal server restart with tasks queued and running: every task completes, once', async () => {
+test('a Temporal server restart with tasks queued and running: every task completes with one result (handlers at least once)', async () => {
   const settings = loadSettings();
   const cli = await findOrBuildTemporalCli({
     explicit: settings.temporalCli,
@@ -35,8 +35,12 @@ test('a Temporal server restart with tasks queued and running: every task comple
     expect(doneBefore).toBeLessThan(ids.length); // some still queued or running
     await server.stop();
     server = await startDevServer(opts);
-    const summary = await checkLedger({ ...stack, accepted: ids, timeoutMs: 180_000 });
+    // A run whose handler finished while the server was down cannot report; on restart its heartbeat
+    // timeout (3 s) has passed, so it runs again: at-least-once, counted and printed, not hidden.
+    const summary = await checkLedger({ ...stack, accepted: ids, timeoutMs: 180_000, atLeastOnce: true });
     process.stdout.write(`restart: ${doneBefore} done before, ${JSON.stringify(summary)}\n`);
+    // Temporal kept one result per task, whatever the handler did.
+    for (const id of ids) expect((await stack.client.get(id)).status).toBe('succeeded');
   } finally {
     await stack.stop();
     await server.stop();
