@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowStartOptions } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowStartOptions } from '@temporalio/client';
 import type { Catalog, CompiledTask } from '../config/catalog-schema';
 import { CONFLICT_DEFAULTS, effectiveConflict, type OnConflict } from '../config/conflict';
 import { keyIdOf, type DebounceSpec, type DebounceSubmit } from '../config/debounce';
@@ -7,7 +7,8 @@ import { debounceSubmitSignal, debounceViewQuery, type DebounceView } from '../c
 import { ValidationError } from '../config/errors';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
 import { DEBOUNCE_WORKFLOW, debounceCollectorOf, debounceWindowId, debounceWorkflowId, TASK_WORKFLOW_TYPES } from '../config/names';
-import { stateQuery } from '../config/messages';
+import { SA_KEYS } from '../config/search-attributes';
+import { temporal } from '@temporalio/proto';
 import type { TaskState } from '../config/task-state';
 import type { Duration } from '../config/duration';
 import { parseDuration } from '../config/duration';
@@ -184,11 +185,7 @@ export async function startWithConflict(
   // The ID is taken: by an open task, or by a closed success the reuse policy protects.
   const d = await handle.describe();
   if (d.status.name !== 'RUNNING' || mode.onConflict === 'skip' || !TASK_WORKFLOW_TYPES.includes(d.type)) return { duplicate: true };
-  if (mode.onConflict === 'replace_queued') {
-    const state = await handle.query(stateQuery).catch(() => undefined);
-    // Only a task whose handler never started is replaced; unknown state counts as started.
-    if (!state || state.attempts > 0 || !['scheduled', 'queued'].includes(state.status)) return { duplicate: true };
-  }
+  if (mode.onConflict === 'replace_queued' && !notStarted(d)) return { duplicate: true };
   // Cancel (the task ends `cancelled`, a running handler sees its AbortSignal), wait for it to close,
   // then start; TERMINATE_EXISTING ends one that did not close within the grace.
   await handle.cancel();
@@ -208,4 +205,16 @@ export async function startWithConflict(
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',
   });
   return { duplicate: false, replaced: { runId: d.runId, how: closed ? 'cancelled' : 'terminated' } };
+}
+
+/**
+ * True when the task's handler has not started: its status is still scheduled or queued, and the
+ * server knows of no started attempt (the `running` status comes a moment after the start, so the
+ * pending activity's own state decides).
+ */
+function notStarted(d: WorkflowExecutionDescription): boolean {
+  const status = d.typedSearchAttributes.get(SA_KEYS.TaskStatus);
+  if (status !== 'scheduled' && status !== 'queued') return false;
+  const STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
+  return !(d.raw.pendingActivities ?? []).some((a) => a.state === STARTED || (a.attempt ?? 1) > 1);
 }
