@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowStartOptions } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionDescription,
+  type WorkflowStartOptions,
+} from '@temporalio/client';
 import type { Catalog, CompiledTask } from '../config/catalog-schema';
 import { CONFLICT_DEFAULTS, effectiveConflict, type OnConflict } from '../config/conflict';
 import { keyIdOf, type DebounceSpec, type DebounceSubmit } from '../config/debounce';
