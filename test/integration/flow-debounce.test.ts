@@ -1,8 +1,11 @@
 import { join } from 'node:path';
+import { ApiKeyStore } from '../../api/http/auth';
+import { buildApiServer } from '../../api/http/server';
 import { TaskClient } from '../../api/task-client';
 import { debounceWorkflowId } from '../../config/names';
 import { catalog } from '../fixtures/projects/flow/catalog';
 import { expectNoLeakedWorkers, readLedger, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
+import { listen } from './api-helpers';
 
 /**
  * Debounce on the real server (README "Flow control"): a burst of submits with one key becomes one
@@ -112,4 +115,48 @@ it('hands every input of the window to the run with collect: true', async () => 
   expect(out).toEqual({ count: 5 });
   const run = ledger().find((l) => l.taskId === taskId)!;
   expect(run.input).toEqual([1, 2, 3, 4, 5].map((n) => ({ user, n })));
+});
+
+it('shows a debounced task over HTTP: its key and why it waits, then its run', async () => {
+  const key = 'key-default-12345';
+  const api = await buildApiServer({ client, keys: new ApiKeyStore().add('default', key), backpressure: false });
+  try {
+    const { call } = await listen(api);
+    const user = uniqueId('h');
+    let taskId = '';
+    for (let n = 1; n <= 3; n++) {
+      const r = await call('POST', '/v1/tasks', { key, json: { type: 'flow.notify', input: { user, n } } });
+      expect(r.status).toBe(201);
+      expect(r.body).toMatchObject({ status: 'debouncing', debounce: { key: user, submits: n } });
+      taskId = (r.body as { taskId: string }).taskId;
+    }
+    const got = await call('GET', `/v1/tasks/${encodeURIComponent(taskId)}`, { key });
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ taskId, status: 'debouncing', debounce: { key: user, submits: 3 } });
+    expect((got.body as { waiting: string }).waiting).toMatch(
+      /^debouncing: 3 submit\(s\), starts in \d+ s or by \d\d:\d\d:\d\d UTC at the latest$/,
+    );
+    // Another tenant cannot see the window.
+    const other = await buildApiServer({ client, keys: new ApiKeyStore().add('other', 'key-other-12345'), backpressure: false });
+    try {
+      const o = await listen(other);
+      expect((await o.call('GET', `/v1/tasks/${encodeURIComponent(taskId)}`, { key: 'key-other-12345' })).status).toBe(404);
+    } finally {
+      await other.close();
+    }
+    // A per-submit window for a type with no debounce of its own, by the submit's key, period and maxWait.
+    const w = await call('POST', '/v1/tasks', {
+      key,
+      json: { type: 'flow.work', input: { ms: 0 }, debounce: { key: user, period: '1s', maxWait: '5s' } },
+    });
+    expect(w.body).toMatchObject({ status: 'debouncing' });
+    await waitFor(
+      async () => (await call('GET', `/v1/tasks/${encodeURIComponent(taskId)}`, { key })).body?.status === 'succeeded',
+      30_000,
+      'the run',
+    );
+    expect(await client.result((w.body as { taskId: string }).taskId, 'flow.work')).toEqual({ v: null });
+  } finally {
+    await api.close();
+  }
 });
