@@ -19,9 +19,6 @@ export interface DebounceInput<I = never> {
 
 export const DEBOUNCE_DEFAULTS = { collect: false } as const;
 
-/** Most submits one window keeps (with `collect`, the run's input); more end the window early. */
-export const MAX_DEBOUNCE_SUBMITS = 1_000;
-
 export const debounceCatalogSchema = z
   .object({
     key: z.custom<(input: unknown) => string>((v) => typeof v === 'function', { message: 'must be a function (input) => string' }),

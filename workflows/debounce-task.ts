@@ -4,7 +4,7 @@ import type { DebounceActivities } from '../activities/debounce';
 import type { DebounceSpec } from '../config/debounce';
 import { debounceSubmitSignal, debounceViewQuery, type DebouncedSubmit, type DebounceView } from '../config/debounce-messages';
 
-/** Most submits one window keeps (config/debounce.ts MAX_DEBOUNCE_SUBMITS; a literal here: that module loads Node). */
+/** Most submits one window keeps (with `collect`, the run's input); the 1,000th closes the window early. */
 const MAX_SUBMITS = 1_000;
 
 /** The argument of `debounceTask`, set by the submit that opened the collector (signal-with-start). */
