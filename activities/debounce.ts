@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Catalog } from '../config/catalog-schema';
-import type { DebouncedSubmit } from '../config/debounce-messages';
+import type { DebouncedSubmit } from '../config/messages';
 import { resolveEnvelope, type TaskEnvelope } from '../config/envelope';
 import { taskStartOptions } from '../api/start-task';
 

@@ -9,7 +9,7 @@ import {
 import type { Catalog, CompiledTask } from '../config/catalog-schema';
 import { CONFLICT_DEFAULTS, effectiveConflict, type OnConflict } from '../config/conflict';
 import { keyIdOf, type DebounceSpec, type DebounceSubmit } from '../config/debounce';
-import { debounceSubmitSignal, debounceViewQuery, type DebounceView } from '../config/debounce-messages';
+import { debounceSubmitSignal, debounceViewQuery, type DebounceView } from '../config/messages';
 import { ValidationError } from '../config/errors';
 import type { ResolvedTask, TaskEnvelope } from '../config/envelope';
 import { DEBOUNCE_WORKFLOW, debounceCollectorOf, debounceWindowId, debounceWorkflowId, TASK_WORKFLOW_TYPES } from '../config/names';

@@ -2,7 +2,7 @@ import { condition, continueAsNew, proxyLocalActivities, setHandler, uuid4, work
 // Types only: workflow code never loads the catalog.
 import type { DebounceActivities } from '../activities/debounce';
 import type { DebounceSpec } from '../config/debounce';
-import { debounceSubmitSignal, debounceViewQuery, type DebouncedSubmit, type DebounceView } from '../config/debounce-messages';
+import { debounceSubmitSignal, debounceViewQuery, type DebouncedSubmit, type DebounceView } from '../config/messages';
 
 /** Most submits one window keeps (with `collect`, the run's input); the 1,000th closes the window early. */
 const MAX_SUBMITS = 1_000;
