@@ -79,32 +79,34 @@ it('runs a stream that never goes quiet by maxWait (10 s), then opens a new wind
   const user = uniqueId('s');
   const started = Date.now();
   const ids: string[] = [];
+  const at: number[] = [];
   // A submit every second for 16 s: never 3 s of quiet.
   for (let n = 1; n <= 16; n++) {
     // The submit's own debounce settings override the type's (maxWait 30 s there).
     const r = await client.submit('flow.notify', { user, n }, { debounce: { key: user, period: '3s', maxWait: '10s' } });
     ids.push(r.taskId);
+    at.push(Date.now());
     await new Promise((res) => setTimeout(res, Math.max(0, started + n * 1_000 - Date.now())));
   }
+  // The premise: no gap between submits came near the 3 s period (a loaded machine could break it).
+  expect(Math.max(...at.slice(1).map((t, i) => t - at[i]!))).toBeLessThan(2_500);
   const first = ids[0]!;
   const out = await client.result(first, 'flow.notify');
-  const runs = ledger().filter((l) => (l.input as { user?: string }).user === user);
-  const firstRun = runs.find((l) => l.taskId === first)!;
-  // By maxWait from the first submit (10 s, plus the server's whole-second timer and dispatch).
+  const firstRun = ledger().find((l) => l.taskId === first)!;
+  // By maxWait from the first submit (10 s; more only by the server's whole-second timers and dispatch).
   expect(firstRun.at - started).toBeGreaterThanOrEqual(9_500);
-  expect(firstRun.at - started).toBeLessThan(14_000);
-  // It ran with the last input the window had when it closed, and later submits went to a new window.
-  const n = (out as { n: number }).n;
-  expect(n).toBeGreaterThanOrEqual(9);
-  expect(n).toBeLessThan(16);
-  const later = [...new Set(ids.slice(n))];
-  expect(later.length).toBeGreaterThanOrEqual(1);
-  expect(later).not.toContain(first);
-  const last = await client.result(ids[ids.length - 1]!, 'flow.notify');
-  expect(last).toEqual({ user, n: 16 });
+  expect(firstRun.at - started).toBeLessThan(20_000);
+  // The window closed before the stream ended, and ran with the last input it had taken.
+  const inFirst = ids.filter((id) => id === first).length;
+  expect(inFirst).toBeLessThan(16);
+  expect(out).toEqual({ user, n: inFirst });
+  // Later submits went to later windows; the last one ran with the stream's last input.
+  expect(new Set(ids.slice(inFirst)).has(first)).toBe(false);
+  expect(await client.result(ids[ids.length - 1]!, 'flow.notify')).toEqual({ user, n: 16 });
   // Every submit belongs to exactly one run: the first window's and the next ones' (no submit lost).
   const runsNow = ledger().filter((l) => (l.input as { user?: string }).user === user);
   expect(new Set(runsNow.map((l) => l.taskId))).toEqual(new Set(ids));
+  expect(runsNow).toHaveLength(new Set(ids).size);
 });
 
 it('hands every input of the window to the run with collect: true', async () => {
