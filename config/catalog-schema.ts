@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { onConflictSchema, type OnConflict } from './conflict';
+import { debounceCatalogSchema, type CompiledDebounce } from './debounce';
 import { durationMs } from './duration';
 import { CatalogError, zodIssues, type FieldIssue } from './errors';
 import { APP_NAME, APP_NAME_RULE, LANES, callbackTaskQueue, controlTaskQueue, poolTaskQueue, type Lane } from './names';
@@ -53,6 +55,12 @@ const taskEntrySchema = z
     promoteAfter: durationMs.optional(),
     schedules: z.array(scheduleEntrySchema).default([]),
     description: z.string().optional(),
+    debounce: debounceCatalogSchema.optional(),
+    onConflict: onConflictSchema.optional(),
+    dedupeFor: durationMs.optional(),
+    singletonKey: z
+      .custom<(input: unknown) => string>((v) => typeof v === 'function', { message: 'must be a function (input) => string' })
+      .optional(),
     /** A batch type's options (`defineBatchTask`): its code lives in the group's handler module. */
     batch: z
       .object({
@@ -152,6 +160,10 @@ export interface CompiledTask {
   readonly promoteAfterMs?: number;
   /** Set for a batch type (`defineBatchTask`). */
   readonly batch?: CompiledBatch;
+  readonly debounce?: CompiledDebounce;
+  readonly onConflict?: OnConflict;
+  readonly dedupeForMs?: number;
+  readonly singletonKey?: (input: unknown) => string;
 }
 
 export interface PoolSpec extends PoolSettings {
@@ -245,6 +257,12 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
       ...(t.ttl !== undefined ? { ttlMs: t.ttl } : {}),
       deadLetterRetentionMs: t.deadLetterRetention,
       ...(t.promoteAfter !== undefined ? { promoteAfterMs: t.promoteAfter } : {}),
+      ...(t.debounce
+        ? { debounce: { key: t.debounce.key, periodMs: t.debounce.period, maxWaitMs: t.debounce.maxWait, collect: t.debounce.collect } }
+        : {}),
+      ...(t.onConflict !== undefined ? { onConflict: t.onConflict } : {}),
+      ...(t.dedupeFor !== undefined ? { dedupeForMs: t.dedupeFor } : {}),
+      ...(t.singletonKey !== undefined ? { singletonKey: t.singletonKey } : {}),
       ...(t.batch
         ? {
             batch: {

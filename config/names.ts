@@ -71,6 +71,8 @@ export function poolTaskQueue(group: string, lane: Lane, app?: string): string {
 export const TASK_STATUSES = [
   // Accepted by a bulk intake and not started yet: reported by `get`, never stored on a workflow.
   'accepted',
+  // A debounce window collecting submits (config/debounce.ts): reported by `get`, never stored on a task workflow.
+  'debouncing',
   'scheduled',
   'queued',
   'running',
@@ -129,3 +131,27 @@ export function bulkChunkWorkflowId(bulkId: string, n: number): string {
 
 /** Tasks per intake chunk: one Temporal start each; its items (input included) sit in that start's history. */
 export const INTAKE_CHUNK_SIZE = 500;
+
+/** Workflow type of a debounce window (workflows/debounce-task.ts): collects submits, then starts the task. */
+export const DEBOUNCE_WORKFLOW = 'debounceTask';
+
+/**
+ * Workflow ID of the debounce collector of (tenant, type, key): `debounce~<tenant>~<type>~<keyId>`.
+ * `~` is not allowed in task IDs, so a collector can never take a task's ID.
+ */
+export function debounceWorkflowId(tenant: string, type: string, keyId: string): string {
+  return `debounce~${tenant}~${type}~${keyId}`;
+}
+
+/** Task ID of one debounce window's run: `<type>:<tenant>:<keyId>:<suffix>` (a valid task ID). */
+export function debounceWindowId(tenant: string, type: string, keyId: string, suffix: string): string {
+  return `${type}:${tenant}:${keyId}:${suffix}`;
+}
+
+/** The collector a window's task ID belongs to, or undefined when `taskId` is no window's. */
+export function debounceCollectorOf(taskId: string): { workflowId: string; tenant: string; type: string; keyId: string } | undefined {
+  const parts = taskId.split(':');
+  if (parts.length !== 4 || parts.some((p) => p.length === 0)) return undefined;
+  const [type, tenant, keyId] = parts as [string, string, string, string];
+  return { workflowId: debounceWorkflowId(tenant, type, keyId), tenant, type, keyId };
+}

@@ -67,6 +67,12 @@ export const taskStateSchema = z.object({
   /** Lane moves made by aging (`promoteAfter`), oldest first. */
   promotions: z.array(z.object({ from: z.enum(LANES), to: z.enum(LANES), at: z.string() })),
   redrives: z.number().int(),
+  /** Why the task has not started yet, in words (a debounce window: "debouncing: 12 submit(s), starts in 20 s …"). */
+  waiting: z.string().optional(),
+  /** A debounce window that has not started its run: its key, submits so far, earliest and latest start. */
+  debounce: z
+    .object({ key: z.string(), submits: z.number().int(), startsAt: z.string().optional(), latestAt: z.string().optional() })
+    .optional(),
   /** The bulk that accepted the task (status `accepted` until its intake starts it). */
   bulkId: z.string().optional(),
   lastError: taskErrorSchema.optional(),

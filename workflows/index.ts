@@ -3,3 +3,4 @@ export { runTask } from './run-task';
 export { bulkIntake } from './bulk-intake';
 export { runBatch } from './run-batch';
 export { scalerLease } from './scaler-lease';
+export { debounceTask } from './debounce-task';

@@ -320,7 +320,9 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
       cancellationType: 'WAIT_CANCELLATION_COMPLETED',
       // The lane's priority (also after a promotion or a redrive to another lane), and fairness
       // between tenants inside the lane's queue (server flag matching.enableFairness).
-      priority: { priorityKey: LANE_PRIORITY_KEY[lane], fairnessKey: task.tenant },
+      // The weight of the tenant's plan, when the submit set one on the workflow (api/start-task.ts):
+      // only then, so tasks without one schedule exactly what they always did.
+      priority: { priorityKey: LANE_PRIORITY_KEY[lane], fairnessKey: task.tenant, ...planWeightOf(info) },
       retry: { maximumAttempts: maxAttempts, ...retryableBackoff },
       // The Web UI's line for this schedule of the handler (its retries are attempts of it).
       summary: `${task.type} on ${lane} lane, tenant ${task.tenant}${state.attempts > 0 ? `, from attempt ${state.attempts + 1}` : ''}`,
@@ -473,6 +475,12 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
     }
     throw err;
   }
+}
+
+/** The fairness weight the task was started with (its tenant's plan), as a priority field, or nothing. */
+function planWeightOf(info: ReturnType<typeof workflowInfo>): { fairnessWeight?: number } {
+  const w = info.priority?.fairnessWeight;
+  return typeof w === 'number' && w > 0 ? { fairnessWeight: w } : {};
 }
 
 /** Reads a handler failure into the shape `state.lastError` reports. */
