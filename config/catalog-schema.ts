@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { durationMs } from './duration';
 import { CatalogError, zodIssues, type FieldIssue } from './errors';
 import { APP_NAME, APP_NAME_RULE, LANES, callbackTaskQueue, controlTaskQueue, poolTaskQueue, type Lane } from './names';
+import { concurrencySchema, rateLimitSchema, type CompiledFlow } from './flow-schema';
 import { compileRetry, retryPolicySchema, type CompiledRetry, type RetryPolicy } from './retry';
 import { catalogSchedulePrefix, scheduleEntrySchema, type CompiledSchedule } from './schedule';
 import { BATCH_DEFAULTS, type AnyTaskDefinition, type ShardFailurePolicy } from './task';
@@ -53,6 +54,8 @@ const taskEntrySchema = z
     promoteAfter: durationMs.optional(),
     schedules: z.array(scheduleEntrySchema).default([]),
     description: z.string().optional(),
+    concurrency: concurrencySchema.optional(),
+    rateLimit: rateLimitSchema.optional(),
     /** A batch type's options (`defineBatchTask`): its code lives in the group's handler module. */
     batch: z
       .object({
@@ -77,6 +80,10 @@ const taskEntrySchema = z
   .refine((t) => t.name.startsWith(`${t.group}.`), {
     message: "name must start with its group, e.g. group 'media' → 'media.thumbnail'",
     path: ['name'],
+  })
+  .refine((t) => !(t.batch && (t.concurrency || t.rateLimit)), {
+    message: 'concurrency and rateLimit apply to task types, not batch types',
+    path: ['concurrency'],
   })
   .refine((t) => !(t.batch && t.handler), {
     message: "a batch type's code lives in its group's handler module (defineBatchHandler), not inline",
@@ -152,6 +159,8 @@ export interface CompiledTask {
   readonly promoteAfterMs?: number;
   /** Set for a batch type (`defineBatchTask`). */
   readonly batch?: CompiledBatch;
+  /** Flow control per key (`concurrency`, `rateLimit`). */
+  readonly flow?: CompiledFlow;
 }
 
 export interface PoolSpec extends PoolSettings {
@@ -245,6 +254,16 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
       ...(t.ttl !== undefined ? { ttlMs: t.ttl } : {}),
       deadLetterRetentionMs: t.deadLetterRetention,
       ...(t.promoteAfter !== undefined ? { promoteAfterMs: t.promoteAfter } : {}),
+      ...(t.concurrency || t.rateLimit
+        ? {
+            flow: {
+              ...(t.concurrency ? { concurrency: { key: t.concurrency.key, limit: t.concurrency.limit } } : {}),
+              ...(t.rateLimit
+                ? { rate: { key: t.rateLimit.key, limit: t.rateLimit.limit, perMs: t.rateLimit.per, mode: t.rateLimit.mode } }
+                : {}),
+            },
+          }
+        : {}),
       ...(t.batch
         ? {
             batch: {

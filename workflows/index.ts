@@ -2,3 +2,4 @@
 export { runTask } from './run-task';
 export { bulkIntake } from './bulk-intake';
 export { runBatch } from './run-batch';
+export { flowLimiter } from './flow-limiter';
