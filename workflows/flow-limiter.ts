@@ -43,6 +43,12 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
   const inflight = new Set<Promise<void>>();
 
   const windowStart = (): number => Date.now() - (perMs ?? 0);
+  // Rate limiters in `queue` mode pace their grants evenly (one per perMs/limit: 120 tasks at 60/min
+  // take 2 minutes); in `drop` mode a burst up to `limit` passes and the rest of the window drops.
+  let paced = true;
+  const lastGrant = (): number => grants[grants.length - 1] ?? Number.NEGATIVE_INFINITY;
+  const nextPacedAt = (): number => lastGrant() + (perMs ?? 0) / limit;
+  const hasRoom = (): boolean => running() < limit && (kind === 'concurrency' || !paced || Date.now() >= nextPacedAt());
   const running = (): number => {
     if (kind === 'concurrency') return held.size;
     const from = windowStart();
@@ -66,7 +72,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
 
   /** Grants queued requests while there is room: lowest priority key first, then oldest. */
   const pump = (): void => {
-    while (waiting.length > 0 && running() < limit) {
+    while (waiting.length > 0 && hasRoom()) {
       let best = 0;
       for (let i = 1; i < waiting.length; i++) {
         const w = waiting[i]!;
@@ -83,6 +89,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
   const answer = (req: PermitRequest): PermitReply => {
     limit = req.limit;
     if (req.perMs !== undefined) perMs = req.perMs;
+    paced = req.mode !== 'drop';
     // A retried request (the asking activity ran twice) gets the same answer again.
     const mine = held.get(req.holder);
     if (mine && mine.seq === req.seq) return { outcome: 'granted', running: held.size, limit };
@@ -91,7 +98,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
     // An older permit of the same task (a release that never arrived) is replaced, never doubled.
     if (mine) held.delete(req.holder);
     const now = running();
-    if (waiting.length === 0 && now < limit) {
+    if (waiting.length === 0 && hasRoom()) {
       if (kind === 'concurrency') held.set(req.holder, { holder: req.holder, seq: req.seq, at: Date.now() });
       else grants.push(Date.now());
       return { outcome: 'granted', running: now + 1, limit };
@@ -135,7 +142,12 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
     if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) break;
     const idle = held.size === 0 && waiting.length === 0 && running() === 0 && inflight.size === 0;
     // A rate limiter wakes when its oldest grant leaves the window (a waiter may go, or it may idle).
-    const windowMoves = kind === 'rate' && grants.length > 0 ? Math.max(1, grants[0]! + (perMs ?? 0) - Date.now() + 1) : undefined;
+    let windowMoves: number | undefined;
+    if (kind === 'rate' && grants.length > 0) {
+      const oldestLeaves = grants[0]! + (perMs ?? 0);
+      const at = waiting.length > 0 && paced && running() < limit ? nextPacedAt() : oldestLeaves;
+      windowMoves = Math.max(1, Math.ceil(at - Date.now()) + 1);
+    }
     const timeout = windowMoves ?? (idle ? IDLE_MS : undefined);
     const woke = timeout === undefined ? (await condition(() => dirty), true) : await condition(() => dirty, timeout);
     if (!woke && idle && windowMoves === undefined) {
