@@ -19,6 +19,11 @@ import {
 
 /** A limiter with nothing held, queued or in its window completes after this long (a new request starts it again). */
 const IDLE_MS = 60_000;
+/**
+ * While tasks wait on a full semaphore, its holders are probed this often (their grant signal again,
+ * which a live task ignores): a holder that is gone (terminated) fails the signal and loses its permit.
+ */
+const PROBE_MS = 30_000;
 /** Continue as new before the history grows long (each grant and release is a few events). */
 const MAX_HISTORY_EVENTS = 4_000;
 
@@ -148,8 +153,10 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
       const at = waiting.length > 0 && paced && running() < limit ? nextPacedAt() : oldestLeaves;
       windowMoves = Math.max(1, Math.ceil(at - Date.now()) + 1);
     }
-    const timeout = windowMoves ?? (idle ? IDLE_MS : undefined);
+    const full = kind === 'concurrency' && waiting.length > 0 && held.size >= limit;
+    const timeout = windowMoves ?? (idle ? IDLE_MS : full ? PROBE_MS : undefined);
     const woke = timeout === undefined ? (await condition(() => dirty), true) : await condition(() => dirty, timeout);
+    if (!woke && full) for (const h of held.values()) notify(h.holder, h.seq, { outcome: 'granted', running: held.size, limit });
     if (!woke && idle && windowMoves === undefined) {
       // Nothing happened for IDLE_MS: complete (the next request starts a fresh run).
       await condition(allHandlersFinished);
