@@ -12,16 +12,16 @@ import { mapLimit, quantile, runBench, startBenchStack, type BenchStack } from '
  * key's limiter, its answer, and the release signal) and of `flowbench.plain` (the same handler,
  * pool and lane, no key), ROUNDS rounds alternating which goes first. Throughput = tasks / wall
  * time from the first submit to the last result; latency = one task's submit to its result.
- * Knobs (BENCH_FLOW_*): TASKS (300), KEYS (10), MS (20), ROUNDS (3).
+ * Knobs (BENCH_FLOW_*): TASKS (150), KEYS (10), MS (20), ROUNDS (2).
  *
  * Other parts (weighted split by plan, …) add a function to FLOW_PARTS below: each gets the
  * running stack and prints its own figures beside its own baseline.
  */
 const knob = (name: string, dflt: number) => Number(process.env[`BENCH_FLOW_${name}`] ?? dflt);
-const TASKS = knob('TASKS', 300);
+const TASKS = knob('TASKS', 150);
 const KEYS = knob('KEYS', 10);
 const MS = knob('MS', 20);
-const ROUNDS = knob('ROUNDS', 3);
+const ROUNDS = knob('ROUNDS', 2);
 const GOAL = 0.8;
 const CONFIG = join(__dirname, '..', '..', 'bench', 'flow-project', 'tideway.config.ts');
 const RUN = Date.now().toString(36);
