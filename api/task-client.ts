@@ -28,6 +28,7 @@ import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
 import { discardSignal, pauseSignal, redriveSignal, resumeSignal, stateQuery } from '../config/messages';
+import { flowStateQuery, waitReason } from '../config/flow';
 import { LANES, RUN_BATCH_WORKFLOW, TASK_WORKFLOW_TYPES, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
 import type { AnyTaskDefinition, BatchResult, TaskInput, TaskName, TaskOutput } from '../config/task';
 import type { BatchCarry } from '../workflows/run-batch';
@@ -371,11 +372,32 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     return debouncingState(this.temporal, this.catalog as unknown as Catalog, taskId, tenant);
   }
 
+  /**
+   * A task waiting for a flow permit says why with the figures of when it asked; the limiter's own
+   * query gives the live ones ("2/2 running" now). Best effort: the stored text stays otherwise.
+   */
+  private async withLiveFlow(state: TaskState): Promise<TaskState> {
+    const w = state.flow?.waiting;
+    if (!state.flow || !w) return state;
+    try {
+      const live = await this.temporal.workflow.getHandle(w.limiter).query(flowStateQuery);
+      const waiting = {
+        ...w,
+        running: live.running,
+        limit: live.limit,
+        reason: waitReason(w.kind, w.key, live.running, live.limit, live.perMs),
+      };
+      return { ...state, flow: { ...state.flow, waiting } };
+    } catch {
+      return state;
+    }
+  }
+
   /** `get` for a task whose summary the caller already has (saves a describe call). */
   async stateOf(summary: TaskSummary): Promise<TaskState> {
     const taskId = summary.taskId;
     try {
-      return await this.handle(taskId).query(stateQuery);
+      return await this.withLiveFlow(await this.handle(taskId).query(stateQuery));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
       // No control worker to answer: report what visibility knows.

@@ -4,6 +4,7 @@ import { debounceCatalogSchema, type CompiledDebounce } from './debounce';
 import { durationMs } from './duration';
 import { CatalogError, zodIssues, type FieldIssue } from './errors';
 import { APP_NAME, APP_NAME_RULE, LANES, callbackTaskQueue, controlTaskQueue, poolTaskQueue, type Lane } from './names';
+import { concurrencySchema, rateLimitSchema, type CompiledFlow } from './flow-schema';
 import { compileRetry, retryPolicySchema, type CompiledRetry, type RetryPolicy } from './retry';
 import { catalogSchedulePrefix, scheduleEntrySchema, type CompiledSchedule } from './schedule';
 import { BATCH_DEFAULTS, type AnyTaskDefinition, type ShardFailurePolicy } from './task';
@@ -61,6 +62,8 @@ const taskEntrySchema = z
     singletonKey: z
       .custom<(input: unknown) => string>((v) => typeof v === 'function', { message: 'must be a function (input) => string' })
       .optional(),
+    concurrency: concurrencySchema.optional(),
+    rateLimit: rateLimitSchema.optional(),
     /** A batch type's options (`defineBatchTask`): its code lives in the group's handler module. */
     batch: z
       .object({
@@ -85,6 +88,10 @@ const taskEntrySchema = z
   .refine((t) => t.name.startsWith(`${t.group}.`), {
     message: "name must start with its group, e.g. group 'media' → 'media.thumbnail'",
     path: ['name'],
+  })
+  .refine((t) => !(t.batch && (t.concurrency || t.rateLimit)), {
+    message: 'concurrency and rateLimit apply to task types, not batch types',
+    path: ['concurrency'],
   })
   .refine((t) => !(t.batch && t.handler), {
     message: "a batch type's code lives in its group's handler module (defineBatchHandler), not inline",
@@ -164,6 +171,8 @@ export interface CompiledTask {
   readonly onConflict?: OnConflict;
   readonly dedupeForMs?: number;
   readonly singletonKey?: (input: unknown) => string;
+  /** Flow control per key (`concurrency`, `rateLimit`). */
+  readonly flow?: CompiledFlow;
 }
 
 export interface PoolSpec extends PoolSettings {
@@ -263,6 +272,16 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
       ...(t.onConflict !== undefined ? { onConflict: t.onConflict } : {}),
       ...(t.dedupeFor !== undefined ? { dedupeForMs: t.dedupeFor } : {}),
       ...(t.singletonKey !== undefined ? { singletonKey: t.singletonKey } : {}),
+      ...(t.concurrency || t.rateLimit
+        ? {
+            flow: {
+              ...(t.concurrency ? { concurrency: { key: t.concurrency.key, limit: t.concurrency.limit } } : {}),
+              ...(t.rateLimit
+                ? { rate: { key: t.rateLimit.key, limit: t.rateLimit.limit, perMs: t.rateLimit.per, mode: t.rateLimit.mode } }
+                : {}),
+            },
+          }
+        : {}),
       ...(t.batch
         ? {
             batch: {

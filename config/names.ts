@@ -85,11 +85,13 @@ export const TASK_STATUSES = [
   'cancelled',
   // A new run of a task ID whose earlier run succeeded (a plain client's start): no handler ran.
   'duplicate',
+  // Over its type's per-key rate limit in `drop` mode: no handler ran; the ID may be submitted again.
+  'throttled_dropped',
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** Statuses after which a task does nothing more by itself. */
-export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'expired', 'cancelled', 'duplicate'];
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'expired', 'cancelled', 'duplicate', 'throttled_dropped'];
 
 /** Tenant recorded when a submit names none (plain Temporal client starts, local tools). */
 export const DEFAULT_TENANT = 'default';

@@ -4,3 +4,4 @@ export { bulkIntake } from './bulk-intake';
 export { runBatch } from './run-batch';
 export { scalerLease } from './scaler-lease';
 export { debounceTask } from './debounce-task';
+export { flowLimiter } from './flow-limiter';

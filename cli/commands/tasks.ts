@@ -108,8 +108,14 @@ export function registerTaskCommands(program: Command): void {
       withTaskApi({ tenant: o.tenant }, async (api) => {
         const s = await api.get(id);
         if (o.json) return printJson(s);
-        const rows = Object.entries({ ...s, timestamps: undefined, ...s.timestamps }).filter(([, v]) => v !== undefined);
+        const rows = Object.entries({ ...s, flow: undefined, timestamps: undefined, ...s.timestamps }).filter(([, v]) => v !== undefined);
         say(rows.map(([k, v]) => `${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'));
+        // Flow control: the task's keys, and why it waits when it does.
+        if (s.flow) {
+          const keys = [s.flow.concurrencyKey && `concurrency ${s.flow.concurrencyKey}`, s.flow.rateKey && `rate ${s.flow.rateKey}`];
+          say(`${'flow key'.padEnd(12)} ${keys.filter(Boolean).join(', ')}`);
+          if (s.flow.waiting) say(`${'waiting'.padEnd(12)} ${s.flow.waiting.reason} (since ${s.flow.waiting.since})`);
+        }
         // A batch task: its shards as a progress bar.
         if (s.batch) say(`${'progress'.padEnd(12)} ${batchProgressLine(s.batch)}`);
       }),
