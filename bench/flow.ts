@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { TaskClient } from '../api/task-client';
 import { catalog, type Tasks } from './flow-keys-project/catalog';
+import { runFlowWeights } from './flow-weights';
 import { mapLimit, quantile, runBench, startBenchStack, type BenchStack } from './lib-stack';
 
 /**
@@ -15,8 +16,9 @@ import { mapLimit, quantile, runBench, startBenchStack, type BenchStack } from '
  * warm-up of one task per key (both types) runs first, unmeasured, so the limiters are started.
  * Knobs (BENCH_FLOW_*): TASKS (150), KEYS (10), MS (20), ROUNDS (2).
  *
- * Other parts (weighted split by plan, …) add a function to FLOW_PARTS below: each gets the
- * running stack and prints its own figures beside its own baseline.
+ * Other parts that fit this stack add a function to FLOW_PARTS below: each gets the running stack
+ * and prints its own figures beside its own baseline. The weighted split by plan (bench/flow-weights.ts)
+ * needs its own project and stack, and runs after them.
  */
 const knob = (name: string, dflt: number) => Number(process.env[`BENCH_FLOW_${name}`] ?? dflt);
 const TASKS = knob('TASKS', 150);
@@ -121,6 +123,8 @@ async function main(): Promise<void> {
   } finally {
     await stack.stop();
   }
+  // The weighted split needs its own project (tenants, plans) and stack, so it runs after.
+  await runFlowWeights({ say });
 }
 
 if (require.main === module) runBench(main);
