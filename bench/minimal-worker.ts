@@ -1,4 +1,4 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import * as activities from './minimal/activities';
 import { MINIMAL_ACTIVITY_QUEUE, MINIMAL_WORKFLOW_QUEUE } from './minimal/names';
 
@@ -11,6 +11,8 @@ import { MINIMAL_ACTIVITY_QUEUE, MINIMAL_WORKFLOW_QUEUE } from './minimal/names'
 async function main(): Promise<void> {
   const [address, namespace, role] = process.argv.slice(2);
   if (!address || !namespace || (role !== 'workflow' && role !== 'activity')) throw new Error('usage: minimal-worker <address> <namespace> workflow|activity');
+  // Warnings only, like Tideway's bench workers (TIDEWAY_LOG_LEVEL=warn).
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const connection = await NativeConnection.connect({ address });
   const worker =
     role === 'workflow'
