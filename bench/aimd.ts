@@ -52,7 +52,9 @@ async function main(): Promise<void> {
     }
     say('');
     say(`medians over ${rounds} alternated rounds (min–max in brackets):`);
-    say('| policy | accepted req/s (steady) | vs capacity | 429s per 1,000 req (steady) | 429s per 1,000 req (whole run) | wall time s | tasks failed |');
+    say(
+      '| policy | accepted req/s (steady) | vs capacity | 429s per 1,000 req (steady) | 429s per 1,000 req (whole run) | wall time s | tasks failed |',
+    );
     say('|---|---|---|---|---|---|---|');
     const rows: string[] = [];
     const figures = [];
@@ -70,7 +72,13 @@ async function main(): Promise<void> {
       rows.push(row);
       say(row);
       figures.push(
-        { name: `${LABEL[p]}: accepted req/s (steady)`, value: median(acc), unit: 'req/s', spread: range(acc), note: `capacity ${capacityRps}` },
+        {
+          name: `${LABEL[p]}: accepted req/s (steady)`,
+          value: median(acc),
+          unit: 'req/s',
+          spread: range(acc),
+          note: `capacity ${capacityRps}`,
+        },
         { name: `${LABEL[p]}: 429s per 1,000 requests (steady)`, value: median(rej), unit: 'per 1,000', spread: range(rej, 0) },
         {
           name: `${LABEL[p]}: wall time`,

@@ -155,7 +155,9 @@ async function main(): Promise<void> {
         });
         rates[which].push(perRound / ((performance.now() - t0) / 1000));
       }
-      say(`round ${r + 1}: TaskClient.submit ${rates.taskClient.at(-1)!.toFixed(0)}/s, raw start (same options) ${rates.raw.at(-1)!.toFixed(0)}/s`);
+      say(
+        `round ${r + 1}: TaskClient.submit ${rates.taskClient.at(-1)!.toFixed(0)}/s, raw start (same options) ${rates.raw.at(-1)!.toFixed(0)}/s`,
+      );
     }
     const all = [...Array(ROUNDS).keys()].flatMap((r) =>
       [...Array(perRound).keys()].flatMap((i) => [`taskClient-${run}-${r}-${i}`, `raw-${run}-${r}-${i}`]),
@@ -173,7 +175,9 @@ async function main(): Promise<void> {
           lat[String(c)]![p].push(...ms);
         }
       }
-      say(`latency ${c} at a time: Tideway p50 ${quantile(lat[String(c)]!.tideway, 0.5).toFixed(0)} ms, minimal p50 ${quantile(lat[String(c)]!.minimal, 0.5).toFixed(0)} ms`);
+      say(
+        `latency ${c} at a time: Tideway p50 ${quantile(lat[String(c)]!.tideway, 0.5).toFixed(0)} ms, minimal p50 ${quantile(lat[String(c)]!.minimal, 0.5).toFixed(0)} ms`,
+      );
     }
 
     // 3. Sustained completed throughput, alternated windows.
@@ -236,8 +240,22 @@ async function main(): Promise<void> {
         ratio: tpT / tpM,
         spread: `Tideway ${range(tp.tideway)}, minimal ${range(tp.minimal)}`,
       },
-      { name: 'history events of one task', value: hT.events, unit: 'events', baseline: hM.events, baselineName: 'minimal', ratio: hT.events / hM.events },
-      { name: 'Temporal actions of one task', value: hT.actions, unit: 'actions', baseline: hM.actions, baselineName: 'minimal', ratio: hT.actions / hM.actions },
+      {
+        name: 'history events of one task',
+        value: hT.events,
+        unit: 'events',
+        baseline: hM.events,
+        baselineName: 'minimal',
+        ratio: hT.events / hM.events,
+      },
+      {
+        name: 'Temporal actions of one task',
+        value: hT.actions,
+        unit: 'actions',
+        baseline: hM.actions,
+        baselineName: 'minimal',
+        ratio: hT.actions / hM.actions,
+      },
       { name: 'pool worker peak RSS', value: rss, unit: 'MB' },
     );
     say('');
@@ -249,7 +267,14 @@ async function main(): Promise<void> {
       bench: 'lifecycle',
       command: commandLine('bench:lifecycle'),
       machine,
-      params: { submitTasks: TOTAL, rounds: ROUNDS, latencyTasks: LATENCY_TASKS, windowS: WINDOW_S, tpRounds: TP_ROUNDS, tpConcurrency: TP_CONCURRENCY },
+      params: {
+        submitTasks: TOTAL,
+        rounds: ROUNDS,
+        latencyTasks: LATENCY_TASKS,
+        windowS: WINDOW_S,
+        tpRounds: TP_ROUNDS,
+        tpConcurrency: TP_CONCURRENCY,
+      },
       figures,
       tables: [rows.join('\n')],
       notes: [

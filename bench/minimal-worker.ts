@@ -10,14 +10,26 @@ import { MINIMAL_ACTIVITY_QUEUE, MINIMAL_WORKFLOW_QUEUE } from './minimal/names'
  */
 async function main(): Promise<void> {
   const [address, namespace, role] = process.argv.slice(2);
-  if (!address || !namespace || (role !== 'workflow' && role !== 'activity')) throw new Error('usage: minimal-worker <address> <namespace> workflow|activity');
+  if (!address || !namespace || (role !== 'workflow' && role !== 'activity'))
+    throw new Error('usage: minimal-worker <address> <namespace> workflow|activity');
   // Warnings only, like Tideway's bench workers (TIDEWAY_LOG_LEVEL=warn).
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const connection = await NativeConnection.connect({ address });
   const worker =
     role === 'workflow'
-      ? await Worker.create({ connection, namespace, taskQueue: MINIMAL_WORKFLOW_QUEUE, workflowsPath: require.resolve('./minimal/workflows') })
-      : await Worker.create({ connection, namespace, taskQueue: MINIMAL_ACTIVITY_QUEUE, activities, maxConcurrentActivityTaskExecutions: 20 });
+      ? await Worker.create({
+          connection,
+          namespace,
+          taskQueue: MINIMAL_WORKFLOW_QUEUE,
+          workflowsPath: require.resolve('./minimal/workflows'),
+        })
+      : await Worker.create({
+          connection,
+          namespace,
+          taskQueue: MINIMAL_ACTIVITY_QUEUE,
+          activities,
+          maxConcurrentActivityTaskExecutions: 20,
+        });
   process.once('SIGTERM', () => worker.shutdown());
   const running = worker.run();
   process.stdout.write('ready\n');
