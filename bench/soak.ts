@@ -93,6 +93,15 @@ async function main(): Promise<void> {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
     const client = new TaskClient({ client: stack.temporal, catalog, admission: { kind: 'off' } });
+    // A soak that stops making progress (pools that cannot start) fails instead of waiting forever.
+    const watchdog = setTimeout(
+      () => {
+        process.stderr.write(`soak: not finished ${MINUTES} min + 10 min after the start; giving up\n`);
+        process.exit(1);
+      },
+      (MINUTES * 60 + 600) * 1000,
+    );
+    watchdog.unref();
     const start = descendants().concat(self());
     say(
       `soak: ${TASKS} tasks over ${MINUTES} min (${(TASKS / MINUTES / 60).toFixed(1)}/s), 2 groups × 3 lanes, handler ${HANDLER_MS} ms, scaler on (process actuator)`,

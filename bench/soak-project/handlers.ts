@@ -1,10 +1,9 @@
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { defineHandlers, type TaskContext } from 'tideway';
-import { catalog } from './catalog';
+import type { TaskContext } from 'tideway';
 
 /** Sleeps, then appends `{taskId, attempt, pid, startedAt, at}` to SOAK_LEDGER (kept outside Temporal). */
-async function run(input: { n: number; ms: number }, ctx: TaskContext): Promise<{ n: number }> {
+export async function run(input: { n: number; ms: number }, ctx: TaskContext): Promise<{ n: number }> {
   const startedAt = Date.now();
   await sleep(input.ms);
   const file = process.env.SOAK_LEDGER;
@@ -12,5 +11,3 @@ async function run(input: { n: number; ms: number }, ctx: TaskContext): Promise<
     appendFileSync(file, `${JSON.stringify({ taskId: ctx.taskId, attempt: ctx.attempt, pid: process.pid, startedAt, at: Date.now() })}\n`);
   return { n: input.n };
 }
-
-export default defineHandlers(catalog, { 'alpha.work': run, 'beta.work': run });

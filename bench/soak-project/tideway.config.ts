@@ -4,5 +4,5 @@ import { catalog } from './catalog';
 /** The project `npm run bench:soak` starts its control worker, scaler and pools with. */
 export default defineConfig({
   catalog,
-  handlers: { alpha: () => import('./handlers'), beta: () => import('./handlers') },
+  handlers: { alpha: () => import('./handlers-alpha'), beta: () => import('./handlers-beta') },
 });
