@@ -63,11 +63,7 @@ function descendants(root = process.pid): Proc[] {
 
 function labelOf(cmd: string[]): string {
   const i = cmd.findIndex((a) => a.endsWith('main.js'));
-  if (i >= 0)
-    return `${cmd[i]!.includes('scaler') ? 'scaler' : 'worker'} ${cmd
-      .slice(i + 1)
-      .filter((a) => !a.startsWith('-'))
-      .join(' ')}`.trim();
+  if (i >= 0) return cmd[i]!.includes('scaler') ? 'scaler' : `worker ${cmd.slice(i + 1).join(' ')}`;
   if (cmd.some((a) => a === 'start-dev')) return 'temporal dev server';
   return cmd.slice(0, 2).join(' ');
 }
