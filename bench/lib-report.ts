@@ -67,7 +67,8 @@ export function emitResult(result: BenchResult): void {
 /** `npm run <script>` with the BENCH_* knobs this process was given, for the report's "command" column. */
 export function commandLine(script: string): string {
   const knobs = Object.entries(process.env)
-    .filter(([k]) => k.startsWith('BENCH_'))
+    // The report's own knobs (BENCH_REPORT_*, BENCH_ONLY) do not change what a bench measures.
+    .filter(([k]) => k.startsWith('BENCH_') && !k.startsWith('BENCH_REPORT_') && k !== 'BENCH_ONLY')
     .map(([k, v]) => `${k}=${v}`)
     .sort();
   return [...knobs, `npm run ${script}`].join(' ');
