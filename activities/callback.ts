@@ -94,13 +94,47 @@ function blockedRanges(): BlockList {
 
 const BLOCKED = blockedRanges();
 
-/** True when an IP literal lies in a range callbacks may not reach (IPv4-mapped IPv6 included). */
+/** The 16 bytes of an IPv6 literal (isIP already said it is one). */
+function ipv6Bytes(ip: string): number[] {
+  let text = ip;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4[1]!.split('.').map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.flatMap((g) => {
+    const n = parseInt(g, 16);
+    return [n >> 8, n & 0xff];
+  });
+}
+
+/**
+ * The IPv4 address an IPv6 literal carries, for the forms that reach it: IPv4-mapped (::ffff:0:0/96),
+ * IPv4-compatible (::/96, deprecated), NAT64 (64:ff9b::/96) and 6to4 (2002::/16).
+ */
+function embeddedIpv4(ip: string): string | undefined {
+  const b = ipv6Bytes(ip);
+  const zero = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+  const v4 = (at: number) => b.slice(at, at + 4).join('.');
+  if (zero(0, 10) && b[10] === 0xff && b[11] === 0xff) return v4(12);
+  if (zero(0, 12) && !zero(12, 16)) return v4(12);
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(4, 12)) return v4(12);
+  if (b[0] === 0x20 && b[1] === 0x02) return v4(2);
+  return undefined;
+}
+
+/** True when an IP literal lies in a range callbacks may not reach (IPv4 inside IPv6 included). */
 export function isBlockedAddress(ip: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) return BLOCKED.check(mapped[1]!, 'ipv4');
   const family = isIP(ip);
   if (family === 0) return true;
-  return BLOCKED.check(ip, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 4) return BLOCKED.check(ip, 'ipv4');
+  const inner = embeddedIpv4(ip);
+  if (inner !== undefined && BLOCKED.check(inner, 'ipv4')) return true;
+  return BLOCKED.check(ip, 'ipv6');
 }
 
 function allowlistMatcher(entries: readonly string[]): { host(h: string): boolean; ip(ip: string): boolean } {

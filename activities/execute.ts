@@ -10,6 +10,7 @@ import { toFailure, type FailureDetail } from './classify';
 import { NonRetryableError } from './errors';
 import { attemptLogger, type TaskLogSink } from './task-log';
 import { taskTag } from './tag';
+import { createFlowActivities } from './flow';
 
 /** What `runTask` passes to `executeTask` on the pool's queue. */
 export interface ExecuteRequest {
@@ -374,6 +375,7 @@ function createBatchActivities(catalog: Catalog, group: string, handlers: Readon
  */
 export function createControlActivities(catalog: Catalog) {
   return {
+    ...createFlowActivities(catalog),
     async resolveTask(envelope: unknown): Promise<ResolvedTask> {
       let resolved: ResolvedTask;
       try {

@@ -16,7 +16,7 @@ export function taskStartOptions(
   resolved: ResolvedTask,
   envelope: TaskEnvelope,
   taskId: string,
-  extra: { bulkId?: string } = {},
+  extra: { bulkId?: string; fairnessWeight?: number } = {},
 ): { workflowType: typeof RUN_TASK_WORKFLOW | typeof RUN_BATCH_WORKFLOW; options: WorkflowStartOptions; status: TaskStatus } {
   const status: TaskStatus = resolved.delayMs ? 'scheduled' : 'queued';
   // The delay is applied by Temporal's start delay, so the workflow must not wait it again.
@@ -32,10 +32,15 @@ export function taskStartOptions(
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
       ...(resolved.delayMs ? { startDelay: resolved.delayMs } : {}),
-      priority: { priorityKey: LANE_PRIORITY_KEY[resolved.lane] },
+      // The weight of the tenant's plan (config/plans.ts): the workflow hands it to its activity, so
+      // the tenant's fairness key is dispatched in proportion to it inside the lane's queue.
+      priority: {
+        priorityKey: LANE_PRIORITY_KEY[resolved.lane],
+        ...(extra.fairnessWeight !== undefined ? { fairnessWeight: extra.fairnessWeight } : {}),
+      },
       // Shown in the Temporal Web UI's workflow list and detail page.
-      ...taskUserMetadata(resolved, extra),
-      typedSearchAttributes: new TypedSearchAttributes(taskAttributePairs({ ...resolved, status, ...extra })),
+      ...taskUserMetadata(resolved, bulkOf(extra)),
+      typedSearchAttributes: new TypedSearchAttributes(taskAttributePairs({ ...resolved, status, ...bulkOf(extra) })),
     },
   };
 }
@@ -49,4 +54,8 @@ function clientResolution(resolved: ResolvedTask, envelope: TaskEnvelope): Clien
   // Every search attribute is set at start, so the workflow need not upsert them again.
   const out: ClientResolvedTask = { ...rest, attributesAtStart: true };
   return JSON.stringify(input) === JSON.stringify(envelope.input) ? out : { ...out, input };
+}
+
+function bulkOf(extra: { bulkId?: string }): { bulkId?: string } {
+  return extra.bulkId !== undefined ? { bulkId: extra.bulkId } : {};
 }

@@ -28,6 +28,7 @@ import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
 import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
 import { discardSignal, pauseSignal, redriveSignal, resumeSignal, stateQuery } from '../config/messages';
+import { flowStateQuery, waitReason } from '../config/flow';
 import { LANES, RUN_BATCH_WORKFLOW, TASK_WORKFLOW_TYPES, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
 import type { AnyTaskDefinition, BatchResult, TaskInput, TaskName, TaskOutput } from '../config/task';
 import type { BatchCarry } from '../workflows/run-batch';
@@ -37,6 +38,16 @@ import { SA_KEYS } from '../config/search-attributes';
 import { FileTaskLogStore } from '../config/task-log-file';
 import { TASK_LOG_DEFAULTS, taskLogQuerySchema, type TaskLogQuery, type TaskLogs, type TaskLogStore } from '../config/task-log';
 import { taskStartOptions } from './start-task';
+import {
+  debounceSpecOf,
+  debouncingState,
+  singletonIdOf,
+  startWithConflict,
+  submitDebounced,
+  type FlowSubmitOptions,
+  type FlowSubmitReport,
+} from './flow-submit';
+import { planWeights } from '../config/plans';
 import { TaskConflictError, TaskFailedError, TaskNotFoundError } from './errors';
 import { TaskSchedules } from './schedules';
 import { BulkIntake, type BulkAccepted, type BulkItem, type BulkStatus } from './bulk';
@@ -63,6 +74,14 @@ export interface SubmitOptions {
   tags?: string[];
   /** A caller tag the handler forwards downstream with the task ID (`ctx.tag.headers()`), e.g. a tenant's test traffic mark. */
   tag?: string;
+  /** What to do when a task with this ID is open (README "Flow control"). @default the type's, else 'skip' */
+  onConflict?: FlowSubmitOptions['onConflict'];
+  /** Refuse the ID for this long after its task closed, even after success; then allow it again. */
+  dedupeFor?: FlowSubmitOptions['dedupeFor'];
+  /** Debounce under this key (the type's `debounce` gives the rest; a type without one needs period and maxWait). */
+  debounce?: FlowSubmitOptions['debounce'];
+  /** Fairness weight inside the lane. @default the tenant's plan's (TaskClientOptions.fairnessWeightOf), else 1 */
+  fairnessWeight?: number;
 }
 
 export interface SubmitResult {
@@ -70,6 +89,10 @@ export interface SubmitResult {
   status: TaskStatus;
   /** True when the ID already belonged to a live or succeeded task: nothing new was started. */
   duplicate: boolean;
+  /** cancel_running / replace_queued: the open run this submit cancelled. */
+  replaced?: FlowSubmitReport['replaced'];
+  /** A debounced submit: its window now (`taskId` is the window's task ID). */
+  debounce?: FlowSubmitReport['debounce'];
 }
 
 /** What `redrive` did. */
@@ -103,6 +126,8 @@ export interface TaskClientOptions<T extends readonly AnyTaskDefinition[]> {
   logger?: Logger;
   /** Where `logs()` reads task lines. @default the files under the settings' TIDEWAY_TASK_LOG_DIR */
   taskLogs?: TaskLogStore;
+  /** The fairness weight of a tenant's tasks inside their lane (its plan's; config/plans.ts). @default none: weight 1 */
+  fairnessWeightOf?: (tenant: string) => number | undefined;
 }
 
 const STATUS_NAMES = temporal.api.enums.v1.WorkflowExecutionStatus;
@@ -126,8 +151,10 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
   private readonly admissionMaxWaitMs: number;
   private readonly ownsAdmission: boolean;
   private taskLogStore: TaskLogStore | undefined;
+  private readonly fairnessWeightOf: ((tenant: string) => number | undefined) | undefined;
 
   constructor(opts: TaskClientOptions<T>) {
+    this.fairnessWeightOf = opts.fairnessWeightOf;
     this.temporal = opts.client;
     this.catalog = opts.catalog;
     this.schedules = new TaskSchedules(opts.client, opts.catalog.app);
@@ -170,6 +197,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     admissionMaxWaitMs?: number;
     logger?: Logger;
     taskLogs?: TaskLogStore;
+    fairnessWeightOf?: (tenant: string) => number | undefined;
   }): Promise<TaskClient<C>> {
     // The environment is read (and checked) only for what the caller left out.
     const defaults =
@@ -196,6 +224,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       ...(opts.admissionMaxWaitMs !== undefined ? { admissionMaxWaitMs: opts.admissionMaxWaitMs } : {}),
       ...(opts.logger ? { logger: opts.logger } : {}),
       ...(opts.taskLogs ? { taskLogs: opts.taskLogs } : {}),
+      ...(opts.fairnessWeightOf ? { fairnessWeightOf: opts.fairnessWeightOf } : {}),
     });
     tc.ownedConnection = connection;
     return tc;
@@ -222,6 +251,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       // No logger: the CLI runs through here and its stdout is for its own output.
       admission: s.admission,
       taskLogs: new FileTaskLogStore({ dir: s.taskLogs.dir, maxLines: s.taskLogs.maxLines, maxBytes: s.taskLogs.maxBytes }),
+      fairnessWeightOf: planWeights(s.plans),
     });
   }
 
@@ -238,30 +268,47 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
    * `duplicate: true` and starts nothing; an ID whose last run failed runs again.
    */
   async submit<K extends TaskName<T>>(type: K, input: TaskInput<T, K>, opts: SubmitOptions = {}): Promise<SubmitResult> {
-    return this.submitEnvelope({ type, input, ...envelopeFields(opts) }, opts.taskId);
+    const { onConflict, dedupeFor, debounce, fairnessWeight, ...rest } = opts;
+    const flow: FlowSubmitOptions = {
+      ...(onConflict !== undefined ? { onConflict } : {}),
+      ...(dedupeFor !== undefined ? { dedupeFor } : {}),
+      ...(debounce !== undefined ? { debounce } : {}),
+      ...(fairnessWeight !== undefined ? { fairnessWeight } : {}),
+    };
+    return this.submitEnvelope({ type, input, ...envelopeFields(rest) }, opts.taskId, flow);
   }
 
-  /** Untyped submit of a whole envelope (HTTP API, CLI); validated the same way. */
-  async submitEnvelope(envelope: TaskEnvelope, taskId?: string): Promise<SubmitResult> {
+  /**
+   * Untyped submit of a whole envelope (HTTP API, CLI); validated the same way. `flow` holds the
+   * submit's flow-control overrides (conflict mode, dedupe window, debounce, fairness weight).
+   */
+  async submitEnvelope(envelope: TaskEnvelope, taskId?: string, flow: FlowSubmitOptions = {}): Promise<SubmitResult> {
     const resolved = resolveEnvelope(this.catalog, envelope);
-    const id = taskId ?? randomUUID();
+    const task = this.catalog.get(resolved.type)!;
+    const weight = flow.fairnessWeight ?? this.fairnessWeightOf?.(resolved.tenant);
+    const debounce = debounceSpecOf(task, resolved.input, flow.debounce);
+    if (debounce) {
+      // The window decides the run's ID, so the caller follows the window's task ID instead.
+      if (taskId !== undefined)
+        throw new ValidationError([{ path: 'taskId', message: "a debounced submit gets its window's task ID; leave taskId out" }]);
+      const { taskId: windowId, view } = await submitDebounced(this.temporal, this.catalog, resolved, envelope, debounce, weight);
+      return { taskId: windowId, status: 'debouncing', duplicate: false, debounce: view };
+    }
+    const id = taskId ?? singletonIdOf(task, resolved.input) ?? randomUUID();
     const idCheck = taskIdSchema.safeParse(id);
     if (!idCheck.success) throw new ValidationError(zodIssues(idCheck.error.issues, 'taskId'));
     // After validation (bad input never takes a permit), before the start: a paced lane waits its turn.
     await this.admission.acquire(resolved.lane, resolved.tenant, { maxWaitMs: this.admissionMaxWaitMs });
-    const { workflowType, options, status } = taskStartOptions(this.catalog, resolved, envelope, id);
+    const { workflowType, options, status } = taskStartOptions(this.catalog, resolved, envelope, id, {
+      ...(weight !== undefined ? { fairnessWeight: weight } : {}),
+    });
     const startedAt = performance.now();
-    try {
-      await this.temporal.workflow.start(workflowType, options);
-      this.admission.observeStart(resolved.lane, performance.now() - startedAt);
-      return { taskId: id, status, duplicate: false };
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      // A duplicate is answered by the server as fast as a start: still a health sample.
-      this.admission.observeStart(resolved.lane, performance.now() - startedAt);
-      const existing = await this.describe(id);
-      return { taskId: id, status: existing.status ?? 'queued', duplicate: true };
-    }
+    const outcome = await startWithConflict(this.temporal, task, workflowType, options, flow);
+    // A duplicate is answered by the server as fast as a start: still a health sample.
+    this.admission.observeStart(resolved.lane, performance.now() - startedAt);
+    if (!outcome.duplicate) return { taskId: id, status, duplicate: false, ...(outcome.replaced ? { replaced: outcome.replaced } : {}) };
+    const existing = await this.describe(id);
+    return { taskId: id, status: existing.status ?? 'queued', duplicate: true };
   }
 
   /**
@@ -293,7 +340,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       return this.stateOf(await this.describe(taskId));
     } catch (err) {
       if (!(err instanceof TaskNotFoundError)) throw err;
-      const pending = await this.pendingState(taskId);
+      const pending = (await this.pendingState(taskId)) ?? (await this.debouncingState(taskId));
       if (pending) return pending;
       throw err;
     }
@@ -320,11 +367,37 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     };
   }
 
+  /** The state of a debounce window (its task ID) whose run has not started yet, or undefined. */
+  async debouncingState(taskId: string, tenant?: string): Promise<TaskState | undefined> {
+    return debouncingState(this.temporal, this.catalog as unknown as Catalog, taskId, tenant);
+  }
+
+  /**
+   * A task waiting for a flow permit says why with the figures of when it asked; the limiter's own
+   * query gives the live ones ("2/2 running" now). Best effort: the stored text stays otherwise.
+   */
+  private async withLiveFlow(state: TaskState): Promise<TaskState> {
+    const w = state.flow?.waiting;
+    if (!state.flow || !w) return state;
+    try {
+      const live = await this.temporal.workflow.getHandle(w.limiter).query(flowStateQuery);
+      const waiting = {
+        ...w,
+        running: live.running,
+        limit: live.limit,
+        reason: waitReason(w.kind, w.key, live.running, live.limit, live.perMs),
+      };
+      return { ...state, flow: { ...state.flow, waiting } };
+    } catch {
+      return state;
+    }
+  }
+
   /** `get` for a task whose summary the caller already has (saves a describe call). */
   async stateOf(summary: TaskSummary): Promise<TaskState> {
     const taskId = summary.taskId;
     try {
-      return await this.handle(taskId).query(stateQuery);
+      return await this.withLiveFlow(await this.handle(taskId).query(stateQuery));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new TaskNotFoundError(taskId);
       // No control worker to answer: report what visibility knows.
@@ -346,6 +419,8 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
 
   /** Waits for the task to finish and returns its result; throws `TaskFailedError` if it did not succeed. */
   async result<K extends TaskName<T>>(taskId: string, _type?: K): Promise<TaskOutput<T, K>> {
+    // A debounce window's run starts when the window closes: wait for it (at most its maxWait).
+    while (await this.debouncingState(taskId)) await new Promise((r) => setTimeout(r, 250));
     try {
       return (await this.handle(taskId).result()) as TaskOutput<T, K>;
     } catch (err) {

@@ -2,7 +2,8 @@ import { Argument, Command, InvalidArgumentError } from 'commander';
 import { LANES, type Lane } from '../config/names';
 import { effectiveDelaysMs, type CompiledRetry } from '../config/retry';
 import { loadSettings } from '../config/settings';
-import { ensureTemporal } from '../temporal';
+import { z } from 'zod';
+import { ensureTemporal, startPostgresProfile } from '../temporal';
 import { runControl, runPool } from '../workers/run';
 import { registerConfigCommands } from './commands/config';
 import { runDev } from './dev';
@@ -78,14 +79,71 @@ program
 
 program
   .command('temporal')
-  .description("only start the Temporal dev server with Tideway's search attributes (building the CLI if needed)")
-  .action(async () => {
-    const t = await ensureTemporal(await temporalSettings(), (l) => process.stdout.write(`${l}\n`));
-    process.stdout.write(`Temporal at ${t.address}${t.uiUrl ? `, Web UI ${t.uiUrl}` : ''}. Ctrl-C to stop.\n`);
-    const stop = () => void t.stop().then(() => process.exit(0));
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
+  .description(
+    "only start Temporal with Tideway's search attributes: the dev server (building the CLI if needed), or with --profile postgres a production-shaped server on PostgreSQL",
+  )
+  .option('--profile <profile>', 'dev (the CLI dev server, SQLite) | postgres (standalone server, PostgreSQL, N shards)', 'dev')
+  .option('--shards <n>', 'postgres profile: history shards', '4')
+  .option('--split-services', 'postgres profile: run frontend, history, matching and worker as four processes')
+  .addHelpText(
+    'after',
+    '\nThe postgres profile installs PostgreSQL with apt-get when missing, builds the Temporal server once into the\n' +
+      'cache folder, and keeps everything in a throwaway folder under TIDEWAY_DATA_DIR that Ctrl-C removes.',
+  )
+  .action(async (raw: { profile: string; shards: string; splitServices?: boolean }) => {
+    const o = TemporalCommandOptions.parse(raw);
+    const say = (l: string) => process.stdout.write(`${l}\n`);
+    const settings = await temporalSettings();
+    if (o.profile === 'postgres') {
+      const p = await startPostgresProfile(
+        {
+          dataDir: settings.dataDir,
+          cacheDir: settings.cacheDir,
+          searchPath: settings.searchPath,
+          shards: o.shards,
+          splitServices: o.splitServices,
+          port: settings.temporalPort,
+          namespace: settings.namespace,
+        },
+        say,
+      );
+      say(`Temporal (standalone server, ${p.shards} history shards) at ${p.address}, namespace ${p.namespace}.`);
+      say(`PostgreSQL at 127.0.0.1:${p.postgresPort} (user postgres, databases temporal and temporal_visibility).`);
+      say(`Data folder (removed on stop): ${p.folder}`);
+      for (const proc of p.processes) say(`  ${proc.service} pid ${proc.pid}, log ${proc.logFile}`);
+      say('No Web UI: the standalone server does not serve one (the dev profile does). Ctrl-C to stop.');
+      say(`Point Tideway at it with TEMPORAL_ADDRESS=${p.address}.`);
+      onStop(() => p.stop());
+      return;
+    }
+    const t = await ensureTemporal(settings, say);
+    say(`Temporal at ${t.address}${t.uiUrl ? `, Web UI ${t.uiUrl}` : ''}. Ctrl-C to stop.`);
+    onStop(() => t.stop());
   });
+
+/** `tideway temporal`'s flags. */
+const TemporalCommandOptions = z.object({
+  profile: z.enum(['dev', 'postgres']),
+  shards: z.coerce.number().int().min(1).max(16_384),
+  splitServices: z.boolean().default(false),
+});
+
+function onStop(stop: () => Promise<void>): void {
+  let stopping = false;
+  const handler = () => {
+    if (stopping) return;
+    stopping = true;
+    void stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`stop failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
 
 program
   .command('types')

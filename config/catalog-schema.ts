@@ -1,7 +1,10 @@
 import { z } from 'zod';
+import { onConflictSchema, type OnConflict } from './conflict';
+import { debounceCatalogSchema, type CompiledDebounce } from './debounce';
 import { durationMs } from './duration';
 import { CatalogError, zodIssues, type FieldIssue } from './errors';
 import { APP_NAME, APP_NAME_RULE, LANES, callbackTaskQueue, controlTaskQueue, poolTaskQueue, type Lane } from './names';
+import { concurrencySchema, rateLimitSchema, type CompiledFlow } from './flow-schema';
 import { compileRetry, retryPolicySchema, subSecondRetryWarnings, type CompiledRetry, type RetryPolicy } from './retry';
 import { catalogSchedulePrefix, scheduleEntrySchema, type CompiledSchedule } from './schedule';
 import { BATCH_DEFAULTS, type AnyTaskDefinition, type ShardFailurePolicy } from './task';
@@ -53,6 +56,14 @@ const taskEntrySchema = z
     promoteAfter: durationMs.optional(),
     schedules: z.array(scheduleEntrySchema).default([]),
     description: z.string().optional(),
+    debounce: debounceCatalogSchema.optional(),
+    onConflict: onConflictSchema.optional(),
+    dedupeFor: durationMs.optional(),
+    singletonKey: z
+      .custom<(input: unknown) => string>((v) => typeof v === 'function', { message: 'must be a function (input) => string' })
+      .optional(),
+    concurrency: concurrencySchema.optional(),
+    rateLimit: rateLimitSchema.optional(),
     /** A batch type's options (`defineBatchTask`): its code lives in the group's handler module. */
     batch: z
       .object({
@@ -77,6 +88,10 @@ const taskEntrySchema = z
   .refine((t) => t.name.startsWith(`${t.group}.`), {
     message: "name must start with its group, e.g. group 'media' → 'media.thumbnail'",
     path: ['name'],
+  })
+  .refine((t) => !(t.batch && (t.concurrency || t.rateLimit)), {
+    message: 'concurrency and rateLimit apply to task types, not batch types',
+    path: ['concurrency'],
   })
   .refine((t) => !(t.batch && t.handler), {
     message: "a batch type's code lives in its group's handler module (defineBatchHandler), not inline",
@@ -152,6 +167,12 @@ export interface CompiledTask {
   readonly promoteAfterMs?: number;
   /** Set for a batch type (`defineBatchTask`). */
   readonly batch?: CompiledBatch;
+  readonly debounce?: CompiledDebounce;
+  readonly onConflict?: OnConflict;
+  readonly dedupeForMs?: number;
+  readonly singletonKey?: (input: unknown) => string;
+  /** Flow control per key (`concurrency`, `rateLimit`). */
+  readonly flow?: CompiledFlow;
 }
 
 export interface PoolSpec extends PoolSettings {
@@ -250,6 +271,22 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
       ...(t.ttl !== undefined ? { ttlMs: t.ttl } : {}),
       deadLetterRetentionMs: t.deadLetterRetention,
       ...(t.promoteAfter !== undefined ? { promoteAfterMs: t.promoteAfter } : {}),
+      ...(t.debounce
+        ? { debounce: { key: t.debounce.key, periodMs: t.debounce.period, maxWaitMs: t.debounce.maxWait, collect: t.debounce.collect } }
+        : {}),
+      ...(t.onConflict !== undefined ? { onConflict: t.onConflict } : {}),
+      ...(t.dedupeFor !== undefined ? { dedupeForMs: t.dedupeFor } : {}),
+      ...(t.singletonKey !== undefined ? { singletonKey: t.singletonKey } : {}),
+      ...(t.concurrency || t.rateLimit
+        ? {
+            flow: {
+              ...(t.concurrency ? { concurrency: { key: t.concurrency.key, limit: t.concurrency.limit } } : {}),
+              ...(t.rateLimit
+                ? { rate: { key: t.rateLimit.key, limit: t.rateLimit.limit, perMs: t.rateLimit.per, mode: t.rateLimit.mode } }
+                : {}),
+            },
+          }
+        : {}),
       ...(t.batch
         ? {
             batch: {

@@ -4,6 +4,8 @@ import { UnknownTaskTypeError, ValidationError, zodIssues } from './errors';
 import { DEFAULT_TENANT, LANES, poolTaskQueue, type Lane } from './names';
 import type { CompiledRetry } from './retry';
 import type { Catalog, CompiledBatch } from './catalog-schema';
+import type { ResolvedFlow } from './flow';
+import { resolveFlow } from './flow-schema';
 
 /** Largest encoded input Tideway accepts for one task (Temporal's own payload limit is 2 MiB). */
 export const MAX_INPUT_BYTES = 256 * 1024;
@@ -98,6 +100,8 @@ export interface ResolvedTask {
   earlierSuccess?: EarlierSuccess;
   /** A batch type's options: the task runs as `runBatch`, its shards as tasks of `<type>#shard`. */
   batch?: CompiledBatch;
+  /** Flow control per key, its keys computed here from the input (workflow code never runs a key function). */
+  flow?: ResolvedFlow;
 }
 
 /** An earlier run of the same task ID that succeeded (found in visibility by the resolve step). */
@@ -130,11 +134,13 @@ export function resolveEnvelope(catalog: Catalog, raw: unknown): ResolvedTask {
   }
   const lane = e.lane ?? task.lane;
   const ttlMs = e.ttl ?? task.ttlMs;
+  const tenant = e.tenant ?? DEFAULT_TENANT;
+  const flow = resolveFlow(task.flow, input.data, { type: task.name, tenant, lane });
   return {
     type: task.name,
     group: task.group,
     lane,
-    tenant: e.tenant ?? DEFAULT_TENANT,
+    tenant,
     taskQueue: poolTaskQueue(task.group, lane, catalog.app),
     input: input.data,
     ...(e.delay !== undefined ? { delayMs: e.delay } : {}),
@@ -147,6 +153,7 @@ export function resolveEnvelope(catalog: Catalog, raw: unknown): ResolvedTask {
     deadLetterRetentionMs: task.deadLetterRetentionMs,
     ...(task.promoteAfterMs !== undefined ? { promoteAfterMs: task.promoteAfterMs } : {}),
     ...(task.batch ? { batch: task.batch } : {}),
+    ...(flow ? { flow } : {}),
   };
 }
 

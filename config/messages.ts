@@ -7,6 +7,7 @@
  * This module is imported by workflow code: only @temporalio/workflow's definitions, names and types.
  */
 import { defineQuery, defineSignal, type Sinks } from '@temporalio/workflow';
+import type { TaskEnvelope } from './envelope';
 import type { Lane } from './names';
 import type { TaskError, TaskState } from './task-state';
 
@@ -69,3 +70,46 @@ export interface TidewaySinks extends Sinks {
   };
 }
 export const shardDeadLetteredSignal = defineSignal<[ShardDeadLettered]>(MESSAGES.shardDeadLetteredSignal);
+
+// ── Debounce (workflows/debounce-task.ts; README "Flow control") ──
+
+/** One submit into a debounce window (the signal of signal-with-start). */
+export interface DebouncedSubmit {
+  /** Chosen by the submitter, so it can ask which window took its submit. */
+  submitId: string;
+  /** The envelope of this submit (validated by the submitter against the catalog). */
+  envelope: TaskEnvelope;
+  /** Fairness weight of the submitter's plan, if any. */
+  fairnessWeight?: number;
+  /** Submitter's clock, for display only. */
+  at: number;
+}
+
+/** What the collector says about its window (query `debounce`). */
+export interface DebounceView {
+  /** The task ID the window's run will have. */
+  windowId: string;
+  /** The task ID of the next window (submits that arrive after this one closed go there). */
+  nextWindowId: string;
+  key: string;
+  submits: number;
+  /** ISO times: first and last submit of the window, the earliest and latest start. */
+  firstAt?: string;
+  lastAt?: string;
+  startsAt?: string;
+  latestAt?: string;
+  /** `collecting` until the window closes, then `starting` while its run is started. */
+  phase: 'collecting' | 'starting';
+  /** Submits already waiting for the next window. */
+  nextSubmits: number;
+  /** The window the query's submit ID landed in, when one was asked about. */
+  windowOfSubmit?: string;
+}
+
+export const DEBOUNCE_MESSAGES = {
+  submitSignal: 'tideway.debounceSubmit',
+  viewQuery: 'debounce',
+} as const;
+
+export const debounceSubmitSignal = defineSignal<[DebouncedSubmit]>(DEBOUNCE_MESSAGES.submitSignal);
+export const debounceViewQuery = defineQuery<DebounceView, [string?]>(DEBOUNCE_MESSAGES.viewQuery);

@@ -71,6 +71,8 @@ export function poolTaskQueue(group: string, lane: Lane, app?: string): string {
 export const TASK_STATUSES = [
   // Accepted by a bulk intake and not started yet: reported by `get`, never stored on a workflow.
   'accepted',
+  // A debounce window collecting submits (config/debounce.ts): reported by `get`, never stored on a task workflow.
+  'debouncing',
   'scheduled',
   'queued',
   'running',
@@ -83,11 +85,13 @@ export const TASK_STATUSES = [
   'cancelled',
   // A new run of a task ID whose earlier run succeeded (a plain client's start): no handler ran.
   'duplicate',
+  // Over its type's per-key rate limit in `drop` mode: no handler ran; the ID may be submitted again.
+  'throttled_dropped',
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 /** Statuses after which a task does nothing more by itself. */
-export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'expired', 'cancelled', 'duplicate'];
+export const TERMINAL_STATUSES: readonly TaskStatus[] = ['succeeded', 'failed', 'expired', 'cancelled', 'duplicate', 'throttled_dropped'];
 
 /** Tenant recorded when a submit names none (plain Temporal client starts, local tools). */
 export const DEFAULT_TENANT = 'default';
@@ -129,3 +133,27 @@ export function bulkChunkWorkflowId(bulkId: string, n: number): string {
 
 /** Tasks per intake chunk: one Temporal start each; its items (input included) sit in that start's history. */
 export const INTAKE_CHUNK_SIZE = 500;
+
+/** Workflow type of a debounce window (workflows/debounce-task.ts): collects submits, then starts the task. */
+export const DEBOUNCE_WORKFLOW = 'debounceTask';
+
+/**
+ * Workflow ID of the debounce collector of (tenant, type, key): `debounce~<tenant>~<type>~<keyId>`.
+ * `~` is not allowed in task IDs, so a collector can never take a task's ID.
+ */
+export function debounceWorkflowId(tenant: string, type: string, keyId: string): string {
+  return `debounce~${tenant}~${type}~${keyId}`;
+}
+
+/** Task ID of one debounce window's run: `<type>:<tenant>:<keyId>:<suffix>` (a valid task ID). */
+export function debounceWindowId(tenant: string, type: string, keyId: string, suffix: string): string {
+  return `${type}:${tenant}:${keyId}:${suffix}`;
+}
+
+/** The collector a window's task ID belongs to, or undefined when `taskId` is no window's. */
+export function debounceCollectorOf(taskId: string): { workflowId: string; tenant: string; type: string; keyId: string } | undefined {
+  const parts = taskId.split(':');
+  if (parts.length !== 4 || parts.some((p) => p.length === 0)) return undefined;
+  const [type, tenant, keyId] = parts as [string, string, string, string];
+  return { workflowId: debounceWorkflowId(tenant, type, keyId), tenant, type, keyId };
+}

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { DEFAULT_HIGH_WAIT_OBJECTIVE_MS, parseAdmissionMode, type AdmissionMode } from './admission';
 import { parseDuration } from './duration';
 import { parseCodecKeys, type CodecKey } from './encryption';
+import { parsePairs, parsePlanWeights, type PlanSettings } from './plans';
 import { APP_NAME, APP_NAME_RULE } from './names';
 import { TASK_LOG_DEFAULTS, TASK_LOG_LEVELS, type TaskLogLevel } from './task-log';
 
@@ -185,6 +186,10 @@ const envSchema = z.object({
   TIDEWAY_API_KEYS: optional(parsedBy(parseTenantKeys)),
   /** A keys file: `tenant=key` lines or a JSON object. Default: none. */
   TIDEWAY_API_KEYS_FILE: optional(text),
+  /** Fairness weight per plan, `free=1,pro=3` (config/plans.ts). Default: none. */
+  TIDEWAY_PLANS: optional(parsedBy(parsePlanWeights)),
+  /** Plan per tenant (the tenant of an API key), `acme=pro,beta=free`. Default: none (every tenant weight 1). */
+  TIDEWAY_TENANT_PLANS: optional(parsedBy((v) => parsePairs(v, 'tenant plan'))),
   /** Largest request body in bytes (larger: 413). Default: 1 MiB. */
   TIDEWAY_BODY_LIMIT: z.coerce.number().int().min(1024).default(DEFAULT_BODY_LIMIT),
   /** Backpressure (docs/http-api.md): backlog, oldest-task age, heavy-tenant share, per-tenant in-flight. Default: the API's own. */
@@ -246,6 +251,10 @@ const envSchema = z.object({
   TIDEWAY_SCALER_ACTUATOR: z.enum(SCALER_ACTUATORS).default('process'),
   /** Serve the scaler's /metrics and /state on this port (`--metrics-port`). Default: off. */
   TIDEWAY_SCALER_METRICS_PORT: optional(anyPort),
+  /** `1`: act only while holding the scaler lease (a workflow on the control queue), so one of several scaler replicas scales (`--lease`). Default: off. */
+  TIDEWAY_SCALER_LEASE: flag.default(false),
+  /** How long the lease holds without renewal; a standby takes over this long after the holder dies. Default: 15s. */
+  TIDEWAY_SCALER_LEASE_TTL: durationText.default('15s'),
 });
 
 /** How to reach Temporal beyond its address: TLS (mTLS files) and an API key for a hosted cluster. */
@@ -298,6 +307,8 @@ export interface Settings extends TemporalSecurity {
     /** The high lane's queue-wait objective (p99), in ms. */
     readonly high: { readonly waitObjectiveMs: number };
   };
+  /** Fairness weight by plan (config/plans.ts). */
+  readonly plans: PlanSettings;
   readonly api: {
     readonly port: number;
     readonly host: string;
@@ -350,6 +361,9 @@ export interface Settings extends TemporalSecurity {
     readonly interval: string | undefined;
     readonly actuator: (typeof SCALER_ACTUATORS)[number];
     readonly metricsPort: number | undefined;
+    /** Scale only while holding the scaler lease (several scaler replicas). */
+    readonly lease: boolean;
+    readonly leaseTtl: string;
   };
 }
 
@@ -406,6 +420,7 @@ function compile(e: z.output<typeof envSchema>): Settings {
     // The objective is its own variable, so it is set once the mode is parsed.
     admission: adaptiveObjective(e.TIDEWAY_ADMISSION, e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS),
     lanes: { high: { waitObjectiveMs: e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS } },
+    plans: { weights: e.TIDEWAY_PLANS ?? {}, tenants: e.TIDEWAY_TENANT_PLANS ?? {} },
     api: {
       port: e.TIDEWAY_PORT,
       host: e.TIDEWAY_HOST,
@@ -441,6 +456,8 @@ function compile(e: z.output<typeof envSchema>): Settings {
       interval: e.TIDEWAY_SCALER_INTERVAL,
       actuator: e.TIDEWAY_SCALER_ACTUATOR,
       metricsPort: e.TIDEWAY_SCALER_METRICS_PORT,
+      lease: e.TIDEWAY_SCALER_LEASE,
+      leaseTtl: e.TIDEWAY_SCALER_LEASE_TTL,
     },
   };
 }

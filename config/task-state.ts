@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FLOW_KINDS } from './flow';
 import { LANES, TASK_STATUSES } from './names';
 
 /**
@@ -52,6 +53,30 @@ export const batchProgressSchema = z.object({
 });
 export type BatchProgress = z.infer<typeof batchProgressSchema>;
 
+/** A task's flow control (`concurrency`, `rateLimit`): its keys, and why it waits when it does. */
+export const flowStateSchema = z.object({
+  concurrencyKey: z.string().optional(),
+  rateKey: z.string().optional(),
+  /** Set while the task waits for a permit. */
+  waiting: z
+    .object({
+      kind: z.enum(FLOW_KINDS),
+      key: z.string(),
+      /** Workflow ID of the limiter it waits on. */
+      limiter: z.string(),
+      since: z.string(),
+      /** Permits held (concurrency) or used in the window (rate) when it asked; the API reads the live figure. */
+      running: z.number().int(),
+      limit: z.number().int(),
+      /** Its place in the queue when it asked (1 = next). */
+      position: z.number().int().optional(),
+      /** e.g. "waiting for a concurrency permit: key acme, 2/2 running". */
+      reason: z.string(),
+    })
+    .optional(),
+});
+export type FlowState = z.infer<typeof flowStateSchema>;
+
 /** The public shape from the design brief, plus a few extras. */
 export const taskStateSchema = z.object({
   taskId: z.string(),
@@ -67,9 +92,17 @@ export const taskStateSchema = z.object({
   /** Lane moves made by aging (`promoteAfter`), oldest first. */
   promotions: z.array(z.object({ from: z.enum(LANES), to: z.enum(LANES), at: z.string() })),
   redrives: z.number().int(),
+  /** Why the task has not started yet, in words (a debounce window: "debouncing: 12 submit(s), starts in 20 s …"). */
+  waiting: z.string().optional(),
+  /** A debounce window that has not started its run: its key, submits so far, earliest and latest start. */
+  debounce: z
+    .object({ key: z.string(), submits: z.number().int(), startsAt: z.string().optional(), latestAt: z.string().optional() })
+    .optional(),
   /** The bulk that accepted the task (status `accepted` until its intake starts it). */
   bulkId: z.string().optional(),
   lastError: taskErrorSchema.optional(),
+  /** Set on a task whose type declares `concurrency` or `rateLimit`. */
+  flow: flowStateSchema.optional(),
   /** Set on a batch task: its shards' progress. */
   batch: batchProgressSchema.optional(),
   result: z.unknown().optional(),

@@ -1,5 +1,8 @@
 import type { z } from 'zod';
+import type { OnConflict } from './conflict';
+import type { DebounceInput } from './debounce';
 import type { Duration } from './duration';
+import type { ConcurrencyInput, RateLimitInput } from './flow-schema';
 import type { Lane } from './names';
 import type { RetryPolicyInput } from './retry';
 import type { ScheduleEntryInput } from './schedule';
@@ -70,6 +73,21 @@ export interface TaskDefinition<N extends string = string, S extends z.ZodType =
   schedules?: ScheduleEntryInput[];
   /** One-line description shown by `tideway types`. */
   description?: string;
+  /** A burst of submits with one key becomes one run (README "Flow control", Debounce). */
+  debounce?: DebounceInput<z.output<S>>;
+  /** What a submit does when a task with its ID is open (README "Flow control", Singleton). @default 'skip' */
+  onConflict?: OnConflict;
+  /** A closed task's ID is refused for this long after it closed, then free again, even after success. */
+  dedupeFor?: Duration;
+  /** Derives the task ID (`<type>:<key>`) from the input when a submit names none: one task per key. */
+  singletonKey?(input: z.output<S>): string;
+  /**
+   * At most `limit` attempts of one key (computed from the input at submit) run at once, across every
+   * replica of the pool; a task waits for a permit in its lane order and within its TTL.
+   */
+  concurrency?: ConcurrencyInput<z.output<S>>;
+  /** At most `limit` tasks of one key start per `per`; over it they wait (`queue`) or end `throttled_dropped` (`drop`). */
+  rateLimit?: RateLimitInput<z.output<S>>;
   /**
    * Schema of the handler's result: types the result for clients whose handler lives in a group's
    * handler module, and is checked when the handler returns (a mismatch fails the attempt for good).

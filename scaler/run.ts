@@ -13,6 +13,8 @@ import { compileScalerOptions, type ScalerOptions } from './options';
 import { Scaler } from './scaler';
 import { defaultSignals } from './signals';
 import { defaultStateFile, readScalerState } from './state';
+import { ScalerLease } from './lease';
+import { parseDuration } from '../config/duration';
 
 /** Flags of `tideway scaler` and `node dist/scaler/main.js` (one definition for both). */
 export interface ScalerFlags {
@@ -33,6 +35,8 @@ export interface ScalerFlags {
   logDir?: string;
   k8sNamespace?: string;
   k8sDeployment?: string;
+  /** Act only while holding the scaler lease (default: TIDEWAY_SCALER_LEASE). */
+  lease?: boolean;
   /** The project's config module (else TIDEWAY_CONFIG, else tideway.config.* here). */
   config?: string;
 }
@@ -62,7 +66,11 @@ export function addScalerFlags(cmd: Command): Command {
     .option('--metrics-port <port>', 'serve /metrics (Prometheus) and /state (JSON) on this port (default: TIDEWAY_SCALER_METRICS_PORT)')
     .option('--log-dir <dir>', 'process actuator: folder for pool logs (default <data dir>/logs)')
     .option('--k8s-namespace <ns>', 'kubernetes actuator: namespace of the pool Deployments', 'default')
-    .option('--k8s-deployment <template>', 'kubernetes actuator: Deployment name template', 'tideway-pool-{group}-{lane}');
+    .option('--k8s-deployment <template>', 'kubernetes actuator: Deployment name template', 'tideway-pool-{group}-{lane}')
+    .option(
+      '--lease',
+      'run as one of several replicas: scale only while holding the scaler lease, stand by otherwise (default: TIDEWAY_SCALER_LEASE)',
+    );
 }
 
 /** Turns flags into ScalerOptions (flags override `--options`, else the settings' options). */
@@ -110,6 +118,20 @@ export async function runScaler(f: ScalerFlags): Promise<void> {
         ? { type: 'kubernetes', namespace: f.k8sNamespace ?? 'default', deploymentName: f.k8sDeployment ?? 'tideway-pool-{group}-{lane}' }
         : { type: 'dry-run' };
   const actuator = createActuator(cfg);
+  // With replicas, only the lease holder may touch the pools: wait for the lease before adopting them.
+  const lease =
+    (f.lease ?? settings.scaler.lease)
+      ? new ScalerLease(client, { app: catalog.app, taskQueue: catalog.controlQueue, ttlMs: parseDuration(settings.scaler.leaseTtl)! }, log)
+      : undefined;
+  if (lease) {
+    log.info({ event: 'scaler:lease-waiting', holder: lease.holder, lease: lease.workflowId }, 'waiting for the scaler lease');
+    await lease.acquire();
+    void lease.lost.then((reason) => {
+      // Another scaler may act now: stop at once, as a crash does (pools keep running, the holder adopts them).
+      log.fatal({ event: 'scaler:lease-lost', reason }, 'lost the scaler lease; exiting');
+      process.kill(process.pid, 'SIGKILL');
+    });
+  }
   if (actuator instanceof ProcessActuator) {
     const n = actuator.adopt(options.pools);
     if (n > 0) log.info({ event: 'scaler:adopted', replicas: n }, `adopted ${n} running pool processes`);
@@ -140,6 +162,7 @@ export async function runScaler(f: ScalerFlags): Promise<void> {
     stopping = true;
     log.info({ event: 'scaler:stopping', signal }, 'scaler stopping');
     await scaler.stop({ stopPools: true });
+    await lease?.release();
     server?.close();
     await connection.close();
     process.exit(0);

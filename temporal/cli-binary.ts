@@ -12,7 +12,7 @@ export class TemporalCliUnavailableError extends TidewayError {
   readonly type = 'TemporalCliUnavailableError';
 }
 
-function isExecutable(path: string): boolean {
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return statSync(path).isFile();
@@ -21,7 +21,7 @@ function isExecutable(path: string): boolean {
   }
 }
 
-function onPath(name: string, searchPath: string): string | undefined {
+export function onPath(name: string, searchPath: string): string | undefined {
   for (const dir of searchPath.split(delimiter)) {
     if (dir && isExecutable(join(dir, name))) return join(dir, name);
   }
@@ -87,7 +87,7 @@ export async function findOrBuildTemporalCli(opts: FindCliOptions): Promise<stri
     if (isExecutable(cached)) return cached;
     say(`Building the Temporal CLI (${TEMPORAL_CLI_MODULE}) with ${goVersion(go)} into ${binDir}.`);
     say('This happens once per machine and takes about 4-8 minutes on 2 cores; later starts reuse it.');
-    await runGoInstall(go, binDir, say);
+    await goInstall(go, [TEMPORAL_CLI_MODULE], binDir, say);
     if (!isExecutable(cached)) throw new TemporalCliUnavailableError(`go install finished but ${cached} is missing`);
     say(`Temporal CLI built in ${Math.round((Date.now() - started) / 1000)}s: ${cached}`);
     return cached;
@@ -96,17 +96,18 @@ export async function findOrBuildTemporalCli(opts: FindCliOptions): Promise<stri
   }
 }
 
-function goVersion(go: string): string {
+export function goVersion(go: string): string {
   const r = spawnSync(go, ['version'], { encoding: 'utf8' });
   return (r.stdout || 'go').trim();
 }
 
-function runGoInstall(go: string, binDir: string, say: (line: string) => void): Promise<void> {
+/** `go install <modules>` into binDir, with progress every 30 s; failures are TemporalCliUnavailableError. */
+export function goInstall(go: string, modules: readonly string[], binDir: string, say: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
     // The build inherits Go's own environment (GOPATH, GOPROXY, proxies), plus where to put the binary.
     // eslint-disable-next-line no-restricted-properties -- passing the environment on to a child process
     const env = process.env;
-    const child = spawn(go, ['install', TEMPORAL_CLI_MODULE], {
+    const child = spawn(go, ['install', ...modules], {
       env: { ...env, GOBIN: binDir, GOFLAGS: [env.GOFLAGS, '-buildvcs=false'].filter(Boolean).join(' ') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -130,7 +131,7 @@ function runGoInstall(go: string, binDir: string, say: (line: string) => void): 
       else
         reject(
           new TemporalCliUnavailableError(
-            `go install ${TEMPORAL_CLI_MODULE} failed (exit ${code}). Last output:\n${tail}\n` +
+            `go install ${modules.join(' ')} failed (exit ${code}). Last output:\n${tail}\n` +
               'Set TEMPORAL_CLI to a Temporal CLI binary or TEMPORAL_ADDRESS to a running server.',
           ),
         );

@@ -7,6 +7,14 @@ import { startDevServer } from './dev-server';
 
 export { findOrBuildTemporalCli, TemporalCliUnavailableError } from './cli-binary';
 export { connectWithRetry, clientFor, ensureSearchAttributes } from './connection';
+export { findOrBuildTemporalServer, TemporalServerUnavailableError, TEMPORAL_SERVER_VERSION } from './server-binary';
+export {
+  startPostgresProfile,
+  PostgresProfileError,
+  POSTGRES_PROFILE_DYNAMIC_CONFIG,
+  type PostgresProfile,
+  type PostgresProfileOptions,
+} from './postgres-profile';
 export { startDevServer, freePort, DEV_SERVER_DYNAMIC_CONFIG, type DevServer } from './dev-server';
 
 /** The Temporal server a Tideway process talks to, whether it started it or found it. */

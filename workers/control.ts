@@ -7,6 +7,7 @@ import { TaskSchedules } from '../api/schedules';
 import type { Logger } from '../config/log';
 import { createCallbackActivities } from '../activities/callback';
 import { createControlActivities } from '../activities/execute';
+import { createDebounceActivities } from '../activities/debounce';
 import { createIntakeActivities, type StartPacer } from '../activities/intake';
 import { createRedriveActivities } from '../activities/redrive';
 import { intakeTaskQueue, shardRedriveTaskQueue, type Lane } from '../config/names';
@@ -68,7 +69,7 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
     taskQueue: opts.taskQueue ?? opts.catalog.controlQueue,
     ...code,
     dataConverter: opts.dataConverter ?? {},
-    activities: createControlActivities(opts.catalog),
+    activities: { ...createControlActivities(opts.catalog), ...createDebounceActivities(opts.catalog) },
     // The control worker never runs remote activities, only local ones.
     enableNonLocalActivities: false,
     sinks: {

@@ -2,3 +2,6 @@
 export { runTask } from './run-task';
 export { bulkIntake } from './bulk-intake';
 export { runBatch } from './run-batch';
+export { scalerLease } from './scaler-lease';
+export { debounceTask } from './debounce-task';
+export { flowLimiter } from './flow-limiter';

@@ -6,6 +6,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxySinks,
   getExternalWorkflowHandle,
@@ -44,6 +45,8 @@ import {
   type TaskStatus,
 } from '../config/names';
 import { SA_KEYS as SA, taskAttributePairs } from '../config/search-attributes';
+import { FLOW_PATCH } from '../config/flow';
+import { flowPermits, type Permit } from './flow';
 
 const { resolveTask } = proxyLocalActivities<ControlActivities>({
   startToCloseTimeout: '10s',
@@ -62,7 +65,8 @@ type Outcome =
   | { kind: 'succeeded'; result: unknown }
   | { kind: 'failed'; error: TaskError }
   | { kind: 'held' } // cancelled by us because the task was paused
-  | { kind: 'not_started'; lane: Lane }; // schedule-to-start timeout: TTL or promotion
+  | { kind: 'not_started'; lane: Lane } // schedule-to-start timeout: TTL or promotion
+  | { kind: 'dropped'; error: TaskError }; // over the type's per-key rate limit in drop mode
 
 /**
  * What TaskClient resolved before starting (`resolveEnvelope` on the client's catalog), so the
@@ -271,6 +275,18 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   const deadline = task.ttlMs !== undefined ? Date.now() + task.ttlMs : undefined;
   if (deadline !== undefined) state.timestamps.expiresAt = iso(deadline);
 
+  // Flow control per key (config/flow.ts): keys were computed when the envelope was resolved. Behind
+  // a patch so histories recorded before it replay as they ran (they have no flow anyway).
+  const flow = task.flow !== undefined && patched(FLOW_PATCH) ? task.flow : undefined;
+  const permits = flow ? flowPermits(info.workflowId, app, state) : undefined;
+  let rateTaken = false;
+  if (flow) {
+    state.flow = {
+      ...(flow.concurrency ? { concurrencyKey: flow.concurrency.key } : {}),
+      ...(flow.rate ? { rateKey: flow.rate.key } : {}),
+    };
+  }
+
   // The type's retryable schedule in Temporal's terms (throttled delays come per failure instead).
   const retryableBackoff = {
     initialInterval: task.retry.retryable.initialMs,
@@ -320,7 +336,9 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
       cancellationType: 'WAIT_CANCELLATION_COMPLETED',
       // The lane's priority (also after a promotion or a redrive to another lane), and fairness
       // between tenants inside the lane's queue (server flag matching.enableFairness).
-      priority: { priorityKey: LANE_PRIORITY_KEY[lane], fairnessKey: task.tenant },
+      // The weight of the tenant's plan, when the submit set one on the workflow (api/start-task.ts):
+      // only then, so tasks without one schedule exactly what they always did.
+      priority: { priorityKey: LANE_PRIORITY_KEY[lane], fairnessKey: task.tenant, ...planWeightOf(info) },
       retry: { maximumAttempts: maxAttempts, ...retryableBackoff },
       // The Web UI's line for this schedule of the handler (its retries are attempts of it).
       summary: `${task.type} on ${lane} lane, tenant ${task.tenant}${state.attempts > 0 ? `, from attempt ${state.attempts + 1}` : ''}`,
@@ -363,6 +381,7 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
 
   /** Runs attempts until success or failure for good, honouring pause, TTL and aging. */
   const runAttempts = async (budget: number): Promise<Outcome | { kind: 'expired' }> => {
+    rateTaken = false;
     const firstAttempt = state.attempts;
     for (;;) {
       if (state.paused) {
@@ -382,7 +401,51 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
           kind: 'failed',
           error: state.lastError ?? { type: 'TaskFailed', class: 'retryable', message: 'attempts exhausted', attempt: state.attempts },
         };
-      const outcome = await scheduleOnce(budget - used);
+      // TTL still counts while a task waits for a permit; a pause withdraws the request.
+      const ttlLeft = deadline !== undefined && state.attempts === 0 ? deadline - Date.now() : undefined;
+      if (permits && flow?.rate && !rateTaken) {
+        const r = await permits.acquire({
+          kind: 'rate',
+          type: task.type,
+          key: flow.rate.key,
+          limit: flow.rate.limit,
+          perMs: flow.rate.perMs,
+          mode: flow.rate.mode,
+          priority: LANE_PRIORITY_KEY[lane],
+          ...(ttlLeft !== undefined ? { timeoutMs: ttlLeft } : {}),
+          abort: () => state.paused,
+        });
+        if (r.kind === 'timeout') return { kind: 'expired' };
+        if (r.kind === 'aborted') continue;
+        if (r.kind === 'dropped') {
+          const message = `over the rate limit of key ${flow.rate.key}: ${r.reply.running}/${r.reply.limit} per ${flow.rate.perMs}ms (mode drop)`;
+          return { kind: 'dropped', error: { type: 'ThrottledDropped', class: 'throttled', message, attempt: state.attempts } };
+        }
+        rateTaken = true; // one rate permit per task (and per redrive), not per attempt
+      }
+      let permit: Permit | undefined;
+      if (permits && flow?.concurrency) {
+        const c = await permits.acquire({
+          kind: 'concurrency',
+          type: task.type,
+          key: flow.concurrency.key,
+          limit: flow.concurrency.limit,
+          priority: LANE_PRIORITY_KEY[lane],
+          ...(ttlLeft !== undefined ? { timeoutMs: ttlLeft } : {}),
+          abort: () => state.paused,
+        });
+        if (c.kind === 'timeout') return { kind: 'expired' };
+        if (c.kind !== 'granted') continue;
+        permit = c.permit;
+      }
+      let outcome: Outcome;
+      try {
+        // The permit is held by this workflow across the schedule's retries: a pool dying mid-attempt
+        // keeps it held (Temporal retries the attempt after the heartbeat timeout), never doubles it.
+        outcome = await scheduleOnce(budget - used);
+      } finally {
+        if (permits && permit) await permits.release(permit);
+      }
       if (outcome.kind === 'held') continue;
       if (outcome.kind === 'not_started') {
         if (deadline !== undefined && Date.now() >= deadline - 1) return { kind: 'expired' };
@@ -421,6 +484,14 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
         return await finish(
           'expired',
           ApplicationFailure.create({ type: 'TaskExpired', message: state.lastError.message, nonRetryable: true }),
+        );
+      }
+      if (outcome.kind === 'dropped') {
+        state.lastError = outcome.error;
+        await notify({ status: 'throttled_dropped', error: outcome.error });
+        return await finish(
+          'throttled_dropped',
+          ApplicationFailure.create({ type: 'ThrottledDropped', message: outcome.error.message, nonRetryable: true }),
         );
       }
       if (outcome.kind !== 'failed') continue;
@@ -473,6 +544,12 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
     }
     throw err;
   }
+}
+
+/** The fairness weight the task was started with (its tenant's plan), as a priority field, or nothing. */
+function planWeightOf(info: ReturnType<typeof workflowInfo>): { fairnessWeight?: number } {
+  const w = info.priority?.fairnessWeight;
+  return typeof w === 'number' && w > 0 ? { fairnessWeight: w } : {};
 }
 
 /** Reads a handler failure into the shape `state.lastError` reports. */

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { onConflictSchema } from '../../config/conflict';
+import { debounceSubmitSchema } from '../../config/debounce';
 import { durationMs } from '../../config/duration';
 import { bulkIdSchema, taskIdSchema, taskRefSchema, taskTagSchema } from '../../config/envelope';
 import { listFilterSchema } from '../../config/visibility';
@@ -40,10 +42,13 @@ export const submitBodySchema = z
       .optional(),
     tags: z.array(z.string().max(64)).max(20).optional(),
     tag: taskTagSchema.optional().describe('caller tag the handler forwards downstream (header x-tideway-tag)'),
+    onConflict: onConflictSchema.optional().describe('when a task with this ID is open: skip | cancel_running | replace_queued'),
+    dedupeFor: duration.optional().describe('refuse this ID for this long after its task closed (even after success)'),
+    debounce: debounceSubmitSchema.optional().describe('debounce this submit under a key (README "Flow control")'),
   })
   .strict()
   .superRefine((b, ctx) => {
-    for (const k of ['delay', 'ttl'] as const) {
+    for (const k of ['delay', 'ttl', 'dedupeFor'] as const) {
       if (b[k] !== undefined && !durationMs.safeParse(b[k]).success) {
         ctx.addIssue({ code: 'custom', path: [k], message: `invalid duration ${JSON.stringify(b[k])}` });
       }
@@ -56,6 +61,22 @@ export const submitResultSchema = z.object({
   taskId: z.string(),
   status: z.enum(TASK_STATUSES),
   duplicate: z.boolean().optional(),
+  replaced: z.object({ runId: z.string(), how: z.enum(['cancelled', 'terminated']) }).optional(),
+  debounce: z
+    .object({
+      windowId: z.string(),
+      nextWindowId: z.string(),
+      key: z.string(),
+      submits: z.number().int(),
+      firstAt: z.string().optional(),
+      lastAt: z.string().optional(),
+      startsAt: z.string().optional(),
+      latestAt: z.string().optional(),
+      phase: z.enum(['collecting', 'starting']),
+      nextSubmits: z.number().int(),
+      windowOfSubmit: z.string().optional(),
+    })
+    .optional(),
 });
 
 /**

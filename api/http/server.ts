@@ -200,7 +200,14 @@ export async function buildApiServer(opts: ApiServerOptions): Promise<ApiServer>
         // Node lower-cases header names; the headers schema checked this one is a task ID.
         const r = await tasks.submit(tenant, req.body, req.headers['idempotency-key'] as string | undefined);
         reply.code(r.duplicate ? 200 : 201);
-        return r.duplicate ? r : { taskId: r.taskId, status: r.status };
+        if (r.duplicate) return r;
+        // A started task says only what a flow mode did besides starting it (replaced, debounced).
+        return {
+          taskId: r.taskId,
+          status: r.status,
+          ...(r.replaced ? { replaced: r.replaced } : {}),
+          ...(r.debounce ? { debounce: r.debounce } : {}),
+        };
       },
     }),
     route({

@@ -7,6 +7,7 @@ import { FileTaskLogStore } from '../../config/task-log-file';
 import { securityOptions } from '../../temporal/connection';
 import { dataConverterOf } from '../../temporal/codec';
 import { installTracing } from '../../temporal/tracing';
+import { planWeights } from '../../config/plans';
 import { TaskClient } from '../task-client';
 import { ApiKeyStore, generateApiKey } from './auth';
 import type { PoolInfoProvider } from './pools';
@@ -85,6 +86,8 @@ export async function startApiServer(opts: StartApiOptions): Promise<RunningApi>
     logger: createLogger('admission', settings.logLevel),
     // Task logs are read from the files the pools of this machine (or a shared volume) write.
     taskLogs: new FileTaskLogStore({ dir: settings.taskLogs.dir }),
+    // The tenant of the API key decides the plan, the plan the fairness weight (config/plans.ts).
+    fairnessWeightOf: planWeights(settings.plans),
   });
   const server = await buildApiServer({
     client,

@@ -1,5 +1,6 @@
 import { isGrpcServiceError } from '@temporalio/client';
 import type { Catalog } from '../../config/catalog-schema';
+import type { Duration } from '../../config/duration';
 import { resolveEnvelope, type TaskEnvelope } from '../../config/envelope';
 import { TaskNotFoundError } from '../errors';
 import { newBulkId } from '../bulk';
@@ -44,7 +45,11 @@ export class TenantTasks {
     // Validate against the catalog before any throttling decision, so bad input is always a 400.
     const resolved = resolveEnvelope(this.catalog, envelope);
     if (this.backpressure) await this.backpressure.admit(tenant, resolved.taskQueue);
-    const res = await this.client.submitEnvelope(envelope, taskId);
+    const res = await this.client.submitEnvelope(envelope, taskId, {
+      ...(b.onConflict !== undefined ? { onConflict: b.onConflict } : {}),
+      ...(b.dedupeFor !== undefined ? { dedupeFor: b.dedupeFor as Duration } : {}),
+      ...(b.debounce !== undefined ? { debounce: b.debounce } : {}),
+    });
     if (res.duplicate) {
       // Task IDs are global (they are workflow IDs); never hand one tenant another's task.
       const existing = await this.client.describe(res.taskId);
@@ -125,7 +130,8 @@ export class TenantTasks {
       return await this.client.stateOf(await this.describe(tenant, rawId));
     } catch (err) {
       if (!(err instanceof TaskNotFoundError)) throw err;
-      const pending = await this.client.pendingState(this.taskId(rawId), tenant);
+      const id = this.taskId(rawId);
+      const pending = (await this.client.pendingState(id, tenant)) ?? (await this.client.debouncingState(id, tenant));
       if (pending) return pending;
       throw err;
     }

@@ -8,6 +8,8 @@ import { batchProgressLine, printJson, table } from '../format';
 import { withTaskApi } from '../task-api';
 import { registerBulkCommands } from './bulk';
 import { given, say, tenantOption } from './common';
+import { ON_CONFLICT_MODES, type OnConflict } from '../../config/conflict';
+import { debounceReason } from '../../api/flow-submit';
 
 /**
  * Every task verb: submit, get, list, cancel, pause, resume, redrive, discard, bulk, batch,
@@ -36,23 +38,57 @@ export function registerTaskCommands(program: Command): void {
     .option('--delay <duration>', "start no earlier than this from now, e.g. '30s'")
     .option('--ttl <duration>', "expire if not started within this, e.g. '10m'")
     .option('--tag <tag>', 'caller tag the handler forwards downstream (ctx.tag.headers(): x-tideway-tag)')
+    .addOption(new Option('--on-conflict <mode>', 'when a task with this ID is open').choices(ON_CONFLICT_MODES))
+    .option('--dedupe-for <duration>', "refuse this ID for this long after its task closed, even after success, e.g. '24h'")
+    .option('--debounce-key <key>', 'debounce this submit under a key (the type declares period/maxWait, or give them)')
+    .option('--debounce-period <duration>', "quiet time before the debounced run starts, e.g. '30s'")
+    .option('--debounce-max-wait <duration>', "the debounced run starts at the latest this long after the window opened, e.g. '5m'")
     .option('--wait', 'wait for the result and print it')
     .option('--json', 'machine-readable output')
     .action(
       async (
         type: string,
         input: unknown,
-        o: { id?: string; lane?: Lane; tenant?: string; delay?: string; ttl?: string; tag?: string; wait?: boolean; json?: boolean },
+        o: {
+          id?: string;
+          lane?: Lane;
+          tenant?: string;
+          delay?: string;
+          ttl?: string;
+          tag?: string;
+          onConflict?: OnConflict;
+          dedupeFor?: string;
+          debounceKey?: string;
+          debouncePeriod?: string;
+          debounceMaxWait?: string;
+          wait?: boolean;
+          json?: boolean;
+        },
       ) =>
         withTaskApi({ tenant: o.tenant }, async (api) => {
           const res = await api.submitBody({
             type,
             input,
-            ...given({ taskId: o.id, lane: o.lane, delay: o.delay, ttl: o.ttl, tag: o.tag }),
+            ...given({
+              taskId: o.id,
+              lane: o.lane,
+              delay: o.delay,
+              ttl: o.ttl,
+              tag: o.tag,
+              onConflict: o.onConflict,
+              dedupeFor: o.dedupeFor,
+            }),
+            ...(o.debounceKey !== undefined
+              ? { debounce: { key: o.debounceKey, ...given({ period: o.debouncePeriod, maxWait: o.debounceMaxWait }) } }
+              : {}),
           });
           if (!o.wait) {
             if (o.json) printJson(res);
-            else say(`${res.duplicate ? 'duplicate: ' : ''}${res.taskId} ${res.status}`);
+            else if (res.debounce) say(`${res.taskId} ${res.status} (key ${res.debounce.key}): ${debounceReason(res.debounce)}`);
+            else
+              say(
+                `${res.duplicate ? 'duplicate: ' : ''}${res.replaced ? `replaced ${res.replaced.runId} (${res.replaced.how}): ` : ''}${res.taskId} ${res.status}`,
+              );
             return;
           }
           if (!o.json) say(`${res.taskId} ${res.duplicate ? '(duplicate) ' : ''}submitted; waiting for the result...`);
@@ -72,8 +108,14 @@ export function registerTaskCommands(program: Command): void {
       withTaskApi({ tenant: o.tenant }, async (api) => {
         const s = await api.get(id);
         if (o.json) return printJson(s);
-        const rows = Object.entries({ ...s, timestamps: undefined, ...s.timestamps }).filter(([, v]) => v !== undefined);
+        const rows = Object.entries({ ...s, flow: undefined, timestamps: undefined, ...s.timestamps }).filter(([, v]) => v !== undefined);
         say(rows.map(([k, v]) => `${k.padEnd(12)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join('\n'));
+        // Flow control: the task's keys, and why it waits when it does.
+        if (s.flow) {
+          const keys = [s.flow.concurrencyKey && `concurrency ${s.flow.concurrencyKey}`, s.flow.rateKey && `rate ${s.flow.rateKey}`];
+          say(`${'flow key'.padEnd(12)} ${keys.filter(Boolean).join(', ')}`);
+          if (s.flow.waiting) say(`${'waiting'.padEnd(12)} ${s.flow.waiting.reason} (since ${s.flow.waiting.since})`);
+        }
         // A batch task: its shards as a progress bar.
         if (s.batch) say(`${'progress'.padEnd(12)} ${batchProgressLine(s.batch)}`);
       }),

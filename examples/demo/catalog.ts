@@ -81,7 +81,13 @@ export const tasks = [
     name: 'demo.sleep',
     group: 'demo',
     description: 'Sleeps {ms} milliseconds, heartbeating as it goes.',
-    input: z.object({ ms: z.number().int().min(0).max(3_600_000) }).strict(),
+    input: z
+      .object({
+        ms: z.number().int().min(0).max(3_600_000),
+        /** Attempts up to this one hang without heartbeats (the fault suite's hung handler). */
+        hangAttempts: z.number().int().min(0).max(10).optional(),
+      })
+      .strict(),
     timeouts: { startToClose: '2h', heartbeat: '3s' },
     output: z.object({ sleptMs: z.number() }),
   }),

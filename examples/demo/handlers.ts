@@ -16,7 +16,9 @@ import { addTotals, yieldOf, ZERO_TOTALS } from './yield';
  * Handlers of the `demo` group, used by the quick start, the tests and the benchmarks. Only the
  * demo pools import this module (tideway.config.ts names it under `handlers.demo`).
  * When TIDEWAY_DEMO_LEDGER names a file, every handler run appends one JSON line to it: a record
- * kept outside Temporal, so tests can count how often a task really executed.
+ * kept outside Temporal, so tests can count how often a task really executed. When
+ * TIDEWAY_DEMO_DONE_LEDGER names a file, every run that returns successfully appends one line there
+ * too (the fault suite checks that no task succeeded twice).
  */
 function record(ctx: TaskContext, type: string, extra: Record<string, unknown> = {}): void {
   const file = process.env.TIDEWAY_DEMO_LEDGER;
@@ -27,14 +29,27 @@ function record(ctx: TaskContext, type: string, extra: Record<string, unknown> =
   );
 }
 
+/** One line in the done ledger: this run of the handler returned successfully. */
+function done(ctx: TaskContext, type: string): void {
+  const file = process.env.TIDEWAY_DEMO_DONE_LEDGER;
+  if (!file) return;
+  appendFileSync(file, `${JSON.stringify({ taskId: ctx.taskId, type, attempt: ctx.attempt, pid: process.pid, at: Date.now() })}\n`);
+}
+
 async function echo<T>(input: T, ctx: TaskContext): Promise<T> {
   record(ctx, 'demo.echo');
+  done(ctx, 'demo.echo');
   return input;
 }
 
 /** Sleeps `ms` in short steps, heartbeating so a lost worker is noticed and cancel is delivered. */
-async function sleepFor(input: { ms: number }, ctx: TaskContext): Promise<{ sleptMs: number }> {
+async function sleepFor(input: { ms: number; hangAttempts?: number | undefined }, ctx: TaskContext): Promise<{ sleptMs: number }> {
   record(ctx, 'demo.sleep');
+  if (input.hangAttempts !== undefined && ctx.attempt <= input.hangAttempts) {
+    // A hung handler (fault suite): no heartbeat, no progress, until the run is cancelled, if ever.
+    ctx.log.warn(`attempt ${ctx.attempt} hangs as asked`);
+    await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason as Error), { once: true }));
+  }
   ctx.log.info(`sleeping ${input.ms} ms`, { ms: input.ms });
   const started = Date.now();
   const step = Math.min(500, Math.max(10, input.ms));
@@ -52,6 +67,7 @@ async function sleepFor(input: { ms: number }, ctx: TaskContext): Promise<{ slep
   }
   const sleptMs = Date.now() - started;
   ctx.log.info(`done after ${sleptMs} ms`, { sleptMs });
+  done(ctx, 'demo.sleep');
   return { sleptMs };
 }
 
@@ -74,6 +90,7 @@ async function failTimes(input: FailInput, ctx: TaskContext): Promise<{ attempts
     throw new RetryableError(msg);
   }
   ctx.log.info(`attempt ${ctx.attempt} succeeds`);
+  done(ctx, 'demo.fail');
   return { attempts: ctx.attempt };
 }
 
@@ -87,6 +104,7 @@ async function httpGet(input: { url: string }, ctx: TaskContext): Promise<{ stat
   const res = throwForResponse(await fetch(input.url, { signal: ctx.signal, headers: ctx.tag.headers() }));
   // Drain the body so the connection is reused rather than left half-read.
   await res.arrayBuffer();
+  done(ctx, 'demo.http');
   return { status: res.status };
 }
 

@@ -1,5 +1,5 @@
-import type { DevServer } from '../../temporal';
+import type { TestServer } from './global-setup';
 
 export default async function globalTeardown(): Promise<void> {
-  await (globalThis as { __tidewayServer?: DevServer }).__tidewayServer?.stop();
+  await (globalThis as { __tidewayServer?: TestServer }).__tidewayServer?.stop();
 }

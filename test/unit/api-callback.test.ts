@@ -129,6 +129,14 @@ describe('isBlockedAddress', () => {
     ['fd00::1', true],
     ['2606:4700::1111', false],
     ['::ffff:10.0.0.1', true],
+    // IPv4 inside IPv6, as URL parsing writes it ([::ffff:127.0.0.1] → ::ffff:7f00:1): judged by the IPv4.
+    ['::ffff:7f00:1', true],
+    ['::ffff:808:808', false],
+    ['::7f00:1', true], // IPv4-compatible (deprecated)
+    ['64:ff9b::a9fe:a9fe', true], // NAT64 of 169.254.169.254
+    ['64:ff9b::808:808', false],
+    ['2002:a00:1::1', true], // 6to4 of 10.0.0.1
+    ['2002:808:808::1', false],
     ['not-an-ip', true],
   ])('%s → %s', (ip, blocked) => expect(isBlockedAddress(ip)).toBe(blocked));
 });

@@ -74,6 +74,7 @@ test('a non-deterministic change is caught (the check can fail)', async () => {
   try {
     const src = readFileSync(join(root, 'workflows', 'run-task.ts'), 'utf8')
       .replace(/from '\.\.\//g, "from '../../")
+      .replace(/from '\.\//g, "from '../") // sibling workflow modules (./flow)
       .replace('  // 1. Validate against the catalog', '  await sleep(1);\n  // 1. Validate against the catalog');
     expect(src).toContain('await sleep(1);');
     writeFileSync(join(dir, 'index.ts'), src);

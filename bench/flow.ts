@@ -1,0 +1,126 @@
+import { join } from 'node:path';
+import { TaskClient } from '../api/task-client';
+import { catalog, type Tasks } from './flow-keys-project/catalog';
+import { mapLimit, quantile, runBench, startBenchStack, type BenchStack } from './lib-stack';
+
+/**
+ * `npm run bench:flow`: flow control per key against its baseline, in one run on real processes
+ * (one control worker, one pool replica with 100 slots, admission off).
+ *
+ * Overhead part (this module): TASKS tasks per phase of `flowbench.keyed` (a concurrency key,
+ * KEYS keys, limit 1000: it never binds, so what differs is the permit: a signal-with-start to the
+ * key's limiter, its answer, and the release signal) and of `flowbench.plain` (the same handler,
+ * pool and lane, no key), ROUNDS rounds alternating which goes first. Throughput = tasks / wall
+ * time from the first submit to the last result; latency = one task's submit to its result. A
+ * warm-up of one task per key (both types) runs first, unmeasured, so the limiters are started.
+ * Knobs (BENCH_FLOW_*): TASKS (150), KEYS (10), MS (20), ROUNDS (2).
+ *
+ * Other parts (weighted split by plan, …) add a function to FLOW_PARTS below: each gets the
+ * running stack and prints its own figures beside its own baseline.
+ */
+const knob = (name: string, dflt: number) => Number(process.env[`BENCH_FLOW_${name}`] ?? dflt);
+const TASKS = knob('TASKS', 150);
+const KEYS = knob('KEYS', 10);
+const MS = knob('MS', 20);
+const ROUNDS = knob('ROUNDS', 2);
+const GOAL = 0.8;
+const CONFIG = join(__dirname, '..', '..', 'bench', 'flow-keys-project', 'tideway.config.ts');
+const RUN = Date.now().toString(36);
+
+const say = (l: string) => process.stdout.write(`${l}\n`);
+const fmt = (x: number, d = 0) =>
+  Number.isNaN(x) ? '-' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+
+/** What a part of the flow bench gets: the stack (its workers already polling) and a client of the flow bench's catalog. */
+export interface FlowBenchContext {
+  stack: BenchStack;
+  client: TaskClient<Tasks>;
+  say: (line: string) => void;
+}
+export type FlowBenchPart = (ctx: FlowBenchContext) => Promise<void>;
+
+interface Phase {
+  kind: 'keyed' | 'plain';
+  wallMs: number;
+  perSec: number;
+  latencies: number[];
+}
+
+async function phase(client: TaskClient<Tasks>, kind: 'keyed' | 'plain', round: number, tasks = TASKS): Promise<Phase> {
+  const type = kind === 'keyed' ? 'flowbench.keyed' : 'flowbench.plain';
+  const t0 = Date.now();
+  const latencies = await mapLimit(
+    Array.from({ length: tasks }, (_, i) => i),
+    100,
+    async (i) => {
+      const start = Date.now();
+      const id = `${kind}-${RUN}-${round}-${i}`;
+      await client.submit(type, { key: `k${i % KEYS}`, ms: MS }, { taskId: id });
+      await client.result(id, type);
+      return Date.now() - start;
+    },
+  );
+  const wallMs = Date.now() - t0;
+  return { kind, wallMs, perSec: (tasks * 1000) / wallMs, latencies };
+}
+
+/** The dispatch overhead of a concurrency key: keyed vs plain, alternated rounds. */
+const overhead: FlowBenchPart = async ({ client, say }) => {
+  say(`\n## Concurrency key overhead: ${TASKS} tasks per phase, ${KEYS} keys (limit 1000, never binding), handler ${MS} ms`);
+  say('| round | phase | wall s | tasks/s | p50 latency ms | p95 latency ms |');
+  say('|---|---|---|---|---|---|');
+  // Warm-up, not measured: one task per key starts each key's limiter (a cold key pays one workflow
+  // start more; a limiter completes after a minute idle) and the pool's first attempts.
+  await phase(client, 'keyed', 0, KEYS);
+  await phase(client, 'plain', 0, KEYS);
+  const phases: Phase[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    const order: ('keyed' | 'plain')[] = r % 2 === 1 ? ['keyed', 'plain'] : ['plain', 'keyed'];
+    for (const kind of order) {
+      const p = await phase(client, kind, r);
+      phases.push(p);
+      say(
+        `| ${r} | ${kind} | ${fmt(p.wallMs / 1000, 1)} | ${fmt(p.perSec, 1)} | ${fmt(quantile(p.latencies, 0.5))} | ${fmt(quantile(p.latencies, 0.95))} |`,
+      );
+    }
+  }
+  // Each round's ratio (keyed / plain, same round), and the median over rounds (two middle values averaged).
+  const ratios: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const [a, b] = phases.slice(2 * r, 2 * r + 2);
+    const keyed = a!.kind === 'keyed' ? a! : b!;
+    const plain = a!.kind === 'plain' ? a! : b!;
+    ratios.push(keyed.perSec / plain.perSec);
+  }
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((x, y) => x - y);
+    const m = Math.floor(s.length / 2);
+    return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  };
+  const of = (kind: 'keyed' | 'plain') => phases.filter((p) => p.kind === kind);
+  const ratio = median(ratios);
+  say(`\nthroughput per round, keyed / plain: ${ratios.map((r) => fmt(r, 2)).join(', ')}`);
+  say(
+    `median throughput: keyed ${fmt(median(of('keyed').map((p) => p.perSec)), 1)} tasks/s, plain ${fmt(median(of('plain').map((p) => p.perSec)), 1)} tasks/s; median ratio ${fmt(ratio, 2)} (goal ≥ ${GOAL}: ${ratio >= GOAL ? 'met' : 'NOT met'})`,
+  );
+  const lat = (kind: 'keyed' | 'plain') => median(of(kind).flatMap((p) => p.latencies));
+  say(`median latency: keyed ${fmt(lat('keyed'))} ms, plain ${fmt(lat('plain'))} ms (+${fmt(lat('keyed') - lat('plain'))} ms per task)`);
+};
+
+/** The parts `npm run bench:flow` runs, in order. Add a part here (e.g. the weighted split by plan). */
+export const FLOW_PARTS: FlowBenchPart[] = [overhead];
+
+async function main(): Promise<void> {
+  const stack = await startBenchStack('flow', say, { config: CONFIG });
+  try {
+    await stack.spawn({ role: 'control' });
+    await stack.spawn({ role: 'pool', group: 'flowbench', lane: 'normal' });
+    const client = new TaskClient({ client: stack.temporal, catalog, admission: { kind: 'off' } });
+    say(`# bench:flow (${new Date().toISOString()})`);
+    for (const part of FLOW_PARTS) await part({ stack, client, say });
+  } finally {
+    await stack.stop();
+  }
+}
+
+if (require.main === module) runBench(main);

@@ -1,0 +1,108 @@
+/**
+ * Flow control per key: the contract between `runTask` and the per-key limiter workflow
+ * (`flowLimiter`), defined once. Imported by workflow code: only @temporalio/workflow's
+ * definitions, names and types (the catalog's zod schema for `concurrency`/`rateLimit` lives in
+ * config/flow-schema.ts).
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+/** Workflow type of the per-(task type, key) limiter. */
+export const FLOW_LIMITER_WORKFLOW = 'flowLimiter';
+
+/** Local activity (control worker) that asks a limiter for a permit through signal-with-start. */
+export const REQUEST_FLOW_PERMIT_ACTIVITY = 'requestFlowPermit';
+
+/** `patched()` id of `runTask`'s flow-control steps (histories recorded before it replay without them). */
+export const FLOW_PATCH = 'tideway.flow-keys';
+
+export const FLOW_KINDS = ['concurrency', 'rate'] as const;
+export type FlowKind = (typeof FLOW_KINDS)[number];
+
+export const RATE_MODES = ['queue', 'drop'] as const;
+export type RateMode = (typeof RATE_MODES)[number];
+
+/** Longest flow key (Temporal's fairness keys are at most 64 bytes; the same bound keeps IDs short). */
+export const MAX_FLOW_KEY_LENGTH = 64;
+
+/** A type's flow control for one task, resolved where the input is known (the key function ran). */
+export interface ResolvedFlow {
+  concurrency?: { key: string; limit: number };
+  rate?: { key: string; limit: number; perMs: number; mode: RateMode };
+}
+
+/**
+ * Workflow ID of the limiter of (kind, task type, key): `tideway[.<app>].flow.<kind>.<type>.<key>`.
+ * One per key and type, so one type's limit never counts another type's tasks.
+ */
+export function flowLimiterId(kind: FlowKind, type: string, key: string, app?: string): string {
+  return `${app ? `tideway.${app}` : 'tideway'}.flow.${kind}.${type}.${key}`;
+}
+
+/** What a task asks a limiter for (the update's argument). */
+export interface PermitRequest {
+  /** The asking task's workflow ID: the limiter signals it the grant. */
+  holder: string;
+  /** Distinguishes this request from the same task's earlier ones (a re-acquire after pause). */
+  seq: number;
+  /** Lane priority key (lower first): waiting tasks keep their lane's order. */
+  priority: number;
+  /** The type's current limit (a catalog change reaches a running limiter with the next request). */
+  limit: number;
+  /** Rate limiters: the window. */
+  perMs?: number;
+  /** Rate limiters: over the limit, wait or be dropped. */
+  mode?: RateMode;
+}
+
+/** The limiter's answer. `running` is the permits held now (concurrency) or used in the window (rate). */
+export type PermitReply =
+  | { outcome: 'granted'; running: number; limit: number }
+  | { outcome: 'queued'; position: number; running: number; limit: number }
+  | { outcome: 'dropped'; running: number; limit: number };
+
+/** Sent by the limiter to the asking task: its answer, and later the grant of a queued request. */
+export type PermitAnswer = PermitReply & { limiterId: string; seq: number };
+
+/** Sent by a task to give its permit back, or to withdraw a queued request (TTL, pause, cancel). */
+export interface PermitRelease {
+  holder: string;
+  seq: number;
+}
+
+/** What the limiter carries across continue-as-new, and its first run's input. */
+export interface FlowLimiterInput {
+  kind: FlowKind;
+  type: string;
+  key: string;
+  limit: number;
+  perMs?: number;
+  held?: { holder: string; seq: number; at: number }[];
+  waiting?: { holder: string; seq: number; priority: number; at: number }[];
+  /** Rate limiters: grant times still inside the window. */
+  grants?: number[];
+}
+
+/** What query `flowState` of a limiter answers (the task route reads it for "why it waits"). */
+export interface FlowLimiterState {
+  kind: FlowKind;
+  type: string;
+  key: string;
+  limit: number;
+  perMs?: number;
+  /** Permits held now (concurrency) or granted within the window (rate). */
+  running: number;
+  holders: string[];
+  waiting: number;
+}
+
+export const acquirePermitSignal = defineSignal<[PermitRequest]>('tideway.flow.acquire');
+export const releasePermitSignal = defineSignal<[PermitRelease]>('tideway.flow.release');
+export const permitAnswerSignal = defineSignal<[PermitAnswer]>('tideway.flow.answer');
+export const flowStateQuery = defineQuery<FlowLimiterState>('flowState');
+
+/** Human text of a wait, as `state.flow.waiting.reason` says it. */
+export function waitReason(kind: FlowKind, key: string, running: number, limit: number, perMs?: number): string {
+  if (kind === 'concurrency') return `waiting for a concurrency permit: key ${key}, ${running}/${limit} running`;
+  const per = perMs !== undefined ? ` per ${perMs % 60_000 === 0 ? `${perMs / 60_000}m` : `${perMs / 1000}s`}` : '';
+  return `waiting for a rate permit: key ${key}, ${running}/${limit}${per} used`;
+}

@@ -1,0 +1,182 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  acquirePermitSignal,
+  flowStateQuery,
+  permitAnswerSignal,
+  releasePermitSignal,
+  type FlowLimiterInput,
+  type PermitReply,
+  type PermitRequest,
+} from '../config/flow';
+
+/** A limiter with nothing held, queued or in its window completes after this long (a new request starts it again). */
+const IDLE_MS = 60_000;
+/**
+ * While tasks wait on a full semaphore, its holders are probed this often (their grant signal again,
+ * which a live task ignores): a holder that is gone (terminated) fails the signal and loses its permit.
+ */
+const PROBE_MS = 30_000;
+/** Continue as new before the history grows long (each grant and release is a few events). */
+const MAX_HISTORY_EVENTS = 4_000;
+
+/**
+ * One limiter per (kind, task type, key), reached by tasks through signal-with-start: a durable
+ * semaphore (`concurrency`: at most `limit` permits held at once, each held by a task's workflow
+ * until it releases it) or a sliding-window rate limiter (`rate`: at most `limit` grants per
+ * `perMs`). Every request is answered by signal (granted, queued with its place, or dropped);
+ * queued ones are granted by lane priority, then first come first served, and told so by signal. Permits belong to workflows, not to worker processes: a pool dying mid-attempt
+ * loses no permit and frees none (the task still holds it while Temporal retries the attempt).
+ */
+export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
+  const { kind, type, key } = input;
+  const limiterId = workflowInfo().workflowId;
+  let limit = input.limit;
+  let perMs = input.perMs;
+  const held = new Map<string, { holder: string; seq: number; at: number }>();
+  for (const h of input.held ?? []) held.set(h.holder, h);
+  const waiting = [...(input.waiting ?? [])];
+  let grants = [...(input.grants ?? [])];
+  let dirty = true;
+  const inflight = new Set<Promise<void>>();
+
+  const windowStart = (): number => Date.now() - (perMs ?? 0);
+  // Rate limiters in `queue` mode pace their grants evenly (one per perMs/limit: 120 tasks at 60/min
+  // take 2 minutes); in `drop` mode a burst up to `limit` passes and the rest of the window drops.
+  let paced = true;
+  const lastGrant = (): number => grants[grants.length - 1] ?? Number.NEGATIVE_INFINITY;
+  const nextPacedAt = (): number => lastGrant() + (perMs ?? 0) / limit;
+  const hasRoom = (): boolean => running() < limit && (kind === 'concurrency' || !paced || Date.now() >= nextPacedAt());
+  const running = (): number => {
+    if (kind === 'concurrency') return held.size;
+    const from = windowStart();
+    grants = grants.filter((t) => t > from);
+    return grants.length;
+  };
+
+  /** Tells a task the answer to its request; a task that is gone gives its permit back. */
+  const notify = (holder: string, seq: number, reply: PermitReply): void => {
+    const p = getExternalWorkflowHandle(holder)
+      .signal(permitAnswerSignal, { ...reply, limiterId, seq })
+      .catch((err: unknown) => {
+        log.warn('granted task is gone; permit returned', { holder, error: String(err) });
+        const h = held.get(holder);
+        if (h && h.seq === seq) held.delete(holder);
+        dirty = true;
+      })
+      .finally(() => inflight.delete(p));
+    inflight.add(p);
+  };
+
+  /** Grants queued requests while there is room: lowest priority key first, then oldest. */
+  const pump = (): void => {
+    while (waiting.length > 0 && hasRoom()) {
+      let best = 0;
+      for (let i = 1; i < waiting.length; i++) {
+        const w = waiting[i]!;
+        const b = waiting[best]!;
+        if (w.priority < b.priority || (w.priority === b.priority && w.at < b.at)) best = i;
+      }
+      const [w] = waiting.splice(best, 1);
+      if (kind === 'concurrency') held.set(w!.holder, { holder: w!.holder, seq: w!.seq, at: Date.now() });
+      else grants.push(Date.now());
+      notify(w!.holder, w!.seq, { outcome: 'granted', running: running(), limit });
+    }
+  };
+
+  const answer = (req: PermitRequest): PermitReply => {
+    limit = req.limit;
+    if (req.perMs !== undefined) perMs = req.perMs;
+    paced = req.mode !== 'drop';
+    // A retried request (the asking activity ran twice) gets the same answer again.
+    const mine = held.get(req.holder);
+    if (mine && mine.seq === req.seq) return { outcome: 'granted', running: held.size, limit };
+    const queuedAt = waiting.findIndex((w) => w.holder === req.holder && w.seq === req.seq);
+    if (queuedAt >= 0) return { outcome: 'queued', position: queuedAt + 1, running: running(), limit };
+    // An older permit of the same task (a release that never arrived) is replaced, never doubled.
+    if (mine) held.delete(req.holder);
+    const now = running();
+    if (waiting.length === 0 && hasRoom()) {
+      if (kind === 'concurrency') held.set(req.holder, { holder: req.holder, seq: req.seq, at: Date.now() });
+      else grants.push(Date.now());
+      return { outcome: 'granted', running: now + 1, limit };
+    }
+    if (kind === 'rate' && req.mode === 'drop') return { outcome: 'dropped', running: now, limit };
+    waiting.push({ holder: req.holder, seq: req.seq, priority: req.priority, at: Date.now() });
+    return { outcome: 'queued', position: waiting.length, running: now, limit };
+  };
+  setHandler(acquirePermitSignal, (req) => {
+    if (typeof req?.holder !== 'string' || !Number.isInteger(req.limit) || req.limit < 1) {
+      log.warn('bad permit request ignored', { req });
+      return;
+    }
+    dirty = true;
+    notify(req.holder, req.seq, answer(req));
+  });
+  setHandler(releasePermitSignal, ({ holder, seq }) => {
+    dirty = true;
+    const h = held.get(holder);
+    if (h && h.seq <= seq) held.delete(holder);
+    const i = waiting.findIndex((w) => w.holder === holder && w.seq <= seq);
+    if (i >= 0) waiting.splice(i, 1);
+  });
+  setHandler(flowStateQuery, () => ({
+    kind,
+    type,
+    key,
+    limit,
+    ...(perMs !== undefined ? { perMs } : {}),
+    running: running(),
+    holders: [...held.keys()],
+    waiting: waiting.length,
+  }));
+
+  for (;;) {
+    if (dirty) {
+      dirty = false;
+      pump();
+    }
+    const info = workflowInfo();
+    if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) break;
+    const idle = held.size === 0 && waiting.length === 0 && running() === 0 && inflight.size === 0;
+    // A rate limiter wakes when its oldest grant leaves the window (a waiter may go, or it may idle).
+    let windowMoves: number | undefined;
+    if (kind === 'rate' && grants.length > 0) {
+      const oldestLeaves = grants[0]! + (perMs ?? 0);
+      const at = waiting.length > 0 && paced && running() < limit ? nextPacedAt() : oldestLeaves;
+      windowMoves = Math.max(1, Math.ceil(at - Date.now()) + 1);
+    }
+    const full = kind === 'concurrency' && waiting.length > 0 && held.size >= limit;
+    const timeout = windowMoves ?? (idle ? IDLE_MS : full ? PROBE_MS : undefined);
+    const woke = timeout === undefined ? (await condition(() => dirty), true) : await condition(() => dirty, timeout);
+    if (!woke && full) for (const h of held.values()) notify(h.holder, h.seq, { outcome: 'granted', running: held.size, limit });
+    if (!woke && idle && windowMoves === undefined) {
+      // Nothing happened for IDLE_MS: complete (the next request starts a fresh run).
+      await condition(allHandlersFinished);
+      if (!dirty) return;
+    }
+    dirty = true;
+  }
+  // Grant signals in flight are finished first: their failure handling may return a permit.
+  while (inflight.size > 0) await Promise.all([...inflight]);
+  await condition(allHandlersFinished);
+  pump();
+  while (inflight.size > 0) await Promise.all([...inflight]);
+  await continueAsNew<typeof flowLimiter>({
+    kind,
+    type,
+    key,
+    limit,
+    ...(perMs !== undefined ? { perMs } : {}),
+    held: [...held.values()],
+    waiting,
+    grants: kind === 'rate' ? grants.filter((t) => t > windowStart()) : [],
+  });
+}
