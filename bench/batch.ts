@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TaskClient } from '../api/task-client';
 import { SA_KEYS } from '../config/search-attributes';
+import { commandLine, emitResult, machineInfo, type Figure } from './lib-report';
 import { catalog, type Tasks } from './batch-project/catalog';
 import { quantile, runBench, startBenchStack, type BenchStack } from './lib-stack';
 
@@ -176,6 +177,9 @@ async function runBulkPhase(stack: BenchStack, client: TaskClient<Tasks>, pids: 
 }
 
 async function main(): Promise<void> {
+  const machine = machineInfo();
+  const rows: string[] = [];
+  const figures: Figure[] = [];
   say(
     `bench:batch: ${fmt(SHARDS)} shards of ${MS} ms, maxParallel 200, pool of 200 slots; ${ROUNDS} round(s)${BASELINE ? ', alternating with the same work as a bulk' : ''}`,
   );
@@ -205,17 +209,18 @@ async function main(): Promise<void> {
     }
 
     say('');
-    say(
+    rows.push(
       '| round | path | items | wall | items/s | parent runs | peak events/run | peak bytes/run | peak RSS control | peak RSS pool | ran twice |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
     );
-    say('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const p of phases) {
-      say(
+      rows.push(
         `| ${p.round} | ${p.path === 'batch' ? 'batch (bench.fanout)' : 'bulk intake (bench.item)'} | ${fmt(p.items)} | ${fmt(p.wallMs / 1000, 1)} s | ${fmt(p.items / (p.wallMs / 1000), 1)} | ` +
           `${p.runs ?? '-'} | ${p.peakEvents !== undefined ? fmt(p.peakEvents) : '-'} | ${p.peakBytes !== undefined ? `${fmt(p.peakBytes / 1024, 0)} KiB` : '-'} | ` +
           `${fmt(p.rss.get('control') ?? Number.NaN)} MB | ${fmt(p.rss.get('pool') ?? Number.NaN)} MB | ${p.ranTwice} |`,
       );
     }
+    for (const r of rows) say(r);
     const rate = (path: Phase['path']) => phases.filter((p) => p.path === path).map((p) => p.items / (p.wallMs / 1000));
     const batchRates = rate('batch');
     const bulkRates = rate('bulk');
@@ -240,9 +245,34 @@ async function main(): Promise<void> {
       say(`bulk intake: median ${fmt(bulkMed, 1)} tasks/s over ${bulkRates.length} run(s) (${bulkRates.map((x) => fmt(x, 1)).join(', ')})`);
       say(`per-round ratio batch/bulk: ${ratios.map((x) => fmt(x, 2)).join(', ')}`);
       say(`ratio of medians batch/bulk: ${fmt(ratio, 2)} (goal ≥ ${GOAL}) ${ratio >= GOAL ? '✓' : '✗'}`);
-    }
+      figures.push({
+        name: `batch items/s (median of ${batchRates.length})`,
+        value: batchMed,
+        unit: 'items/s',
+        baseline: bulkMed,
+        baselineName: 'the same items as tasks in one bulk intake',
+        ratio,
+        spread: `per-round ratios ${ratios.map((x) => fmt(x, 2)).join(', ')}`,
+      });
+    } else
+      figures.push({
+        name: `batch items/s (median of ${batchRates.length})`,
+        value: batchMed,
+        unit: 'items/s',
+        note: 'no baseline (BENCH_BATCH_BASELINE=0)',
+      });
+    figures.push({ name: 'peak parent history events in one run', value: peakEvents, unit: 'events' });
     const twice = phases.reduce((s, p) => s + p.ranTwice, 0);
     say(`items run twice (same attempt, from the ledger): ${twice} ${twice === 0 ? '✓' : '✗'}`);
+    figures.push({ name: 'items run twice (ledger)', value: twice, unit: 'items' });
+    emitResult({
+      bench: 'batch',
+      command: commandLine('bench:batch'),
+      machine,
+      params: { shards: SHARDS, ms: MS, rounds: ROUNDS, baseline: BASELINE },
+      figures,
+      tables: [rows.join('\n')],
+    });
   } finally {
     await stack.stop();
   }

@@ -1,3 +1,4 @@
+import { commandLine, emitResult, machineInfo } from './lib-report';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration } from '../config/duration';
 import type { Lane } from '../config/names';
@@ -211,6 +212,7 @@ async function capacity(st: Stack): Promise<{ c: number; whileStarting: number; 
 
 async function main(): Promise<void> {
   if (OBJECTIVE_MS === undefined) throw new Error(`TIDEWAY_HIGH_WAIT_OBJECTIVE: not a duration: ${OBJECTIVE}`);
+  const machine = machineInfo();
   const stack = await startBenchStack('lanes', say);
   const st = withControl(stack);
   try {
@@ -284,14 +286,19 @@ async function main(): Promise<void> {
     );
     say(`spare capacity for the lower lanes = C − high rate = ${rate(spare)}`);
     say('');
-    say('| condition | high-lane samples | high p50 | high p99 | flood lane done/s | share of spare | accept time | min per 10 s |');
-    say('|---|---|---|---|---|---|---|---|');
-    say(
+    const tableRows: string[] = [];
+    const row = (l: string) => {
+      tableRows.push(l);
+      say(l);
+    };
+    row('| condition | high-lane samples | high p50 | high p99 | flood lane done/s | share of spare | accept time | min per 10 s |');
+    row('|---|---|---|---|---|---|---|---|');
+    row(
       `| high lane alone (${results.filter((r) => r.calm.length).length} rounds) | ${calm.length} | ${ms(p(calm, 0.5))} | ${ms(p(calm, 0.99))} | - | - | - | - |`,
     );
     for (const r of results) {
       const lr = lowRate(r);
-      say(
+      row(
         `| ${r.c.title} | ${r.waits.length} | ${ms(p(r.waits, 0.5))} | ${ms(p(r.waits, 0.99))} | ${rate(lr)} | ${pct(lr / spare)} | ` +
           `${(acceptMs(r) / 1000).toFixed(1)} s for ${r.accepts.reduce((n, a) => n + a.accepted, 0)} | ${Math.min(...sumWindows(r))} |`,
       );
@@ -347,6 +354,32 @@ async function main(): Promise<void> {
       shares.length === 2 && shares.every((x) => x >= 0.4 && x <= 0.6),
       `two flooding tenants each 40–60% of the low lane (${shares.map(pct).join(' / ')})`,
     );
+    emitResult({
+      bench: 'lanes',
+      command: commandLine('bench:lanes'),
+      machine,
+      params: { flood: FLOOD, highRps: HIGH_RPS, sleepMs: SLEEP_MS, objective: OBJECTIVE, quick: QUICK },
+      figures: [
+        { name: 'capacity C (low-lane completions/s, admission off)', value: cap.c, unit: 'tasks/s' },
+        ...results.map((r) => ({
+          name: `${r.c.title}: high-lane queue wait p99`,
+          value: p(r.waits, 0.99),
+          unit: 'ms',
+          baseline: p(calm, 0.99),
+          baselineName: 'high lane alone, same run',
+          ratio: p(r.waits, 0.99) / p(calm, 0.99),
+        })),
+        ...results.map((r) => ({
+          name: `${r.c.title}: flood lane completions/s`,
+          value: lowRate(r),
+          unit: 'tasks/s',
+          baseline: spare,
+          baselineName: 'spare capacity C − high rate',
+          ratio: lowRate(r) / spare,
+        })),
+      ],
+      tables: [tableRows.join('\n')],
+    });
   } finally {
     // A server we started dies with the stack; on a shared one, stop every flood this run began.
     if (!stack.startedServer) {

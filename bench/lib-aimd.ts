@@ -6,12 +6,14 @@ import { hitStats, startLimitedServer, type HitStats } from './lib-limited-serve
 /** What the scenario needs from a stack (the bench's or the integration tests'). */
 export interface ScenarioStack {
   client: TaskClient<Tasks>;
-  spawn(role: WorkerRole, env?: Record<string, string>): Promise<WorkerProcess>;
+  spawn(role: WorkerRole, env?: Record<string, string>, opts?: { config?: string }): Promise<WorkerProcess>;
 }
 
 export interface AimdScenarioOptions {
   /** Run the pool with adaptive concurrency (else fixed at the pool's `concurrency`). */
   aimd: boolean;
+  /** Start the pool from this project instead of the stack's (bench:aimd's static `rateLimit` policy). */
+  config?: string;
   tasks: number;
   capacityRps: number;
   latencyMs: number;
@@ -45,7 +47,11 @@ async function slotLimit(port: number): Promise<number | undefined> {
  */
 export async function runAimdScenario(stack: ScenarioStack, opts: AimdScenarioOptions): Promise<AimdScenarioResult> {
   const server = await startLimitedServer({ capacityRps: opts.capacityRps, latencyMs: opts.latencyMs, retryAfterSeconds: 1 });
-  const pool = await stack.spawn({ role: 'pool', group: 'demo', lane: 'normal' }, { TIDEWAY_AIMD: opts.aimd ? '1' : '0' });
+  const pool = await stack.spawn(
+    { role: 'pool', group: 'demo', lane: 'normal' },
+    { TIDEWAY_AIMD: opts.aimd ? '1' : '0', BENCH_POOL_RATE_LIMIT: String(opts.capacityRps) },
+    opts.config ? { config: opts.config } : {},
+  );
   const port = (await pool.readyInfo).metricsPort;
   const limits: number[] = [];
   const sampler = setInterval(() => {

@@ -20,8 +20,8 @@ export interface BenchStack {
   readonly ledger: string;
   readonly client: TaskClient<Tasks>;
   readonly temporal: Client;
-  /** Starts a worker process with the bench environment plus `env`, and waits until it polls. */
-  spawn(role: WorkerRole, env?: Record<string, string>): Promise<WorkerProcess>;
+  /** Starts a worker process with the bench environment plus `env`, and waits until it polls (`config` overrides the stack's project). */
+  spawn(role: WorkerRole, env?: Record<string, string>, opts?: { config?: string }): Promise<WorkerProcess>;
   stop(): Promise<void>;
 }
 
@@ -70,9 +70,9 @@ export async function startBenchStack(
     ledger,
     client,
     temporal,
-    async spawn(role, env = {}) {
+    async spawn(role, env = {}, spawnOpts = {}) {
       const w = spawnWorker(role, {
-        config,
+        config: spawnOpts.config ?? config,
         address: addr,
         namespace: settings.namespace,
         env: { TIDEWAY_DEMO_LEDGER: ledger, TIDEWAY_LOG_LEVEL: 'warn', TIDEWAY_METRICS_HOST: '127.0.0.1', ...env },

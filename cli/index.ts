@@ -1,5 +1,6 @@
 import { Argument, Command, InvalidArgumentError } from 'commander';
 import { LANES, type Lane } from '../config/names';
+import { effectiveDelaysMs, type CompiledRetry } from '../config/retry';
 import { loadSettings } from '../config/settings';
 import { z } from 'zod';
 import { ensureTemporal, startPostgresProfile } from '../temporal';
@@ -158,6 +159,12 @@ program
           group: t.group,
           lane: t.lane,
           maxAttempts: t.retry.maxAttempts,
+          // What the server waits before retries 1..4 (a sub-second delay runs after ~1 s).
+          retryDelaysMs: {
+            retryable: effectiveDelaysMs(t.compiledRetry.retryable, Math.min(4, t.retry.maxAttempts - 1)),
+            throttled: effectiveDelaysMs(t.compiledRetry.throttled, Math.min(4, t.retry.maxAttempts - 1)),
+          },
+          warnings: catalog.warnings.filter((w) => w.path.startsWith(`tasks.${t.name}.`)).map((w) => w.message),
           description: t.def.description,
           input: schema ?? null,
         })),
@@ -168,11 +175,20 @@ program
       group: t.group,
       lane: t.lane,
       maxAttempts: t.retry.maxAttempts,
+      retries: retryShape(t.compiledRetry.retryable, t.retry.maxAttempts),
       input: inputShape(schema),
       description: t.def.description,
     }));
     process.stdout.write(`${table(rows)}\n`);
+    // Said after the table: the delays above are what Temporal waits, not always what was written.
+    for (const w of catalog.warnings) process.stdout.write(`note: ${w.path}: ${w.message}\n`);
   });
+
+/** "1s 1s 1s 1.6s": the delays Temporal waits before the first retries of ordinary failures. */
+function retryShape(b: CompiledRetry['retryable'], maxAttempts: number): string {
+  const d = effectiveDelaysMs(b, Math.min(4, maxAttempts - 1));
+  return d.length === 0 ? '-' : `~${d.map((ms) => `${Number((ms / 1000).toFixed(2))}s`).join(' ')}`;
+}
 
 registerTaskCommands(program);
 registerLogsCommand(program);

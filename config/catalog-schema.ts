@@ -5,7 +5,7 @@ import { durationMs } from './duration';
 import { CatalogError, zodIssues, type FieldIssue } from './errors';
 import { APP_NAME, APP_NAME_RULE, LANES, callbackTaskQueue, controlTaskQueue, poolTaskQueue, type Lane } from './names';
 import { concurrencySchema, rateLimitSchema, type CompiledFlow } from './flow-schema';
-import { compileRetry, retryPolicySchema, type CompiledRetry, type RetryPolicy } from './retry';
+import { compileRetry, retryPolicySchema, subSecondRetryWarnings, type CompiledRetry, type RetryPolicy } from './retry';
 import { catalogSchedulePrefix, scheduleEntrySchema, type CompiledSchedule } from './schedule';
 import { BATCH_DEFAULTS, type AnyTaskDefinition, type ShardFailurePolicy } from './task';
 
@@ -206,6 +206,11 @@ export interface Catalog<T extends readonly AnyTaskDefinition[] = readonly AnyTa
   readonly pools: readonly PoolSpec[];
   /** Cron schedules declared on task types. */
   readonly schedules: readonly CompiledSchedule[];
+  /**
+   * Valid entries that will not behave as written (a sub-second retry delay runs after ~1 s), as
+   * `{ path, message }`; processes log them at start and `tideway types` prints them.
+   */
+  readonly warnings: readonly FieldIssue[];
   get(name: string): CompiledTask | undefined;
   pool(group: string, lane: Lane): PoolSpec | undefined;
   /** The same catalog on another app's queues (tideway.config.ts or TIDEWAY_APP chose it). */
@@ -312,6 +317,12 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
     }
   }
   if (issues.length > 0) throw new CatalogError(issues);
+  const warnings: FieldIssue[] = [...byName.values()].flatMap((t) =>
+    subSecondRetryWarnings(t.compiledRetry).map((w) => ({
+      path: `tasks.${t.name}.${w.slice(0, w.indexOf(':'))}`,
+      message: w.slice(w.indexOf(':') + 2),
+    })),
+  );
 
   return {
     tasks: input.tasks,
@@ -322,6 +333,7 @@ export function defineCatalog<const T extends readonly AnyTaskDefinition[]>(inpu
     groups,
     pools,
     schedules,
+    warnings,
     get: (name) => byName.get(name),
     pool: (group, lane) => pools.find((p) => p.group === group && p.lane === lane),
     withApp: (other) => {

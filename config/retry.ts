@@ -98,3 +98,45 @@ export function throttledDelayMs(policy: CompiledRetry['throttled'], attempt: nu
   const raw = policy.initialMs * Math.pow(policy.backoff, Math.max(0, attempt - 1));
   return Math.min(policy.maxMs, raw);
 }
+
+/**
+ * The least time Temporal waits before it runs an activity retry. The history service moves every
+ * timer task that would fire sooner than now + `history.timerProcessorMaxTimeShift` (default 1 s) to
+ * that time (server 1.29: service/history/shard/task_key_generator.go, task_key_manager.go), and an
+ * activity retry is such a timer. So a retry delay under 1 s runs after about 1 s; a longer one is kept
+ * to the millisecond. Measured on the dev server by test/integration/retry-floor.test.ts.
+ */
+export const TEMPORAL_RETRY_FLOOR_MS = 1_000;
+
+/** Delays (ms) before retries 1..n of a backoff schedule as written, before Temporal's floor. */
+export function declaredDelaysMs(b: { initialMs: number; backoff: number; maxMs: number }, n: number): number[] {
+  return Array.from({ length: Math.max(0, n) }, (_, i) => Math.min(b.maxMs, b.initialMs * Math.pow(b.backoff, i)));
+}
+
+/** The delays Temporal actually waits: each declared delay, but no less than the retry floor. */
+export function effectiveDelaysMs(b: { initialMs: number; backoff: number; maxMs: number }, n: number): number[] {
+  return declaredDelaysMs(b, n).map((d) => Math.max(TEMPORAL_RETRY_FLOOR_MS, d));
+}
+
+/** "0.2s" / "1.6s" / "45s": a delay in seconds, short. */
+function secs(ms: number): string {
+  return `${Number((ms / 1000).toFixed(2))}s`;
+}
+
+/**
+ * A warning for each backoff class whose schedule asks for sub-second delays, saying the delays the
+ * server will really wait (for the first `maxAttempts - 1` retries, at most 4 shown). Empty when none.
+ */
+export function subSecondRetryWarnings(p: CompiledRetry): string[] {
+  const out: string[] = [];
+  const n = Math.min(4, p.maxAttempts - 1);
+  for (const cls of ['retryable', 'throttled'] as const) {
+    const declared = declaredDelaysMs(p[cls], n);
+    if (!declared.some((d) => d < TEMPORAL_RETRY_FLOOR_MS)) continue;
+    out.push(
+      `retry.${cls}: delays under 1s are not kept; Temporal waits at least ~1s before a retry (history.timerProcessorMaxTimeShift), ` +
+        `so ${declared.map(secs).join(', ')} run as ~${effectiveDelaysMs(p[cls], n).map(secs).join(', ')}`,
+    );
+  }
+  return out;
+}

@@ -51,6 +51,8 @@ export async function runControl(project: Project): Promise<void> {
   const { catalog } = project;
   const { settings } = project;
   const log = createLogger('tideway-control', settings.logLevel, catalog.app ? { app: catalog.app } : {});
+  // Valid entries that will not behave as written (sub-second retry delays), once per start.
+  for (const w of catalog.warnings) log.warn({ path: w.path }, `catalog: ${w.path}: ${w.message}`);
   const { buildId, versioningBehavior, promote } = settings.control;
   const version = buildId
     ? { buildId, behavior: versioningBehavior === 'pinned' ? ('PINNED' as const) : ('AUTO_UPGRADE' as const) }

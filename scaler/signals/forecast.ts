@@ -8,6 +8,7 @@ import { readCatalogScheduleMemo } from '../../config/schedule-memo';
 import { SignalError } from '../errors';
 import { poolKey, type ForecastFire, type PoolKey, type ScaledPool } from '../types';
 import { BatchSizeLearner } from './batch-size';
+import { FireSizeLearner, visibilityArrivalCounter } from './fire-size';
 import type { Signal, SignalReading } from './signal';
 
 /** A schedule reduced to what the forecast needs: which pool it feeds and how many tasks a fire brings. */
@@ -18,8 +19,10 @@ export interface ForecastSource {
   lane: Lane;
   /** Tasks (for a batch type, shards) one fire brings. */
   expectedTasks: number;
-  /** `learned` when a batch schedule's last runs gave `expectedTasks`. @default 'declared' */
+  /** `learned` when past fires gave `expectedTasks` (a batch's last runs, a task schedule's arrivals). @default 'declared' */
   sizeSource?: 'declared' | 'learned';
+  /** Times (epoch ms) this schedule really fired, for learning its size; absent = none known. */
+  pastFires?(): Promise<number[]> | number[];
   /** Set for a batch type: its `maxParallel`. */
   maxParallel?: number;
   /** Fire times in [from, to) as epoch ms. */
@@ -99,9 +102,11 @@ export async function serverSources(client: Client, catalog: Catalog): Promise<F
     }
     if (!meta) continue;
     const scheduleId = sum.scheduleId;
+    const taken = sum.info.recentActions.map((a) => a.scheduledAt.getTime());
     out.push({
       scheduleId,
       ...meta,
+      pastFires: () => taken,
       ...batchCap(catalog, meta.taskType),
       source: 'server',
       fires: async (from, to) => {
@@ -127,6 +132,22 @@ export interface ForecastSignalOptions {
   extra?: readonly ForecastSource[];
   /** Learn batch schedules' sizes from their last completed runs (needs `client`). @default true */
   learnBatchSize?: boolean;
+  /**
+   * Learns task schedules' sizes from the arrivals their past fires brought. @default with `client`,
+   * one counting from visibility; `false` keeps every declared size.
+   */
+  fireSizes?: FireSizeLearner | false;
+}
+
+/**
+ * A task schedule with the size its past fires brought; the declared size until a fire's window
+ * ended, or when counting fails (the forecast never fails for want of a learned size).
+ */
+async function withLearnedFireSize(s: ForecastSource, learner: FireSizeLearner, now: number): Promise<ForecastSource> {
+  if (s.maxParallel !== undefined || !s.pastFires) return s;
+  const past = await s.pastFires();
+  const learned = await learner.learn(s, past, now).catch(() => undefined);
+  return learned ? { ...s, expectedTasks: learned.tasks, sizeSource: 'learned' } : s;
 }
 
 /**
@@ -145,6 +166,11 @@ async function withLearnedSize(s: ForecastSource, learner: BatchSizeLearner): Pr
  */
 export function forecastSignal(opts: ForecastSignalOptions): Signal {
   const learner = opts.client && opts.learnBatchSize !== false ? new BatchSizeLearner(opts.client) : undefined;
+  const fireSizes =
+    opts.fireSizes === false
+      ? undefined
+      : (opts.fireSizes ??
+        (opts.client ? new FireSizeLearner(visibilityArrivalCounter(opts.client, opts.catalog.controlQueue)) : undefined));
   return {
     name: 'forecast',
     async read(pools: readonly ScaledPool[], now: number): Promise<SignalReading> {
@@ -163,7 +189,8 @@ export function forecastSignal(opts: ForecastSignalOptions): Signal {
         ...opts.catalog.schedules.filter((s) => !onServer.has(s.scheduleId)).map((s) => catalogSource(s, opts.catalog)),
         ...(opts.extra ?? []),
       ];
-      const fires = await expandForecast(sources, now, now + opts.horizonMs);
+      const sized = fireSizes ? await Promise.all(sources.map((x) => withLearnedFireSize(x, fireSizes, now))) : sources;
+      const fires = await expandForecast(sized, now, now + opts.horizonMs);
       const out: SignalReading = new Map();
       for (const p of pools) out.set(p.key, { fires: fires.get(p.key) ?? [] });
       return out;
