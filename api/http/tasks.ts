@@ -83,6 +83,18 @@ export class TenantTasks {
         errors.push({ index, httpStatus: e.status, error: prefixIssues(e.body.error, `tasks.${index}`) });
         continue;
       }
+      // A bulk goes through the intake workflow, which starts plain tasks: these per-submit modes would
+      // be dropped silently there, so an item naming one is refused instead.
+      const single = (['onConflict', 'dedupeFor', 'debounce'] as const).filter((k) => b.data[k] !== undefined);
+      if (single.length > 0) {
+        const e = toErrorResponse(
+          new BadRequestError(
+            single.map((k) => ({ path: k, message: `${k} is not supported in a bulk item; submit this task on its own (POST /v1/tasks)` })),
+          ),
+        );
+        errors.push({ index, httpStatus: e.status, error: prefixIssues(e.body.error, `tasks.${index}`) });
+        continue;
+      }
       const { taskId, ...body } = b.data;
       valid.push({ index, item: { ...envelopeOf(tenant, body), ...(taskId !== undefined ? { taskId } : {}) } });
     }

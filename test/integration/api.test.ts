@@ -156,18 +156,23 @@ describe('tasks', () => {
 
   it('bulk: accepted durably in one call, per-item errors, one bad item sinks nothing else', async () => {
     const tag = uniqueId('bulk');
-    const tasks = Array.from({ length: 10 }, (_, i) =>
+    const tasks: Record<string, unknown>[] = Array.from({ length: 10 }, (_, i) =>
       i === 3 ? { type: 'demo.sleep', input: { ms: 'soon' } } : { type: 'demo.echo', input: { i }, taskId: `${tag}-${i}` },
     );
     tasks.push({ type: 'demo.echo', input: { i: 0 }, taskId: `${tag}-0` });
+    // A per-submit mode the intake cannot honour is refused, not dropped.
+    tasks.push({ type: 'demo.echo', input: { i: 11 }, onConflict: 'cancel_running' });
     const r = await call('POST', '/v1/tasks:bulk', { key: KEYS.acme, json: { tasks } });
     expect(r.status).toBe(202);
     expect(r.body.accepted).toBe(9);
-    expect(r.body.rejected).toBe(2);
+    expect(r.body.rejected).toBe(3);
     expect(r.body.errors[0]).toMatchObject({ index: 3, httpStatus: 400 });
     expect(r.body.errors[0].error.details.issues[0].path).toBe('tasks.3.input.ms');
     // The last item repeats item 0's ID: refused at once, item 0 runs.
     expect(r.body.errors[1]).toMatchObject({ index: 10, httpStatus: 409, error: { type: 'TaskConflict' } });
+    expect(r.body.errors[2]).toMatchObject({ index: 11, httpStatus: 400 });
+    expect(r.body.errors[2].error.details.issues[0].path).toBe('tasks.11.onConflict');
+    expect(r.body.errors[2].error.details.issues[0].message).toMatch(/not supported in a bulk item/);
     expect(r.body.taskIds[0]).toBe(`${tag}-0`);
     expect(r.body.taskIds[3]).toBeNull();
     await waitFor(async () => (await stack.client.describe(`${tag}-9`)).status === 'succeeded', 20_000, 'bulk task ran');
