@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { TaskClient } from '../api/task-client';
 import { catalog, type Tasks } from './flow-keys-project/catalog';
 import { runFlowWeights } from './flow-weights';
+import { commandLine, emitResult, machineInfo, range, type Figure } from './lib-report';
 import { mapLimit, quantile, runBench, startBenchStack, type BenchStack } from './lib-stack';
 
 /**
@@ -67,6 +68,9 @@ async function phase(client: TaskClient<Tasks>, kind: 'keyed' | 'plain', round: 
 }
 
 /** The dispatch overhead of a concurrency key: keyed vs plain, alternated rounds. */
+/** The figures the parts measured, for the machine-readable line (bench/report.ts). */
+const FIGURES: Figure[] = [];
+
 const overhead: FlowBenchPart = async ({ client, say }) => {
   say(`\n## Concurrency key overhead: ${TASKS} tasks per phase, ${KEYS} keys (limit 1000, never binding), handler ${MS} ms`);
   say('| round | phase | wall s | tasks/s | p50 latency ms | p95 latency ms |');
@@ -107,12 +111,32 @@ const overhead: FlowBenchPart = async ({ client, say }) => {
   );
   const lat = (kind: 'keyed' | 'plain') => median(of(kind).flatMap((p) => p.latencies));
   say(`median latency: keyed ${fmt(lat('keyed'))} ms, plain ${fmt(lat('plain'))} ms (+${fmt(lat('keyed') - lat('plain'))} ms per task)`);
+  FIGURES.push(
+    {
+      name: 'throughput, concurrency-keyed task (goal ≥ 0.8 of unkeyed)',
+      value: median(of('keyed').map((p) => p.perSec)),
+      unit: 'tasks/s',
+      baseline: median(of('plain').map((p) => p.perSec)),
+      baselineName: 'the same task type without a key, same pool and lane',
+      ratio,
+      spread: `per-round ratios ${range(ratios, 2)}`,
+    },
+    {
+      name: 'submit → result latency p50, concurrency-keyed',
+      value: lat('keyed'),
+      unit: 'ms',
+      baseline: lat('plain'),
+      baselineName: 'unkeyed',
+      ratio: lat('keyed') / lat('plain'),
+    },
+  );
 };
 
 /** The parts `npm run bench:flow` runs, in order. Add a part here (e.g. the weighted split by plan). */
 export const FLOW_PARTS: FlowBenchPart[] = [overhead];
 
 async function main(): Promise<void> {
+  const machine = machineInfo();
   const stack = await startBenchStack('flow', say, { config: CONFIG });
   try {
     await stack.spawn({ role: 'control' });
@@ -124,7 +148,23 @@ async function main(): Promise<void> {
     await stack.stop();
   }
   // The weighted split needs its own project (tenants, plans) and stack, so it runs after.
-  await runFlowWeights({ say });
+  const w = await runFlowWeights({ say });
+  FIGURES.push({
+    name: "weighted fairness 3:1, the heavy tenant's share of contended dispatches",
+    value: w.weighted.share * 100,
+    unit: '%',
+    baseline: w.baseline.share * 100,
+    baselineName: 'the same flood at weights 1:1',
+    ratio: w.weighted.share / w.weighted.target,
+    note: `target ${(w.weighted.target * 100).toFixed(0)} %; ratio is share / target; ${w.weighted.window} and ${w.baseline.window} contended dispatches`,
+  });
+  emitResult({
+    bench: 'flow',
+    command: commandLine('bench:flow'),
+    machine,
+    params: { tasks: TASKS, keys: KEYS, handlerMs: MS, rounds: ROUNDS, weightTasksPerTenant: w.perTenant },
+    figures: FIGURES,
+  });
 }
 
 if (require.main === module) runBench(main);

@@ -38,6 +38,7 @@ export const BENCHES: BenchSpec[] = [
   { name: 'aimd', file: 'aimd.js', script: 'bench:aimd', env: { BENCH_AIMD_TASKS: '100', BENCH_AIMD_ROUNDS: '2' }, expectS: 180 },
   { name: 'batch', file: 'batch.js', script: 'bench:batch', env: { BENCH_BATCH_SHARDS: '1000', BENCH_BATCH_ROUNDS: '2' }, expectS: 240 },
   { name: 'soak', file: 'soak.js', script: 'bench:soak', env: { BENCH_SOAK_TASKS: '2400', BENCH_SOAK_MINUTES: '2' }, expectS: 200 },
+  { name: 'flow', file: 'flow.js', script: 'bench:flow', env: {}, expectS: 200 },
   { name: 'lanes', file: 'lanes.js', script: 'bench:lanes', env: { BENCH_LANES_QUICK: '1' }, expectS: 240 },
 ];
 
