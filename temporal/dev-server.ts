@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, fstatSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Connection } from '@temporalio/client';
@@ -102,8 +102,25 @@ function killChildrenOnExit(): void {
   });
 }
 
-/** Starts `temporal server start-dev` with Tideway's search attributes and waits until it answers. */
+/** The dev server could not bind a port it picked itself (its HTTP API or metrics port). */
+class PortRaceError extends Error {}
+
+/**
+ * Starts `temporal server start-dev` with Tideway's search attributes and waits until it answers.
+ * With random ports (port 0), a start that loses a port race is tried again with new ports: the CLI
+ * picks its HTTP API and metrics ports itself, and may pick one this process chose a moment ago.
+ */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServerOnce(opts);
+    } catch (err) {
+      if (!(err instanceof PortRaceError) || opts.port !== 0 || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startDevServerOnce(opts: DevServerOptions): Promise<DevServer> {
   const port = opts.port === 0 ? await freePort() : (opts.port ?? 7233);
   const uiPort = opts.headless ? undefined : opts.uiPort === 0 ? await freePort() : (opts.uiPort ?? port + 1000);
   for (const p of [port, uiPort]) {
@@ -129,6 +146,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   args.push(...(opts.extraArgs ?? []));
 
   const fd = openSync(logFile, 'a');
+  const logStart = fstatSync(fd).size; // this start's lines only (the log is appended to)
   const child = spawn(opts.cli, args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   children.add(child);
@@ -148,7 +166,14 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     connection = await Promise.race([
       connectWithRetry(address, opts.startTimeoutMs ?? 60_000),
       exitPromise.then(() => {
-        throw new Error(`Temporal dev server ${exited} before answering; see ${logFile}`);
+        const message = `Temporal dev server ${exited} before answering; see ${logFile}`;
+        let log = '';
+        try {
+          log = readFileSync(logFile, 'utf8').slice(logStart);
+        } catch {
+          // no log to read: report the exit as it is
+        }
+        throw log.includes('address already in use') ? new PortRaceError(message) : new Error(message);
       }),
     ]);
     await ensureSearchAttributes(connection, opts.namespace ?? 'default');
