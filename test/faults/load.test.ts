@@ -34,8 +34,8 @@ test('a hung handler: no heartbeat, the attempt times out and is retried on anot
   }
 });
 
-test('a downstream answering 429/503 for 20 s: tasks back off, no retry storm, all succeed once it recovers', async () => {
-  const OUTAGE_MS = 20_000; // "a minute" in the issue; 20 s keeps the suite short and shows the same
+test('a downstream answering 429/503 for a minute: tasks back off, no retry storm, all succeed once it recovers', async () => {
+  const OUTAGE_MS = 60_000;
   let outageUntil = 0;
   const hits: { at: number; status: number }[] = [];
   const server: Server = createServer((req, res) => {
@@ -57,16 +57,16 @@ test('a downstream answering 429/503 for 20 s: tasks back off, no retry storm, a
     const start = Date.now();
     const ids = Array.from({ length: TASKS }, (_, i) => uniqueId(`down${i}`));
     for (const id of ids) await stack.client.submit('demo.http', { url }, { taskId: id });
-    await checkLedger({ ...stack, accepted: ids, timeoutMs: 120_000 });
+    await checkLedger({ ...stack, accepted: ids, timeoutMs: 180_000 });
     const during = hits.filter((h) => h.at < outageUntil);
     const perSecond = during.length / ((outageUntil - start) / 1000);
     process.stdout.write(
       `downstream outage ${OUTAGE_MS} ms: ${during.length} refused requests (${perSecond.toFixed(1)}/s) for ${TASKS} tasks, ${hits.length - during.length} after it, recovered in ${((Date.now() - outageUntil) / 1000).toFixed(1)} s\n`,
     );
-    // No storm: a task's throttled retries back off (0.5 s doubling to 4 s, which the server runs in
-    // whole seconds; Retry-After 2 s honoured), ~8 tries each in 20 s: 10 leaves room for timing. A
-    // retry loop without backoff would send thousands.
-    expect(during.length).toBeLessThanOrEqual(TASKS * 10);
+    // No storm: a task's throttled retries back off (0.5 s doubling to 4 s, with a floor of about 1 s
+    // on the server; Retry-After 2 s honoured), so about 17 tries each in 60 s: 20 leaves room for
+    // timing. A retry loop without backoff would send tens of thousands.
+    expect(during.length).toBeLessThanOrEqual(TASKS * 20);
     // And after it, each task needed one successful request (a few extra if a run raced the edge).
     expect(hits.length - during.length).toBeLessThanOrEqual(TASKS + 5);
   } finally {

@@ -7,9 +7,10 @@ const run = promisify(execFile);
 
 /**
  * A throwaway CA in `dir` (ca.crt/ca.key), a server certificate for localhost/127.0.0.1
- * (server.crt/.key) and a client certificate (client.crt/.key), EC P-256, made by openssl.
+ * (server.crt/.key) and a client certificate (client.crt/.key), EC P-256, made by openssl. The CA's
+ * common name is `<name>-ca`, the client's `<name>-client`.
  */
-export async function makeCertificates(dir: string): Promise<void> {
+export async function makeCertificates(dir: string, name = 'tideway-cluster'): Promise<void> {
   const openssl = (...args: string[]) => run('/usr/bin/openssl', args, { cwd: dir });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc'];
   await openssl(
@@ -23,7 +24,7 @@ export async function makeCertificates(dir: string): Promise<void> {
     '-days',
     '2',
     '-subj',
-    '/CN=tideway-cluster-ca',
+    `/CN=${name}-ca`,
     '-addext',
     'basicConstraints=critical,CA:TRUE',
     '-addext',
@@ -54,5 +55,5 @@ export async function makeCertificates(dir: string): Promise<void> {
     );
   };
   await leaf('server', 'localhost', 'extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  await leaf('client', 'tideway-cluster-client', 'extendedKeyUsage=clientAuth\n');
+  await leaf('client', `${name}-client`, 'extendedKeyUsage=clientAuth\n');
 }

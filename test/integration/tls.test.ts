@@ -10,6 +10,7 @@ import { TaskClient } from '../../api/task-client';
 import { loadProject } from '../../config/load';
 import { ensureTemporal } from '../../temporal';
 import { securityOptions } from '../../temporal/connection';
+import { makeCertificates } from '../helpers/certs';
 import { expectNoLeakedWorkers, startStack, testAddress, uniqueId, type Stack } from '../helpers/stack';
 
 /**
@@ -23,7 +24,6 @@ jest.setTimeout(180_000);
 
 const run = promisify(execFile);
 const ROOT = join(__dirname, '..', '..');
-const OPENSSL = '/usr/bin/openssl';
 
 let dir: string;
 let configFile: string;
@@ -40,58 +40,6 @@ let client: TaskClient | undefined;
 /** Without TEMPORAL_* from the caller's environment: the config file alone decides (environment wins). */
 function configOnlyEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_')));
-}
-
-async function openssl(...args: string[]): Promise<void> {
-  await run(OPENSSL, args, { cwd: dir });
-}
-
-/** A CA, a server certificate for localhost/127.0.0.1 and a client certificate, all EC P-256, keys in PKCS#8 PEM. */
-async function makeCertificates(): Promise<void> {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-noenc'];
-  await openssl(
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=tideway-test-ca',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  );
-  const leaf = async (name: string, cn: string, ext: string) => {
-    writeFileSync(join(dir, `${name}.ext`), ext);
-    await openssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    await openssl(
-      'x509',
-      '-req',
-      '-in',
-      `${name}.csr`,
-      '-CA',
-      'ca.crt',
-      '-CAkey',
-      'ca.key',
-      '-set_serial',
-      `0x${Date.now().toString(16)}${name.length}`,
-      '-days',
-      '2',
-      '-out',
-      `${name}.crt`,
-      '-extfile',
-      `${name}.ext`,
-    );
-  };
-  const common =
-    'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n';
-  await leaf('server', 'localhost', `${common}extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n`);
-  await leaf('client', 'tideway-test-client', `${common}extendedKeyUsage=clientAuth\n`);
 }
 
 /** The TLS proxy: terminates mTLS and pipes each decrypted stream to the dev server's plaintext port (h2c). */
@@ -139,7 +87,7 @@ function splitAddress(a: string): [string, number] {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tideway-tls-'));
-  await makeCertificates();
+  await makeCertificates(dir, 'tideway-test');
   proxyAddress = await startProxy();
   configFile = join(dir, 'tideway.config.ts');
   // Relative TLS paths: the config resolves them against its own folder.
