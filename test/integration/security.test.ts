@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createCallbackActivities } from '../../activities/callback';
+import { loadSettings } from '../../config/settings';
+import { findOrBuildTemporalCli, startDevServer, type DevServer } from '../../temporal';
 import { spawnApi, tail } from '../faults/helpers';
 import { startStack, uniqueId, waitFor, expectNoLeakedWorkers, type Stack } from '../helpers/stack';
 import { caller, type Answer, type Caller } from './api-helpers';
@@ -23,6 +25,11 @@ const CODEC_KEY = randomBytes(32).toString('base64');
 const PAYLOAD = `payload-secret-${randomBytes(8).toString('hex')}`;
 
 let stack: Stack;
+/**
+ * Its own Temporal server: the stack runs with a codec key, and its control worker writes the demo
+ * catalog's schedules encrypted; on the shared server, later tests without the key could not read them.
+ */
+let server: DevServer | undefined;
 let api: Awaited<ReturnType<typeof spawnApi>>;
 let call: Caller;
 let dir: string;
@@ -34,7 +41,12 @@ let sinkPort = 0;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tideway-security-'));
   const env = { TIDEWAY_CODEC_KEYS: `sec-1:${CODEC_KEY}`, TIDEWAY_LOG_LEVEL: 'debug', TIDEWAY_TASK_LOG_LEVEL: 'debug' };
-  stack = await startStack({ pools: [['demo', 'normal']], env });
+  const settings = loadSettings();
+  const cli =
+    process.env.TIDEWAY_TEST_TEMPORAL_CLI ??
+    (await findOrBuildTemporalCli({ explicit: settings.temporalCli, cacheDir: settings.cacheDir, searchPath: settings.searchPath }));
+  server = await startDevServer({ cli, dbFile: join(dir, 'temporal.db'), port: 0, headless: true, logDir: dir });
+  stack = await startStack({ pools: [['demo', 'normal']], env, address: server.address });
   api = await spawnApi({
     address: stack.address,
     keys: `acme=${KEYS.acme},globex=${KEYS.globex}`,
@@ -53,6 +65,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await api?.kill('SIGTERM');
   await stack?.stop();
+  await server?.stop();
   await new Promise((r) => sink?.close(r));
   expectNoLeakedWorkers();
 });
