@@ -340,7 +340,8 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       return this.stateOf(await this.describe(taskId));
     } catch (err) {
       if (!(err instanceof TaskNotFoundError)) throw err;
-      const pending = (await this.pendingState(taskId)) ?? (await this.debouncingState(taskId));
+      // The debounce lookup is by ID alone; the bulk one may wait out visibility lag, so it goes last.
+      const pending = (await this.debouncingState(taskId)) ?? (await this.pendingState(taskId));
       if (pending) return pending;
       throw err;
     }
