@@ -257,7 +257,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
 
   /** Closes the admission gate this client built (waiting submits fail) and a connection it opened. */
   async close(): Promise<void> {
-    if (this.ownsAdmission) this.admission.close();
+    if (this.ownsAdmission) await this.admission.close();
     // A short-lived process (the CLI) would otherwise exit with its submit's spans unsent.
     await activeTracing()?.flush();
     await this.ownedConnection?.close();
