@@ -1,7 +1,13 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_HIGH_WAIT_OBJECTIVE_MS, FIXED_ADMISSION_DEFAULTS, parseAdmissionMode, type AdmissionMode, type AdmissionScope } from './admission';
+import {
+  DEFAULT_HIGH_WAIT_OBJECTIVE_MS,
+  FIXED_ADMISSION_DEFAULTS,
+  parseAdmissionMode,
+  type AdmissionMode,
+  type AdmissionScope,
+} from './admission';
 import { parseDuration } from './duration';
 import { parseCodecKeys, type CodecKey } from './encryption';
 import { parsePairs, parsePlanWeights, type PlanSettings } from './plans';

@@ -77,7 +77,8 @@ function flood(api: ApiProc, tag: string, concurrency: number): { accepted: numb
         .call('POST', '/v1/tasks', { key: KEY, json: { type: 'demo.echo', input: {}, lane: 'low', taskId: id } })
         .catch(() => undefined);
       if (r?.status === 201) accepted.push(Date.now());
-      else if (r === undefined) return; // the replica is gone
+      else if (r === undefined)
+        return; // the replica is gone
       else if (r.status === 429) await new Promise((res) => setTimeout(res, Number(r.headers.get('retry-after') ?? 1) * 1000));
       else throw new Error(`submit ${id}: ${r.status} ${r.text}`);
     }

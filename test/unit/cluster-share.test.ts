@@ -35,7 +35,9 @@ test.each([
 
 test('TIDEWAY_ADMISSION_SCOPE and TIDEWAY_ADMISSION_TTL shape a fixed budget; other modes ignore them', () => {
   expect(loadSettings({ TIDEWAY_ADMISSION: 'low=8/s' }).admission).toEqual({ kind: 'fixed', spec: { low: { perSecond: 8, burst: 8 } } });
-  expect(loadSettings({ TIDEWAY_ADMISSION: 'low=8/s', TIDEWAY_ADMISSION_SCOPE: 'process', TIDEWAY_ADMISSION_TTL: '10s' }).admission).toEqual({
+  expect(
+    loadSettings({ TIDEWAY_ADMISSION: 'low=8/s', TIDEWAY_ADMISSION_SCOPE: 'process', TIDEWAY_ADMISSION_TTL: '10s' }).admission,
+  ).toEqual({
     kind: 'fixed',
     spec: { low: { perSecond: 8, burst: 8 } },
     scope: 'process',
