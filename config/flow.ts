@@ -4,13 +4,25 @@
  * definitions, names and types (the catalog's zod schema for `concurrency`/`rateLimit` lives in
  * config/flow-schema.ts).
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 /** Workflow type of the per-(task type, key) limiter. */
 export const FLOW_LIMITER_WORKFLOW = 'flowLimiter';
 
-/** Local activity (control worker) that asks a limiter for a permit through signal-with-start. */
+/**
+ * Local activity (control worker) that asks a limiter for a permit: update-with-start, answered in
+ * the same call; signal-with-start (answer by signal) when the update cannot be used.
+ */
 export const REQUEST_FLOW_PERMIT_ACTIVITY = 'requestFlowPermit';
+
+/** Local activity (control worker) that gives a permit back by signal. */
+export const RELEASE_FLOW_PERMIT_ACTIVITY = 'releaseFlowPermit';
+
+/**
+ * `patched()` id of the release through a local activity (the workflow task goes on at once)
+ * instead of a signal-external command (whose delivery costs the task another workflow task).
+ */
+export const FLOW_RELEASE_PATCH = 'tideway.flow-release-local';
 
 /** `patched()` id of `runTask`'s flow-control steps (histories recorded before it replay without them). */
 export const FLOW_PATCH = 'tideway.flow-keys';
@@ -96,6 +108,8 @@ export interface FlowLimiterState {
 }
 
 export const acquirePermitSignal = defineSignal<[PermitRequest]>('tideway.flow.acquire');
+/** The same request as an update: the answer (granted, queued, dropped) comes back in the call. */
+export const acquirePermitUpdate = defineUpdate<PermitReply, [PermitRequest]>('tideway.flow.acquireNow');
 export const releasePermitSignal = defineSignal<[PermitRelease]>('tideway.flow.release');
 export const permitAnswerSignal = defineSignal<[PermitAnswer]>('tideway.flow.answer');
 export const flowStateQuery = defineQuery<FlowLimiterState>('flowState');

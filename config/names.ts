@@ -118,6 +118,16 @@ export function shardRedriveTaskQueue(app?: string): string {
   return app ? `tideway.${app}.redrive` : 'tideway.redrive';
 }
 
+/**
+ * Task queue of the per-key flow limiters (`flowLimiter`, hosted by the control process on a worker
+ * of its own). Apart from `runTask`'s queue because a task asks its limiter from a local activity
+ * (update-with-start) while its own workflow task is open: a limiter sharing the control worker's
+ * workflow-task slots could wait behind the very tasks that wait for it.
+ */
+export function flowTaskQueue(app?: string): string {
+  return app ? `tideway.${app}.flow` : 'tideway.flow';
+}
+
 /** Task queue of the intake activity (hosted by the control process). */
 export function intakeTaskQueue(app?: string): string {
   return app ? `tideway.${app}.intake` : 'tideway.intake';

@@ -7,7 +7,7 @@
  *   await runPool(await loadProject(), 'media', 'normal');
  */
 export { runControl, runPool } from '../workers/run';
-export { createControlWorker, createCallbackWorker, createRedriveWorker, WORKFLOW_BUNDLE_PATH } from '../workers/control';
+export { createControlWorker, createCallbackWorker, createFlowWorker, createRedriveWorker, WORKFLOW_BUNDLE_PATH } from '../workers/control';
 export type { ControlWorkerOptions, ControlVersion } from '../workers/control';
 export { createPool } from '../workers/pool';
 export type { Pool, PoolWorkerOptions } from '../workers/pool';

@@ -10,7 +10,7 @@ import { createControlActivities } from '../activities/execute';
 import { createDebounceActivities } from '../activities/debounce';
 import { createIntakeActivities, type StartPacer } from '../activities/intake';
 import { createRedriveActivities } from '../activities/redrive';
-import { intakeTaskQueue, shardRedriveTaskQueue, type Lane } from '../config/names';
+import { flowTaskQueue, intakeTaskQueue, shardRedriveTaskQueue, type Lane } from '../config/names';
 import type { Catalog } from '../config/catalog-schema';
 import type { Settings } from '../config/settings';
 import { controlDeployment, describeDeployment, setCurrentVersion } from '../temporal/deployments';
@@ -20,6 +20,17 @@ import { WORKFLOW_TRACING_MODULE, type Tracing } from '../temporal/tracing';
 export const WORKFLOW_BUNDLE_PATH = join(__dirname, '..', 'workflow-bundle.js');
 /** The same with OpenTelemetry's workflow interceptors, for a control worker with tracing on. */
 export const WORKFLOW_BUNDLE_TRACED_PATH = join(__dirname, '..', 'workflow-bundle-traced.js');
+
+/** The workflow code a worker runs: the pre-built bundle when there is one (with tracing's interceptors, if on). */
+function workflowCode(tracing: Tracing | undefined) {
+  const bundle = tracing ? WORKFLOW_BUNDLE_TRACED_PATH : WORKFLOW_BUNDLE_PATH;
+  return existsSync(bundle)
+    ? { workflowBundle: { codePath: bundle } }
+    : {
+        workflowsPath: require.resolve('../workflows'),
+        ...(tracing ? { interceptors: { workflowModules: [WORKFLOW_TRACING_MODULE] } } : {}),
+      };
+}
 
 export interface ControlWorkerOptions {
   connection: NativeConnection;
@@ -56,13 +67,7 @@ export interface ControlVersion {
  */
 export async function createControlWorker(opts: ControlWorkerOptions): Promise<Worker> {
   const { tracing } = opts;
-  const bundle = tracing ? WORKFLOW_BUNDLE_TRACED_PATH : WORKFLOW_BUNDLE_PATH;
-  const code = existsSync(bundle)
-    ? { workflowBundle: { codePath: bundle } }
-    : {
-        workflowsPath: require.resolve('../workflows'),
-        ...(tracing ? { interceptors: { workflowModules: [WORKFLOW_TRACING_MODULE] } } : {}),
-      };
+  const code = workflowCode(tracing);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
@@ -87,6 +92,26 @@ export async function createControlWorker(opts: ControlWorkerOptions): Promise<W
           },
         }
       : {}),
+  });
+}
+
+/**
+ * The flow worker, in the control process: runs the per-key limiters (`flowLimiter`) on their own
+ * queue, with workflow-task slots of their own. A task asks its limiter from a local activity while
+ * its workflow task is open (config/names.ts `flowTaskQueue`); on the control worker, a limiter's
+ * workflow task could wait for a slot held by the very tasks waiting for its answer.
+ */
+export async function createFlowWorker(
+  opts: Pick<ControlWorkerOptions, 'connection' | 'namespace' | 'catalog' | 'dataConverter' | 'tracing'>,
+): Promise<Worker> {
+  return Worker.create({
+    connection: opts.connection,
+    namespace: opts.namespace,
+    taskQueue: flowTaskQueue(opts.catalog.app),
+    ...workflowCode(opts.tracing),
+    dataConverter: opts.dataConverter ?? {},
+    enableNonLocalActivities: false,
+    ...(opts.tracing ? { sinks: opts.tracing.workflowSinks() } : {}),
   });
 }
 

@@ -8,7 +8,15 @@ import { securityOptions } from '../temporal/connection';
 import { dataConverterOf } from '../temporal/codec';
 import { controlDeployment } from '../temporal/deployments';
 import { connectWorker } from './connection';
-import { checkRouting, createCallbackWorker, createControlWorker, createIntakeWorker, createRedriveWorker, syncSchedules } from './control';
+import {
+  checkRouting,
+  createCallbackWorker,
+  createControlWorker,
+  createFlowWorker,
+  createIntakeWorker,
+  createRedriveWorker,
+  syncSchedules,
+} from './control';
 import { Client } from '@temporalio/client';
 import { createAdmission } from '../admission';
 import { createPool } from './pool';
@@ -78,7 +86,8 @@ export async function runControl(project: Project): Promise<void> {
   const callbacks = await createCallbackWorker({ connection, namespace, catalog, dataConverter, callbacks: settings.callbacks });
   const intake = await createIntakeWorker({ connection, namespace, catalog, dataConverter, pacer });
   const redrive = await createRedriveWorker({ connection, namespace, catalog, dataConverter });
-  const running = Promise.all([worker.run(), callbacks.run(), intake.run(), redrive.run()]);
+  const flow = await createFlowWorker({ connection, namespace, catalog, dataConverter, tracing });
+  const running = Promise.all([worker.run(), callbacks.run(), intake.run(), redrive.run(), flow.run()]);
   await syncSchedules(client, catalog, log);
   await checkRouting(clientConnection, namespace, version?.buildId, promote, log, controlDeployment(catalog.app));
   announce({

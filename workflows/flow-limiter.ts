@@ -9,6 +9,7 @@ import {
 } from '@temporalio/workflow';
 import {
   acquirePermitSignal,
+  acquirePermitUpdate,
   flowStateQuery,
   permitAnswerSignal,
   releasePermitSignal,
@@ -28,12 +29,20 @@ const PROBE_MS = 30_000;
 const MAX_HISTORY_EVENTS = 4_000;
 
 /**
- * One limiter per (kind, task type, key), reached by tasks through signal-with-start: a durable
- * semaphore (`concurrency`: at most `limit` permits held at once, each held by a task's workflow
- * until it releases it) or a sliding-window rate limiter (`rate`: at most `limit` grants per
- * `perMs`). Every request is answered by signal (granted, queued with its place, or dropped);
- * queued ones are granted by lane priority, then first come first served, and told so by signal. Permits belong to workflows, not to worker processes: a pool dying mid-attempt
- * loses no permit and frees none (the task still holds it while Temporal retries the attempt).
+ * Continue as new before the server's cap on updates per run (`history.maxTotalUpdates`, 2,000) is
+ * near: past it, requests would all fall back to signals.
+ */
+const MAX_UPDATES_PER_RUN = 1_500;
+
+/**
+ * One limiter per (kind, task type, key), reached by tasks through update-with-start (or
+ * signal-with-start): a durable semaphore (`concurrency`: at most `limit` permits held at once, each
+ * held by a task's workflow until it releases it) or a sliding-window rate limiter (`rate`: at most
+ * `limit` grants per `perMs`). Every request is answered (granted, queued with its place, or
+ * dropped) in the update's result, or by signal when it came as a signal; queued ones are granted by
+ * lane priority, then first come first served, and told so by signal. Permits belong to workflows,
+ * not to worker processes: a pool dying mid-attempt loses no permit and frees none (the task still
+ * holds it while Temporal retries the attempt).
  */
 export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
   const { kind, type, key } = input;
@@ -46,6 +55,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
   let grants = [...(input.grants ?? [])];
   let dirty = true;
   const inflight = new Set<Promise<void>>();
+  let updates = 0;
 
   const windowStart = (): number => Date.now() - (perMs ?? 0);
   // Rate limiters in `queue` mode pace their grants evenly (one per perMs/limit: 120 tasks at 60/min
@@ -112,14 +122,32 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
     waiting.push({ holder: req.holder, seq: req.seq, priority: req.priority, at: Date.now() });
     return { outcome: 'queued', position: waiting.length, running: now, limit };
   };
+  const valid = (req: PermitRequest | undefined): req is PermitRequest =>
+    typeof req?.holder === 'string' && Number.isInteger(req.seq) && Number.isInteger(req.limit) && req.limit >= 1;
   setHandler(acquirePermitSignal, (req) => {
-    if (typeof req?.holder !== 'string' || !Number.isInteger(req.limit) || req.limit < 1) {
+    if (!valid(req)) {
       log.warn('bad permit request ignored', { req });
       return;
     }
     dirty = true;
     notify(req.holder, req.seq, answer(req));
   });
+  // The same request as an update: the answer goes back in the call, so a free permit costs the
+  // task no signal (and this limiter no signal-external command). A queued request's grant still
+  // comes by signal, from pump().
+  setHandler(
+    acquirePermitUpdate,
+    (req) => {
+      dirty = true;
+      updates += 1;
+      return answer(req);
+    },
+    {
+      validator: (req) => {
+        if (!valid(req)) throw new Error('bad permit request: holder, seq and a limit ≥ 1 are required');
+      },
+    },
+  );
   setHandler(releasePermitSignal, ({ holder, seq }) => {
     dirty = true;
     const h = held.get(holder);
@@ -144,7 +172,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
       pump();
     }
     const info = workflowInfo();
-    if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) break;
+    if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS || updates > MAX_UPDATES_PER_RUN) break;
     const idle = held.size === 0 && waiting.length === 0 && running() === 0 && inflight.size === 0;
     // A rate limiter wakes when its oldest grant leaves the window (a waiter may go, or it may idle).
     let windowMoves: number | undefined;

@@ -1,7 +1,8 @@
-import { CancellationScope, condition, getExternalWorkflowHandle, proxyLocalActivities, setHandler } from '@temporalio/workflow';
+import { CancellationScope, condition, getExternalWorkflowHandle, patched, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 // Types only: the activity runs update-with-start on the control worker.
 import type { FlowActivities } from '../activities/flow';
 import {
+  FLOW_RELEASE_PATCH,
   flowLimiterId,
   permitAnswerSignal,
   releasePermitSignal,
@@ -12,10 +13,11 @@ import {
 } from '../config/flow';
 import type { TaskState } from '../config/task-state';
 
-const { requestFlowPermit } = proxyLocalActivities<FlowActivities>({
+const { requestFlowPermit, releaseFlowPermit } = proxyLocalActivities<FlowActivities>({
   startToCloseTimeout: '30s',
   // The limiter answers a repeated request the same way (same holder and seq), so retrying is safe.
-  // Signal-with-start returns once the server took the request; the answer comes by signal.
+  // The answer comes back in the call (update), or by signal when it went by signal-with-start.
+  // A release sent twice is harmless (the limiter drops a permit once).
   retry: { initialInterval: '200ms', maximumInterval: '5s' },
 });
 
@@ -60,9 +62,13 @@ export function flowPermits(taskId: string, app: string | undefined, state: Task
     // Also on a cancelled task: the permit must go back whatever ended the task.
     await CancellationScope.nonCancellable(
       () =>
-        getExternalWorkflowHandle(permit.limiterId)
-          .signal(releasePermitSignal, { holder: taskId, seq: permit.seq })
-          .catch(() => undefined), // the limiter is gone: nothing is held there any more
+        // A local activity lets the workflow task go on at once; a signal-external command costs the
+        // task a workflow task more (its delivery). Histories recorded before replay the signal.
+        patched(FLOW_RELEASE_PATCH)
+          ? releaseFlowPermit({ limiterId: permit.limiterId, holder: taskId, seq: permit.seq })
+          : getExternalWorkflowHandle(permit.limiterId)
+              .signal(releasePermitSignal, { holder: taskId, seq: permit.seq })
+              .catch(() => undefined), // the limiter is gone: nothing is held there any more
     );
   };
 
@@ -72,7 +78,7 @@ export function flowPermits(taskId: string, app: string | undefined, state: Task
     const permit = { limiterId, seq };
     const askedAt = Date.now();
     try {
-      await requestFlowPermit({
+      const direct = await requestFlowPermit({
         limiterId,
         kind: o.kind,
         type: o.type,
@@ -87,9 +93,13 @@ export function flowPermits(taskId: string, app: string | undefined, state: Task
         },
       });
       const token = `${limiterId}#${seq}`;
+      // Answered in the call (the update path): the same as the first signal answer would be. A
+      // grant by signal that came first is never overwritten.
+      if (direct && answers.get(token)?.outcome !== 'granted') answers.set(token, direct);
       const grantedNow = () => answers.get(token)?.outcome === 'granted';
-      const first =
-        o.timeoutMs === undefined
+      const first = answers.has(token)
+        ? true
+        : o.timeoutMs === undefined
           ? (await condition(() => answers.has(token) || o.abort()), true)
           : await condition(() => answers.has(token) || o.abort(), Math.max(1, o.timeoutMs));
       const reply = answers.get(token);

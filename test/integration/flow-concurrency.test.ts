@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TaskClient } from '../../api/task-client';
 import { catalog } from '../fixtures/projects/flow-keys/catalog';
+import { flowLimiterId, flowStateQuery, permitAnswerSignal } from '../../config/flow';
+import { flowTaskQueue } from '../../config/names';
 import { expectNoLeakedWorkers, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
 
 /**
@@ -156,4 +158,25 @@ it('a replica killed while holding permits: its attempts are retried after the h
     expect(next!.pid).not.toBe(victim.pid);
     expect(next!.start - killedAt).toBeLessThan(15_000);
   }
+});
+
+it('a free permit comes back in the update: the task gets no answer signal, the limiter runs on the flow queue', async () => {
+  const key = `solo-${uniqueId('fc')}`;
+  const id = `${key}-0`;
+  await client.submit('flow.serial', { key, ms: 10 }, { taskId: id });
+  await client.result(id, 'flow.serial');
+  const events = (await stack.temporal.workflow.getHandle(id).fetchHistory()).events ?? [];
+  const signals = events.flatMap((e) =>
+    e.workflowExecutionSignaledEventAttributes ? [e.workflowExecutionSignaledEventAttributes.signalName] : [],
+  );
+  expect(signals).not.toContain(permitAnswerSignal.name);
+  // The release went by local activity, not by a signal-external command.
+  expect(events.some((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes)).toBe(false);
+  const limiter = stack.temporal.workflow.getHandle(flowLimiterId('concurrency', 'flow.serial', key, 'flowtest'));
+  expect((await limiter.describe()).taskQueue).toBe(flowTaskQueue('flowtest'));
+  const limiterEvents = (await limiter.fetchHistory()).events ?? [];
+  expect(limiterEvents.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toHaveLength(1);
+  expect(limiterEvents.some((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes)).toBe(false);
+  // The release reached it: nothing is held.
+  await waitFor(async () => ((await limiter.query(flowStateQuery)).running === 0 ? true : undefined), 10_000, 'the permit released');
 });

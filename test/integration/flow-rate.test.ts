@@ -5,9 +5,9 @@ import { catalog } from '../fixtures/projects/flow-keys/catalog';
 import { expectNoLeakedWorkers, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
 
 /**
- * Rate limit per key on the real server with two real pool replicas. Scaled down from the issue's
- * 120 tasks at 60/min (≈ 2 minutes) to 30 tasks at 30/min: `queue` mode paces grants one per
- * 2 s, so the 30 starts span ≈ 58 s whatever the pool could do (it could run all 30 at once).
+ * Rate limit per key on the real server with two real pool replicas: the issue's 120 tasks of one
+ * key at 60/min. `queue` mode paces grants one per second, so the 120 starts span ≈ 2 minutes
+ * whatever the pool could do (it could run them all at once).
  */
 jest.setTimeout(300_000);
 
@@ -42,9 +42,9 @@ afterAll(async () => {
   expectNoLeakedWorkers();
 });
 
-it('queue mode: 30 tasks of one key at 30/min start paced ≈ 2 s apart and all finish in about a minute', async () => {
+it('queue mode: 120 tasks of one key at 60/min start paced ≈ 1 s apart and all finish in about 2 minutes', async () => {
   const key = uniqueId('rq');
-  const ids = Array.from({ length: 30 }, (_, i) => `${key}-${i}`);
+  const ids = Array.from({ length: 120 }, (_, i) => `${key}-${i}`);
   const t0 = Date.now();
   await Promise.all(ids.map((id) => client.submit('flow.rated', { key, ms: 50 }, { taskId: id })));
   const waiting = await waitFor(
@@ -59,21 +59,22 @@ it('queue mode: 30 tasks of one key at 30/min start paced ≈ 2 s apart and all 
     'a task waiting for a rate permit',
   );
   expect(waiting.flow?.rateKey).toBe(key);
-  expect(waiting.flow?.waiting?.reason).toMatch(new RegExp(`^waiting for a rate permit: key ${key}, \\d+/30 per 1m used$`));
+  expect(waiting.flow?.waiting?.reason).toMatch(new RegExp(`^waiting for a rate permit: key ${key}, \\d+/60 per 1m used$`));
   await Promise.all(ids.map((id) => client.result(id, 'flow.rated')));
   const elapsed = Date.now() - t0;
   const at = starts(new Set(ids));
-  expect(at).toHaveLength(30);
+  expect(at).toHaveLength(120);
   const span = at[at.length - 1]! - at[0]!;
-  // 29 gaps of 2 s; the pool alone would have started all 30 within a second or two.
-  expect(span).toBeGreaterThan(50_000);
-  expect(elapsed).toBeLessThan(120_000);
-  // At most 30 starts in any 60 s window, and no burst: at most 6 in any 10 s.
+  // 119 gaps of 1 s; the pool alone would have started all 120 within a few seconds.
+  expect(span).toBeGreaterThan(110_000);
+  expect(elapsed).toBeLessThan(180_000);
+  // At most 60 starts in any 60 s window, and no burst: at most 11 in any 10 s.
   for (let i = 0; i < at.length; i++) {
-    expect(at.filter((t) => t >= at[i]! && t < at[i]! + 10_000).length).toBeLessThanOrEqual(6);
+    expect(at.filter((t) => t >= at[i]! && t < at[i]! + 60_000).length).toBeLessThanOrEqual(60);
+    expect(at.filter((t) => t >= at[i]! && t < at[i]! + 10_000).length).toBeLessThanOrEqual(11);
   }
   console.log(
-    `flow-rate queue: 30 tasks at 30/min, starts span ${(span / 1000).toFixed(1)} s, all done after ${(elapsed / 1000).toFixed(1)} s`,
+    `flow-rate queue: 120 tasks at 60/min, starts span ${(span / 1000).toFixed(1)} s, all done after ${(elapsed / 1000).toFixed(1)} s`,
   );
 });
 
