@@ -1,9 +1,10 @@
 import type { Client } from '@temporalio/client';
-import type { AdmissionMode, AdmissionSpec } from '../config/admission';
+import { FIXED_ADMISSION_DEFAULTS, formatAdmission, type AdmissionMode, type AdmissionSpec } from '../config/admission';
 import type { Catalog } from '../config/catalog-schema';
 import type { Logger } from '../config/log';
-import type { Lane } from '../config/names';
+import { admissionRegistryId, type Lane } from '../config/names';
 import { AimdRate, type AimdDecision, type AimdRateConfig } from './aimd';
+import { ClusterShare, shareOf } from './cluster-share';
 import { FairGate, systemClock, type GateClock, type LanePace } from './fair-gate';
 import { HealthMonitor, LatencyWindow, pressureOf, type HealthInputs, type Pressure } from './health';
 
@@ -36,7 +37,8 @@ export interface AdmissionGate {
   rates(): Partial<Record<Lane, number>>;
   /** Rates, waiters and the last health inputs and decisions, for debugging and metrics. */
   snapshot(): AdmissionSnapshot;
-  close(): void;
+  /** Refuses further calls; a gate that shares a fixed budget also leaves the admission registry (awaited). */
+  close(): void | Promise<void>;
 }
 
 export interface AdmissionSnapshot {
@@ -51,6 +53,8 @@ export interface AdmissionSnapshot {
   decisions?: Partial<Record<Lane, AimdDecision>>;
   /** Adaptive mode: rate changes per lane since the gate was built (metrics). */
   decisionCounts?: Partial<Record<Lane, { increase: number; decrease: number }>>;
+  /** A fixed budget shared by the cluster: the processes sharing it, this one included, as last heard. */
+  sharedBy?: number;
 }
 
 /**
@@ -105,8 +109,14 @@ export function createAdmission(opts: CreateAdmissionOptions): AdmissionGate {
   switch (opts.mode.kind) {
     case 'off':
       return offGate(opts.mode);
-    case 'fixed':
+    case 'fixed': {
+      const scope = opts.mode.scope ?? FIXED_ADMISSION_DEFAULTS.scope;
+      // Without a client (or the catalog naming the control queue) there is no registry to share through.
+      if (scope === 'cluster' && opts.client && opts.catalog) {
+        return sharedFixedGate(opts.mode, opts.client, opts.catalog, opts.log, opts.clock ?? systemClock);
+      }
       return fixedGate(opts.mode, opts.mode.spec, opts.clock ?? systemClock);
+    }
     case 'adaptive':
       return new AdaptiveGate(opts.mode, opts);
   }
@@ -124,7 +134,7 @@ function offGate(mode: AdmissionMode): AdmissionGate {
   };
 }
 
-/** Today's fixed budgets, per process, with fair tenants. */
+/** Fixed budgets per process (scope `process`, or no client to share through), with fair tenants. */
 function fixedGate(mode: AdmissionMode, spec: AdmissionSpec, clock: GateClock): AdmissionGate {
   const gate = new FairGate(clock);
   for (const [lane, budget] of Object.entries(spec) as [Lane, { perSecond: number; burst: number }][]) gate.setPace(lane, budget);
@@ -137,6 +147,63 @@ function fixedGate(mode: AdmissionMode, spec: AdmissionSpec, clock: GateClock): 
     rates,
     snapshot: () => ({ mode: mode.kind, objectiveMs: undefined, rates: rates(), waiting: waitingOf(gate) }),
     close: () => gate.close(),
+  };
+}
+
+/** How long a process keeps its membership of a shared budget after its last admission. */
+export const SHARED_FIXED_IDLE_MS = 10_000;
+
+/**
+ * A fixed budget shared by every process configured with it (scope `cluster`): each admits
+ * budget / live members, the members counted by the admission registry workflow. A process joins
+ * at its first paced admission and leaves when idle, so only processes admitting split the budget.
+ */
+function sharedFixedGate(
+  mode: AdmissionMode & { kind: 'fixed' },
+  client: Client,
+  catalog: Catalog,
+  log: Logger | undefined,
+  clock: GateClock,
+): AdmissionGate {
+  const { spec } = mode;
+  const gate = new FairGate(clock);
+  const apply = (members: number) => {
+    for (const [lane, pace] of Object.entries(shareOf(spec, members)) as [Lane, { perSecond: number; burst: number }][]) {
+      gate.setPace(lane, pace);
+    }
+  };
+  apply(1);
+  const share = new ClusterShare(
+    client,
+    {
+      workflowId: admissionRegistryId(catalog.app),
+      taskQueue: catalog.controlQueue,
+      budget: formatAdmission(spec),
+      ttlMs: mode.memberTtlMs ?? FIXED_ADMISSION_DEFAULTS.memberTtlMs,
+      idleMs: SHARED_FIXED_IDLE_MS,
+    },
+    apply,
+    log,
+  );
+  const rates = () => ratesOf(gate);
+  return {
+    mode,
+    acquire: async (lane, tenant, o) => {
+      // Only a paced lane makes this process a member (the high lane never waits).
+      if (gate.pace(lane)) {
+        const joining = share.use();
+        if (joining) await joining;
+      }
+      return gate.acquire(lane, tenant, o);
+    },
+    observeStart: () => {},
+    observeFirstTaskWait: () => {},
+    rates,
+    snapshot: () => ({ mode: mode.kind, objectiveMs: undefined, rates: rates(), waiting: waitingOf(gate), sharedBy: share.members }),
+    close: async () => {
+      gate.close();
+      await share.close();
+    },
   };
 }
 

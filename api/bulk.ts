@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import {
@@ -26,6 +27,13 @@ export function newBulkId(): string {
 
 /** Largest number of tasks one bulk may carry. */
 export const MAX_BULK_TASKS = 100_000;
+
+/**
+ * When a lookup through visibility is asked again (ms after the first) before a caller-chosen task
+ * ID counts as not pending: visibility records a new chunk after its start, by a second or more on
+ * a loaded PostgreSQL cluster. So a true 404 of such an ID takes this long.
+ */
+const PENDING_VISIBILITY_RETRY_MS = [300, 1_500];
 
 /** Encoded size a chunk's items may reach (Temporal refuses payloads over 2 MiB). */
 const CHUNK_BYTES = 1024 * 1024;
@@ -213,11 +221,73 @@ export class BulkIntake {
   }
 
   /**
-   * A task that a running intake holds and has not started yet, or undefined. Asks each running
-   * chunk (a query its control worker answers from its cache), so its cost grows with the number of
-   * running chunks: it is the fallback when a task ID is not found.
+   * A task that a running intake holds and has not started yet, or undefined (the fallback when a
+   * task ID is not found). A task ID the bulk derived (`<bulkId>-<index>`, the default) leads to
+   * its chunks by workflow ID, which is read-after-write consistent. A task ID the caller chose
+   * leads nowhere by itself: the running chunks are found through visibility, which lags the start
+   * (milliseconds on the dev server, up to a second or more on PostgreSQL or Elasticsearch), so an
+   * empty answer is asked again (PENDING_VISIBILITY_RETRY_MS) before it counts.
    */
   async findPending(taskId: string, tenant?: string): Promise<PendingTask | undefined> {
+    const derived = await this.findPendingByBulkId(taskId, tenant);
+    if (derived.found) return derived.found;
+    // The bulk the ID names exists and does not hold it: one listing, no grace (the ID is not new).
+    if (derived.bulkExists) return this.findPendingListed(taskId, tenant);
+    const t0 = Date.now();
+    let found = await this.findPendingListed(taskId, tenant);
+    for (const at of PENDING_VISIBILITY_RETRY_MS) {
+      if (found) return found;
+      const wait = t0 + at - Date.now();
+      if (wait > 0) await sleep(wait);
+      found = await this.findPendingListed(taskId, tenant);
+    }
+    return found;
+  }
+
+  /**
+   * Reads the chunks of the bulk a derived task ID names (`<bulkId>-<n>`): chunk 0 by its workflow
+   * ID says how many chunks there are; each running one is asked.
+   */
+  private async findPendingByBulkId(taskId: string, tenant?: string): Promise<{ found?: PendingTask; bulkExists: boolean }> {
+    const m = /^(.+)-\d+$/.exec(taskId);
+    const bulkId = m?.[1];
+    if (bulkId === undefined || !bulkIdSchema.safeParse(bulkId).success) return { bulkExists: false };
+    const first = await this.chunkProgress(bulkId, 0);
+    if (!first || (tenant !== undefined && first.tenant !== tenant)) return { bulkExists: false };
+    let found: PendingTask | undefined;
+    await mapLimit(
+      Array.from({ length: first.chunks }, (_, n) => n),
+      8,
+      async (n) => {
+        if (found) return;
+        const id = bulkChunkWorkflowId(bulkId, n);
+        try {
+          // A closed chunk holds nothing; asking it would replay its whole history.
+          if ((await this.client.workflow.getHandle(id).describe()).status.name !== 'RUNNING') return;
+          const p = await this.client.workflow.getHandle(id).query(pendingTaskQuery, taskId);
+          if (p) found = p;
+        } catch {
+          // Not started (a partly accepted bulk) or finished meanwhile: nothing pending there.
+        }
+      },
+    );
+    return { ...(found ? { found } : {}), bulkExists: true };
+  }
+
+  /** A chunk's progress memo by its workflow ID, or undefined when it is not one of this catalog's chunks. */
+  private async chunkProgress(bulkId: string, n: number): Promise<ChunkProgress | undefined> {
+    try {
+      const d = await this.client.workflow.getHandle(bulkChunkWorkflowId(bulkId, n)).describe();
+      if (d.type !== BULK_INTAKE_WORKFLOW || d.taskQueue !== this.catalog.controlQueue) return undefined;
+      return d.memo?.[CHUNK_PROGRESS_MEMO] as ChunkProgress | undefined;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Asks every running chunk of the control queue (found through visibility) for the task. */
+  private async findPendingListed(taskId: string, tenant?: string): Promise<PendingTask | undefined> {
     const q =
       `WorkflowType = '${BULK_INTAKE_WORKFLOW}' AND TaskQueue = '${this.catalog.controlQueue}' AND ExecutionStatus = 'Running'` +
       (tenant !== undefined ? ` AND TenantId = '${tenant.replace(/[^A-Za-z0-9_-]/g, '')}'` : '');

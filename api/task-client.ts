@@ -266,7 +266,7 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
 
   /** Closes the admission gate this client built (waiting submits fail) and a connection it opened. */
   async close(): Promise<void> {
-    if (this.ownsAdmission) this.admission.close();
+    if (this.ownsAdmission) await this.admission.close();
     // A short-lived process (the CLI) would otherwise exit with its submit's spans unsent.
     await activeTracing()?.flush();
     await this.ownedConnection?.close();
@@ -393,7 +393,8 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
       return this.stateOf(await this.describe(taskId));
     } catch (err) {
       if (!(err instanceof TaskNotFoundError)) throw err;
-      const pending = (await this.pendingState(taskId)) ?? (await this.debouncingState(taskId));
+      // The debounce lookup is by ID alone; the bulk one may wait out visibility lag, so it goes last.
+      const pending = (await this.debouncingState(taskId)) ?? (await this.pendingState(taskId));
       if (pending) return pending;
       throw err;
     }

@@ -19,11 +19,39 @@ export interface LaneBudget {
 export type AdmissionSpec = Partial<Record<Lane, LaneBudget>>;
 
 /**
+ * Who a fixed budget is for. `cluster` (the default): every process with the same budget shares it
+ * (TaskClients, API replicas, control workers' bulk intake), through the admission registry workflow
+ * (workflows/admission-registry.ts): each admits budget / live members. `process`: each process
+ * admits the whole budget by itself, so N replicas admit N times it.
+ */
+export type AdmissionScope = 'cluster' | 'process';
+
+/**
  * How a process admits starts of the lower lanes (normal, low); the high lane is never paced, it is
  * what admission protects. `adaptive` (the default) finds the rate from the server's health (see
- * admission/); `fixed` keeps per-process budgets; `off` starts everything at once.
+ * admission/); `fixed` keeps budgets, shared by the cluster unless `scope` says `process`; `off`
+ * starts everything at once.
  */
-export type AdmissionMode = { kind: 'off' } | { kind: 'fixed'; spec: AdmissionSpec } | { kind: 'adaptive'; objectiveMs: number };
+export type AdmissionMode =
+  | { kind: 'off' }
+  | {
+      kind: 'fixed';
+      spec: AdmissionSpec;
+      /** TIDEWAY_ADMISSION_SCOPE. @default 'cluster' */
+      scope?: AdmissionScope;
+      /** TIDEWAY_ADMISSION_TTL: a member that stops checking in drops out of the share after this long. @default 6s */
+      memberTtlMs?: number;
+    }
+  | { kind: 'adaptive'; objectiveMs: number };
+
+/** Defaults of a fixed budget's sharing (AdmissionMode `fixed`). */
+export const FIXED_ADMISSION_DEFAULTS = {
+  scope: 'cluster' as AdmissionScope,
+  /** A process checks in every third of it; a dead one's share goes to the others within it. */
+  memberTtlMs: 6_000,
+  /** Least TTL: check-ins every third of it must fit in it with room for a slow round trip. */
+  minMemberTtlMs: 3_000,
+} as const;
 
 /** Default objective of the high lane's queue wait (p99, submit to handler start): TIDEWAY_HIGH_WAIT_OBJECTIVE. */
 export const DEFAULT_HIGH_WAIT_OBJECTIVE_MS = 250;
@@ -42,7 +70,9 @@ export function parseAdmissionMode(text: string | undefined, objectiveMs = DEFAU
 /** The mode as TIDEWAY_ADMISSION writes it, with the objective of adaptive mode (for `tideway dev` and `config check`). */
 export function formatAdmissionMode(mode: AdmissionMode): string {
   if (mode.kind === 'adaptive') return `adaptive (high-lane wait objective ${mode.objectiveMs} ms)`;
-  return mode.kind === 'off' ? 'off' : formatAdmission(mode.spec);
+  if (mode.kind === 'off') return 'off';
+  const scope = mode.scope ?? FIXED_ADMISSION_DEFAULTS.scope;
+  return scope === 'process' ? `${formatAdmission(mode.spec)} (per process)` : formatAdmission(mode.spec);
 }
 
 const ENTRY = /^(high|normal|low)=(\d+(?:\.\d+)?)\/s(?:,burst=(\d+))?$/;

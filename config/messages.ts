@@ -2,11 +2,12 @@
  * The messages of `runTask`, defined once: the workflow sets their handlers, every client sends them
  * by these definitions (TaskClient, the pool activity, HTTP batches), so a name or an argument type
  * cannot differ between the two sides. The names are a public contract (plain Temporal clients and
- * batch jobs send them): renaming one would leave running tasks deaf to it.
+ * batch jobs send them): renaming one would leave running tasks deaf to it. At the end: the
+ * admission registry's messages (workflows/admission-registry.ts).
  *
  * This module is imported by workflow code: only @temporalio/workflow's definitions, names and types.
  */
-import { defineQuery, defineSignal, type Sinks } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate, type Sinks } from '@temporalio/workflow';
 import type { TaskEnvelope } from './envelope';
 import type { Lane } from './names';
 import type { TaskError, TaskState } from './task-state';
@@ -113,3 +114,45 @@ export const DEBOUNCE_MESSAGES = {
 
 export const debounceSubmitSignal = defineSignal<[DebouncedSubmit]>(DEBOUNCE_MESSAGES.submitSignal);
 export const debounceViewQuery = defineQuery<DebounceView, [string?]>(DEBOUNCE_MESSAGES.viewQuery);
+
+// ── The admission registry (workflows/admission-registry.ts) ──
+// Processes with a fixed lane admission budget of cluster scope check in with one registry per app
+// (ID `admissionRegistryId(app)`, on the control queue) and learn how many processes share their
+// budget; each admits budget / members (admission/cluster-share.ts).
+
+/** One process's check-in: who it is, which budget it shares, and how long it counts without another. */
+export interface CheckIn {
+  /** Unique per process (host:pid:random). */
+  member: string;
+  /**
+   * The budget's text as TIDEWAY_ADMISSION writes it (`low=8/s,burst=8`): processes share a budget
+   * only with those configured alike (a test's one-off client with its own budget counts apart).
+   */
+  budget: string;
+  /** The member drops out this long after its last check-in (a process that died). */
+  ttlMs: number;
+}
+
+/** What a check-in (or a leave) answers. */
+export interface CheckInAnswer {
+  /** Live members sharing the caller's budget, the caller included after a check-in. */
+  members: number;
+  /**
+   * Ms until the next of those members expires (undefined: none will before the caller's next
+   * check-in could see it): the caller checks in again then, so a dead member's share comes back
+   * within its TTL rather than a check-in interval later.
+   */
+  nextExpiryInMs: number | undefined;
+}
+
+/** The registry's state, carried across continue-as-new: member → budget and expiry (workflow time, ms). */
+export interface RegistryState {
+  members: { member: string; budget: string; expiresAt: number }[];
+}
+
+/** Join or renew: the member counts until `now + ttlMs`. */
+export const admissionCheckInUpdate = defineUpdate<CheckInAnswer, [CheckIn]>('admissionCheckIn');
+/** Leave at once (a process going idle or shutting down), so the others get its share without waiting for the TTL. */
+export const admissionLeaveUpdate = defineUpdate<CheckInAnswer, [{ member: string; budget: string }]>('admissionLeave');
+/** The live members (for tests and operators). */
+export const admissionRegistryQuery = defineQuery<RegistryState>('admissionRegistry');

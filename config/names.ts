@@ -144,6 +144,17 @@ export function bulkChunkWorkflowId(bulkId: string, n: number): string {
 /** Tasks per intake chunk: one Temporal start each; its items (input included) sit in that start's history. */
 export const INTAKE_CHUNK_SIZE = 500;
 
+/**
+ * Workflow type of the admission registry (workflows/admission-registry.ts): the processes that
+ * share a fixed lane admission budget check in with it, and each takes budget / live members.
+ */
+export const ADMISSION_REGISTRY_WORKFLOW = 'admissionRegistry';
+
+/** Workflow ID of the admission registry of `app` (one per app: each app has its own lanes and budget). */
+export function admissionRegistryId(app?: string): string {
+  return app ? `tideway.${app}.admission-registry` : 'tideway.admission-registry';
+}
+
 /** Workflow type of a debounce window (workflows/debounce-task.ts): collects submits, then starts the task. */
 export const DEBOUNCE_WORKFLOW = 'debounceTask';
 

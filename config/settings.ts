@@ -1,7 +1,13 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_HIGH_WAIT_OBJECTIVE_MS, parseAdmissionMode, type AdmissionMode } from './admission';
+import {
+  DEFAULT_HIGH_WAIT_OBJECTIVE_MS,
+  FIXED_ADMISSION_DEFAULTS,
+  parseAdmissionMode,
+  type AdmissionMode,
+  type AdmissionScope,
+} from './admission';
 import { parseDuration } from './duration';
 import { parseCodecKeys, type CodecKey } from './encryption';
 import { parsePairs, parsePlanWeights, type PlanSettings } from './plans';
@@ -172,8 +178,14 @@ const envSchema = z.object({
   TIDEWAY_TASK_LOG_RETENTION: durationMs.optional(),
 
   // ── Lane admission ──
-  /** `adaptive`, `off`, or fixed budgets per submitting process, e.g. `low=8/s`. Default: adaptive. */
+  /** `adaptive`, `off`, or fixed budgets, e.g. `low=8/s` (shared by every process with the same budget unless TIDEWAY_ADMISSION_SCOPE=process). Default: adaptive. */
   TIDEWAY_ADMISSION: parsedBy((v) => parseAdmissionMode(v), /^TIDEWAY_ADMISSION: /).optional(),
+  /** A fixed budget's scope: `cluster` (shared through the admission registry workflow) or `process`. Default: cluster. */
+  TIDEWAY_ADMISSION_SCOPE: z.enum(['cluster', 'process']).optional(),
+  /** How long a process counts in a shared fixed budget after its last check-in (it checks in every third of it). Default: 6s. */
+  TIDEWAY_ADMISSION_TTL: durationMs
+    .pipe(z.number().min(FIXED_ADMISSION_DEFAULTS.minMemberTtlMs, `must be at least ${FIXED_ADMISSION_DEFAULTS.minMemberTtlMs} ms`))
+    .optional(),
   /** The high lane's queue wait (p99, submit to handler start) adaptive admission protects. Default: 250ms. */
   TIDEWAY_HIGH_WAIT_OBJECTIVE: durationMs.pipe(z.number().gt(0, 'must be above 0')).optional(),
 
@@ -418,7 +430,11 @@ function compile(e: z.output<typeof envSchema>): Settings {
     },
     tracing: { otlpEndpoint: e.TIDEWAY_OTLP_ENDPOINT?.replace(/\/+$/, '') },
     // The objective is its own variable, so it is set once the mode is parsed.
-    admission: adaptiveObjective(e.TIDEWAY_ADMISSION, e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS),
+    admission: fixedSharing(
+      adaptiveObjective(e.TIDEWAY_ADMISSION, e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS),
+      e.TIDEWAY_ADMISSION_SCOPE,
+      e.TIDEWAY_ADMISSION_TTL,
+    ),
     lanes: { high: { waitObjectiveMs: e.TIDEWAY_HIGH_WAIT_OBJECTIVE ?? DEFAULT_HIGH_WAIT_OBJECTIVE_MS } },
     plans: { weights: e.TIDEWAY_PLANS ?? {}, tenants: e.TIDEWAY_TENANT_PLANS ?? {} },
     api: {
@@ -464,6 +480,12 @@ function compile(e: z.output<typeof envSchema>): Settings {
 
 function adaptiveObjective(mode: AdmissionMode | undefined, objectiveMs: number): AdmissionMode {
   return !mode || mode.kind === 'adaptive' ? { kind: 'adaptive', objectiveMs } : mode;
+}
+
+/** A fixed budget with the scope and TTL of their own variables (left out when unset: the defaults apply). */
+function fixedSharing(mode: AdmissionMode, scope: AdmissionScope | undefined, ttlMs: number | undefined): AdmissionMode {
+  if (mode.kind !== 'fixed') return mode;
+  return { ...mode, ...(scope ? { scope } : {}), ...(ttlMs !== undefined ? { memberTtlMs: ttlMs } : {}) };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -102,7 +102,7 @@ export async function runControl(project: Project): Promise<void> {
   await running;
   log.info({ event: 'worker:stopped', role: 'control' }, 'worker stopped');
   await tracing?.shutdown();
-  pacer.close();
+  await pacer.close();
   await clientConnection.close();
   await connection.close();
 }

@@ -5,3 +5,4 @@ export { runBatch } from './run-batch';
 export { scalerLease } from './scaler-lease';
 export { debounceTask } from './debounce-task';
 export { flowLimiter } from './flow-limiter';
+export { admissionRegistry } from './admission-registry';

@@ -71,6 +71,16 @@ export class ApiMetrics {
       },
     });
     new Gauge({
+      name: 'tideway_admission_shared_by',
+      help: 'Lane admission: processes sharing this fixed budget (scope cluster), this one included; its rates are budget / this',
+      registers,
+      collect() {
+        this.reset();
+        const n = gate.snapshot().sharedBy;
+        if (n !== undefined) this.set(n);
+      },
+    });
+    new Gauge({
       name: 'tideway_admission_objective_seconds',
       help: "Adaptive admission: the high lane's queue-wait objective (p99) it protects",
       registers,

@@ -51,9 +51,15 @@ export async function describePools(
   );
 }
 
-/** The `admission` object of `GET /v1/pools`: this API process's gate (rates rounded to 0.1/s). */
+/** The `admission` object of `GET /v1/pools`: this API process's gate (rates rounded to 0.1/s; a shared fixed budget: this process's share). */
 export function admissionView(gate: AdmissionGate): AdmissionView {
   const rates: AdmissionView['rates'] = {};
   for (const [lane, r] of Object.entries(gate.rates())) rates[lane as keyof AdmissionView['rates']] = Math.round(r * 10) / 10;
-  return { mode: gate.mode.kind, objectiveMs: gate.mode.kind === 'adaptive' ? gate.mode.objectiveMs : null, rates };
+  const sharedBy = gate.snapshot().sharedBy;
+  return {
+    mode: gate.mode.kind,
+    objectiveMs: gate.mode.kind === 'adaptive' ? gate.mode.objectiveMs : null,
+    rates,
+    ...(sharedBy !== undefined ? { sharedBy } : {}),
+  };
 }

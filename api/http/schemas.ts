@@ -296,6 +296,8 @@ export const admissionViewSchema = z.object({
   objectiveMs: z.number().nullable(),
   /** Starts per second per paced lane; a lane absent is not paced. */
   rates: z.object({ high: z.number().optional(), normal: z.number().optional(), low: z.number().optional() }),
+  /** A fixed budget shared by the cluster: how many processes share it (the rates are this one's share). */
+  sharedBy: z.number().int().optional(),
 });
 export type AdmissionView = z.infer<typeof admissionViewSchema>;
 export const poolListSchema = z.object({ pools: z.array(poolSchema), admission: admissionViewSchema });

@@ -143,7 +143,8 @@ export class TenantTasks {
     } catch (err) {
       if (!(err instanceof TaskNotFoundError)) throw err;
       const id = this.taskId(rawId);
-      const pending = (await this.client.pendingState(id, tenant)) ?? (await this.client.debouncingState(id, tenant));
+      // The debounce lookup is by ID alone; the bulk one may wait out visibility lag, so it goes last.
+      const pending = (await this.client.debouncingState(id, tenant)) ?? (await this.client.pendingState(id, tenant));
       if (pending) return pending;
       throw err;
     }

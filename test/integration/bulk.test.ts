@@ -102,17 +102,27 @@ it('shows accepted-but-not-started tasks, counts duplicates, and cancels a bulk'
   const existing = uniqueId('bulk-dup');
   await stack.client.submit('demo.sleep', { ms: 60_000 }, { taskId: existing, tenant: 'acme' });
   const bulkId = uniqueId('bulk-cancel');
+  // Item 998 has an ID of the caller's own, which names no bulk: `get` finds it through visibility.
+  const own = uniqueId('bulk-own');
   const items = [
     { type: 'demo.echo' as const, input: {}, lane: 'low' as const, taskId: existing },
-    ...Array.from({ length: 999 }, (_, i) => ({ type: 'demo.echo' as const, input: { i }, lane: 'low' as const })),
+    ...Array.from({ length: 999 }, (_, i) => ({
+      type: 'demo.echo' as const,
+      input: { i },
+      lane: 'low' as const,
+      ...(i === 997 ? { taskId: own } : {}),
+    })),
   ];
   const r = await stack.client.submitMany(items, { bulkId, tenant: 'acme' });
   expect(r.accepted).toBe(1000);
+  expect(r.taskIds[998]).toBe(own);
   // Two chunks of 500 share the budget; the second chunk's last task waits longest.
   const last = r.taskIds[999]!;
-  // At 100/s the last task is still waiting in its chunk: `get` says accepted, with its bulk.
+  // At 100/s the last task is still waiting in its chunk: `get` says accepted, with its bulk, right
+  // after the bulk was accepted (its derived ID leads to the chunks by workflow ID, not visibility).
   const state = await stack.client.get(last);
   expect(state).toMatchObject({ taskId: last, status: 'accepted', bulkId, lane: 'low', tenant: 'acme', type: 'demo.echo' });
+  expect(await stack.client.get(own)).toMatchObject({ taskId: own, status: 'accepted', bulkId });
   const viaHttp = await call('GET', `/v1/tasks/${last}`, { key: KEYS.acme });
   expect(viaHttp.body).toMatchObject({ status: 'accepted', bulkId });
   expect((await call('GET', `/v1/tasks/${last}`, { key: KEYS.globex })).status).toBe(404);

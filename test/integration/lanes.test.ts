@@ -87,6 +87,6 @@ test('adaptive admission reads its health signal from the real server and paces 
     await Promise.all([...ids, highId].map((id) => stack.client.result(id)));
   } finally {
     await paced.close(); // a gate it was given stays open
-    gate.close();
+    await gate.close();
   }
 });

@@ -82,6 +82,16 @@ test('sync makes the server match the catalog: creates, updates, removes only Ti
     action: { type: 'startWorkflow', workflowType: 'someoneElses', taskQueue: 'elsewhere', args: [] },
   });
   try {
+    // Sync finds schedules to remove by listing them, which is eventually consistent (on PostgreSQL
+    // with several shards a schedule created a moment ago is not listed yet): wait until it is.
+    await waitFor(
+      async () => {
+        for await (const s of stack.temporal.schedule.list()) if (s.scheduleId === stale.scheduleId) return true;
+        return false;
+      },
+      20_000,
+      'the stale schedule listed',
+    );
     const report = await stack.client.schedules.sync(catalog);
     expect(report.deleted).toContain(stale.scheduleId);
     const nightly = 'tideway.demo.nightly-echo';

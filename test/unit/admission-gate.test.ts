@@ -167,14 +167,14 @@ describe('createAdmission', () => {
     const g = createAdmission({ mode: { kind: 'off' } });
     for (let i = 0; i < 100; i++) await g.acquire('low', 't', { maxWaitMs: 0 });
     expect(g.rates()).toEqual({});
-    g.close();
+    await g.close();
   });
 
   test('fixed: the spec’s lanes at their rates', async () => {
     const g = createAdmission({ mode: { kind: 'fixed', spec: parseAdmission('low=2/s;normal=50/s,burst=100') }, clock: new ManualClock() });
     expect(g.rates()).toEqual({ normal: 50, low: 2 });
     expect(g.snapshot()).toMatchObject({ mode: 'fixed', rates: { normal: 50, low: 2 }, waiting: { normal: 0, low: 0 } });
-    g.close();
+    await g.close();
   });
 
   describe('adaptive, on a stubbed server', () => {
@@ -227,7 +227,7 @@ describe('createAdmission', () => {
       expect(g.rates().low).toBeLessThan(raised);
       await g.acquire('high', 't', { maxWaitMs: 0 });
       clearInterval(pump);
-      g.close();
+      await g.close();
     });
 
     test('start latency alone is a signal: a slow server cuts the rate (×0.6)', async () => {
@@ -236,7 +236,7 @@ describe('createAdmission', () => {
       await jest.advanceTimersByTimeAsync(600);
       expect(g.rates()).toEqual({ normal: 12, low: 12 });
       expect(g.snapshot().health).toMatchObject({ startP90Ms: 400, startSamples: 10 });
-      g.close();
+      await g.close();
     });
 
     test("the high lane's measured first-task wait is a signal; other lanes' waits are not", async () => {
@@ -250,7 +250,7 @@ describe('createAdmission', () => {
       await jest.advanceTimersByTimeAsync(600);
       expect(g.snapshot().health).toMatchObject({ highFirstWaitP90Ms: 100, parts: { highFirstWait: 2 } });
       expect(g.rates().low).toBe(12);
-      g.close();
+      await g.close();
     });
 
     test('polling stops when the gate is idle', async () => {
@@ -262,7 +262,7 @@ describe('createAdmission', () => {
       expect(n).toBeGreaterThan(0);
       await jest.advanceTimersByTimeAsync(30_000);
       expect(asked.length).toBe(n);
-      g.close();
+      await g.close();
     });
   });
 });

@@ -23,7 +23,7 @@ function registryNames(): Set<string> {
   const api = new ApiMetrics(false);
   const gate = createAdmission({ mode: { kind: 'adaptive', objectiveMs: 250 } });
   api.watchAdmission(gate);
-  gate.close();
+  void gate.close();
   const pool = new PoolMetrics({
     group: 'g',
     lane: 'normal',
