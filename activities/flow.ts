@@ -1,9 +1,27 @@
 import { Context } from '@temporalio/activity';
+import { WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
 import type { Catalog } from '../config/catalog-schema';
-import type { PermitRelease, PermitReply } from '../config/flow';
-import { releaseFlowPermitOf, signalFlowPermit, updateFlowPermit, type FlowPermitCall } from '../api/flow-permit';
+import {
+  FLOW_LIMITER_WORKFLOW,
+  acquirePermitSignal,
+  acquirePermitUpdate,
+  releasePermitSignal,
+  type FlowKind,
+  type FlowLimiterInput,
+  type PermitRelease,
+  type PermitReply,
+  type PermitRequest,
+} from '../config/flow';
+import { flowTaskQueue } from '../config/names';
 
-export type { FlowPermitCall } from '../api/flow-permit';
+/** What `runTask` passes to ask a limiter for a permit. */
+export interface FlowPermitCall {
+  limiterId: string;
+  kind: FlowKind;
+  type: string;
+  key: string;
+  request: PermitRequest;
+}
 
 /** What `runTask` passes to give a permit back (or withdraw a request). */
 export interface FlowReleaseCall extends PermitRelease {
@@ -11,28 +29,84 @@ export interface FlowReleaseCall extends PermitRelease {
 }
 
 /**
+ * Updates this process keeps open on one limiter at most. The server refuses more than
+ * `history.maxInFlightUpdates` (10) in flight per workflow, and the client retries a refusal with a
+ * long backoff; past this many, a request goes by signal instead (answered by signal, never lost).
+ */
+const MAX_UPDATES_PER_LIMITER = 4;
+/** How long the update may take before the request goes by signal instead (it normally takes milliseconds). */
+const UPDATE_DEADLINE_MS = 5_000;
+
+/**
  * The control worker's flow activities (local: no extra queue hop). A workflow can neither update
- * nor signal-with-start another workflow, so these do it for `runTask` (api/flow-permit.ts).
+ * nor signal-with-start another workflow, so these do it for `runTask`.
  *
- * `requestFlowPermit` sends the request as an update-with-start to the (kind, type, key) limiter:
- * the limiter answers in the same call, so a task whose permit is free goes on in the same workflow
- * task. When the update cannot be used, the same request goes by signal-with-start and the answer
- * comes by signal; it returns `undefined` then.
+ * `requestFlowPermit` sends the request as an update-with-start to the (kind, type, key) limiter
+ * (started on the flow queue if none runs): the limiter answers in the same call, so a task whose
+ * permit is free goes on in the same workflow task. When the update cannot be used (this process
+ * already has MAX_UPDATES_PER_LIMITER open on that limiter, or the update failed: the limiter was
+ * closing, the server refused it), the same request goes by signal-with-start and the answer comes
+ * by signal; it returns `undefined` then. A request sent twice is answered alike (same holder and
+ * seq), so the fallback never takes two permits.
  */
 export function createFlowActivities(catalog: Catalog) {
+  const openUpdates = new Map<string, number>();
+  const start = (call: FlowPermitCall): FlowLimiterInput => ({
+    kind: call.kind,
+    type: call.type,
+    key: call.key,
+    limit: call.request.limit,
+    ...(call.request.perMs !== undefined ? { perMs: call.request.perMs } : {}),
+  });
   return {
     async requestFlowPermit(call: FlowPermitCall): Promise<PermitReply | undefined> {
       const client = Context.current().client;
-      const reply = await updateFlowPermit(client, catalog.app, call, (err) =>
-        Context.current().log.info('permit update not used; asking by signal', { limiterId: call.limiterId, error: String(err) }),
-      );
-      if (reply) return reply;
-      await signalFlowPermit(client, catalog.app, call);
+      const taskQueue = flowTaskQueue(catalog.app);
+      const open = openUpdates.get(call.limiterId) ?? 0;
+      if (open < MAX_UPDATES_PER_LIMITER) {
+        openUpdates.set(call.limiterId, open + 1);
+        try {
+          // A deadline, so a refusal the client would retry with backoff (another process's updates
+          // filled the server's cap) soon falls back to the signal instead of stalling the task.
+          return await client.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>
+            client.workflow.executeUpdateWithStart(acquirePermitUpdate, {
+              args: [call.request],
+              updateId: `${call.request.holder}#${call.request.seq}`,
+              startWorkflowOperation: new WithStartWorkflowOperation(FLOW_LIMITER_WORKFLOW, {
+                workflowId: call.limiterId,
+                taskQueue,
+                args: [start(call)],
+                workflowIdConflictPolicy: 'USE_EXISTING',
+              }),
+            }),
+          );
+        } catch (err) {
+          Context.current().log.info('permit update not used; asking by signal', { limiterId: call.limiterId, error: String(err) });
+        } finally {
+          const left = (openUpdates.get(call.limiterId) ?? 1) - 1;
+          if (left > 0) openUpdates.set(call.limiterId, left);
+          else openUpdates.delete(call.limiterId);
+        }
+      }
+      await client.workflow.signalWithStart(FLOW_LIMITER_WORKFLOW, {
+        workflowId: call.limiterId,
+        taskQueue,
+        args: [start(call)],
+        signal: acquirePermitSignal,
+        signalArgs: [call.request],
+      });
       return undefined;
     },
 
     async releaseFlowPermit(call: FlowReleaseCall): Promise<void> {
-      await releaseFlowPermitOf(Context.current().client, call.limiterId, call.holder, call.seq);
+      try {
+        await Context.current()
+          .client.workflow.getHandle(call.limiterId)
+          .signal(releasePermitSignal, { holder: call.holder, seq: call.seq });
+      } catch (err) {
+        // The limiter is gone (idle, completed): nothing is held there any more.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
     },
   };
 }

@@ -155,8 +155,6 @@ export async function startWithConflict(
   workflowType: string,
   options: WorkflowStartOptions,
   submit: { onConflict?: OnConflict; dedupeFor?: Duration },
-  /** What a replacement run starts with instead of `options` (TaskClient drops its submit permit). */
-  forReplacement: (options: WorkflowStartOptions) => WorkflowStartOptions = (o) => o,
 ): Promise<{ duplicate: boolean; replaced?: FlowSubmitReport['replaced'] }> {
   const dedupeForMs = submit.dedupeFor !== undefined ? parseDuration(submit.dedupeFor) : undefined;
   const mode = effectiveConflict(
@@ -208,7 +206,7 @@ export async function startWithConflict(
     await new Promise((r) => setTimeout(r, 100));
   }
   await temporal.workflow.start(workflowType, {
-    ...forReplacement(opts),
+    ...opts,
     workflowIdConflictPolicy: 'TERMINATE_EXISTING',
     workflowIdReusePolicy: 'ALLOW_DUPLICATE',
   });

@@ -16,7 +16,7 @@ export function taskStartOptions(
   resolved: ResolvedTask,
   envelope: TaskEnvelope,
   taskId: string,
-  extra: { bulkId?: string; fairnessWeight?: number; permits?: ClientResolvedTask['permits'] } = {},
+  extra: { bulkId?: string; fairnessWeight?: number } = {},
 ): { workflowType: typeof RUN_TASK_WORKFLOW | typeof RUN_BATCH_WORKFLOW; options: WorkflowStartOptions; status: TaskStatus } {
   const status: TaskStatus = resolved.delayMs ? 'scheduled' : 'queued';
   // The delay is applied by Temporal's start delay, so the workflow must not wait it again.
@@ -28,7 +28,7 @@ export function taskStartOptions(
     options: {
       taskQueue: catalog.controlQueue,
       workflowId: taskId,
-      args: [rest, clientResolution(resolved, envelope, extra.permits)],
+      args: [rest, clientResolution(resolved, envelope)],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
       ...(resolved.delayMs ? { startDelay: resolved.delayMs } : {}),
@@ -49,20 +49,11 @@ export function taskStartOptions(
  * The resolution the workflow may use instead of resolving again. The start delay is Temporal's
  * (never waited twice), and the input is sent once unless the schema changed it.
  */
-function clientResolution(resolved: ResolvedTask, envelope: TaskEnvelope, permits?: ClientResolvedTask['permits']): ClientResolvedTask {
+function clientResolution(resolved: ResolvedTask, envelope: TaskEnvelope): ClientResolvedTask {
   const { delayMs: _delay, input, ...rest } = resolved;
   // Every search attribute is set at start, so the workflow need not upsert them again.
-  const out: ClientResolvedTask = { ...rest, attributesAtStart: true, ...(permits ? { permits } : {}) };
+  const out: ClientResolvedTask = { ...rest, attributesAtStart: true };
   return JSON.stringify(input) === JSON.stringify(envelope.input) ? out : { ...out, input };
-}
-
-/** The same start without a permit asked for at submit (a run that replaces another asks for its own). */
-export function withoutSubmitPermit(options: WorkflowStartOptions): WorkflowStartOptions {
-  const [envelope, resolution] = options.args ?? [];
-  const r = resolution as ClientResolvedTask | undefined;
-  if (!r?.permits) return options;
-  const { permits: _p, ...rest } = r;
-  return { ...options, args: [envelope, rest] };
 }
 
 function bulkOf(extra: { bulkId?: string }): { bulkId?: string } {

@@ -26,19 +26,10 @@ import { dataConverterOf } from '../temporal/codec';
 import { activeTracing, installTracing } from '../temporal/tracing';
 import type { Duration } from '../config/duration';
 import { ValidationError, zodIssues } from '../config/errors';
-import { resolveEnvelope, taskIdSchema, type ResolvedTask, type TaskEnvelope } from '../config/envelope';
+import { resolveEnvelope, taskIdSchema, type TaskEnvelope } from '../config/envelope';
 import { discardSignal, pauseSignal, redriveSignal, resumeSignal, stateQuery } from '../config/messages';
-import { SUBMIT_PERMIT_SEQ, flowLimiterId, flowStateQuery, waitReason, type SubmitPermit } from '../config/flow';
-import { releaseFlowPermitOf, updateFlowPermit } from './flow-permit';
-import {
-  LANES,
-  LANE_PRIORITY_KEY,
-  RUN_BATCH_WORKFLOW,
-  TASK_WORKFLOW_TYPES,
-  TERMINAL_STATUSES,
-  type Lane,
-  type TaskStatus,
-} from '../config/names';
+import { flowStateQuery, waitReason } from '../config/flow';
+import { LANES, RUN_BATCH_WORKFLOW, TASK_WORKFLOW_TYPES, TERMINAL_STATUSES, type Lane, type TaskStatus } from '../config/names';
 import type { AnyTaskDefinition, BatchResult, TaskInput, TaskName, TaskOutput } from '../config/task';
 import type { BatchCarry } from '../workflows/run-batch';
 import type { TaskState } from '../config/task-state';
@@ -46,7 +37,7 @@ import { visibilityQuery, type ListFilter } from '../config/visibility';
 import { SA_KEYS } from '../config/search-attributes';
 import { FileTaskLogStore } from '../config/task-log-file';
 import { TASK_LOG_DEFAULTS, taskLogQuerySchema, type TaskLogQuery, type TaskLogs, type TaskLogStore } from '../config/task-log';
-import { taskStartOptions, withoutSubmitPermit } from './start-task';
+import { taskStartOptions } from './start-task';
 import {
   debounceSpecOf,
   debouncingState,
@@ -308,60 +299,16 @@ export class TaskClient<T extends readonly AnyTaskDefinition[] = RegisteredTasks
     if (!idCheck.success) throw new ValidationError(zodIssues(idCheck.error.issues, 'taskId'));
     // After validation (bad input never takes a permit), before the start: a paced lane waits its turn.
     await this.admission.acquire(resolved.lane, resolved.tenant, { maxWaitMs: this.admissionMaxWaitMs });
-    const permit = await this.permitAtSubmit(resolved, id, flow);
     const { workflowType, options, status } = taskStartOptions(this.catalog, resolved, envelope, id, {
       ...(weight !== undefined ? { fairnessWeight: weight } : {}),
-      ...(permit ? { permits: { concurrency: permit } } : {}),
     });
     const startedAt = performance.now();
-    let outcome: Awaited<ReturnType<typeof startWithConflict>>;
-    try {
-      // A replacement run (onConflict) asks for its own permit: the one asked for here was answered
-      // while the run it replaces still held the key's permit.
-      outcome = await startWithConflict(this.temporal, task, workflowType, options, flow, withoutSubmitPermit);
-    } catch (err) {
-      if (permit) await this.returnSubmitPermit(permit, id);
-      throw err;
-    }
-    // A permit taken here for a task that did not start (a duplicate, or replaced) goes back.
-    if (permit && (outcome.duplicate || outcome.replaced)) await this.returnSubmitPermit(permit, id);
+    const outcome = await startWithConflict(this.temporal, task, workflowType, options, flow);
     // A duplicate is answered by the server as fast as a start: still a health sample.
     this.admission.observeStart(resolved.lane, performance.now() - startedAt);
     if (!outcome.duplicate) return { taskId: id, status, duplicate: false, ...(outcome.replaced ? { replaced: outcome.replaced } : {}) };
     const existing = await this.describe(id);
     return { taskId: id, status: existing.status ?? 'queued', duplicate: true };
-  }
-
-  /**
-   * Asks the task's concurrency limiter for a permit before the start (update-with-start), so the
-   * task's workflow need not ask from the control worker (a local activity, a workflow task's
-   * round trip). Only for a type with a concurrency key and no rate limit, started now (a delayed
-   * task would hold a permit through its delay) and without a conflict mode that replaces runs.
-   * `undefined` when not asked, or when the update could not be used: the task asks itself.
-   */
-  private async permitAtSubmit(resolved: ResolvedTask, taskId: string, flow: FlowSubmitOptions): Promise<SubmitPermit | undefined> {
-    const c = resolved.flow?.concurrency;
-    if (!c || resolved.flow?.rate || resolved.delayMs || resolved.batch) return undefined;
-    const task = this.catalog.get(resolved.type);
-    const conflict = flow.onConflict ?? task?.onConflict;
-    if (conflict === 'cancel_running' || conflict === 'replace_queued') return undefined;
-    const limiterId = flowLimiterId('concurrency', resolved.type, c.key, this.catalog.app);
-    const reply = await updateFlowPermit(this.temporal, this.catalog.app, {
-      limiterId,
-      kind: 'concurrency',
-      type: resolved.type,
-      key: c.key,
-      request: { holder: taskId, seq: SUBMIT_PERMIT_SEQ, priority: LANE_PRIORITY_KEY[resolved.lane], limit: c.limit, atSubmit: true },
-    });
-    // Only a grant is handed to the task; a task that must wait asks from its own workflow.
-    return reply?.outcome === 'granted' ? { limiterId, seq: SUBMIT_PERMIT_SEQ, reply } : undefined;
-  }
-
-  /** Gives back a permit asked for at submit when the task did not start, unless it was the running task's own. */
-  private async returnSubmitPermit(permit: SubmitPermit, taskId: string): Promise<void> {
-    const r = permit.reply;
-    if (r.outcome === 'dropped' || !r.fresh) return;
-    await releaseFlowPermitOf(this.temporal, permit.limiterId, taskId, permit.seq).catch(() => undefined);
   }
 
   /**

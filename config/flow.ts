@@ -64,96 +64,22 @@ export interface PermitRequest {
   perMs?: number;
   /** Rate limiters: over the limit, wait or be dropped. */
   mode?: RateMode;
-  /**
-   * Asked by the submitting client before the task's workflow started (TaskClient). When the holder
-   * already holds a permit (a duplicate submit of a running task), the answer is `granted` and not
-   * `fresh`, and the holder's permit stays as it is.
-   */
-  atSubmit?: boolean;
 }
 
 /** The limiter's answer. `running` is the permits held now (concurrency) or used in the window (rate). */
 export type PermitReply =
-  | {
-      outcome: 'granted';
-      running: number;
-      limit: number;
-      /** This request created the permit (a submit that does not start its task gives a fresh one back). */
-      fresh?: boolean;
-      /**
-       * Others wait (or soon may) for this key: give the permit back as soon as the schedule ends.
-       * Unset, a task that completes right after its schedule need not: the limiter takes back the
-       * permit of a closed task when it needs room (it probes its holders; see `PermitReclaim`).
-       */
-      releaseAtEnd?: boolean;
-      /** When it was granted (limiter time): a task started long after does not trust a grant made at submit. */
-      at?: number;
-    }
-  | { outcome: 'queued'; position: number; running: number; limit: number; fresh?: boolean }
+  | { outcome: 'granted'; running: number; limit: number }
+  | { outcome: 'queued'; position: number; running: number; limit: number }
   | { outcome: 'dropped'; running: number; limit: number };
 
 /** Sent by the limiter to the asking task: its answer, and later the grant of a queued request. */
 export type PermitAnswer = PermitReply & { limiterId: string; seq: number };
-
-/**
- * Sent by a limiter that needs room to each holder it has not asked yet. Sending it to a closed task
- * fails, and the limiter takes that permit back; a live task gives the permit back now if its
- * schedule already ended, and otherwise (when `contended`) as soon as it ends.
- */
-export interface PermitReclaim {
-  limiterId: string;
-  seq: number;
-  /** Tasks are waiting for this key. */
-  contended: boolean;
-}
-
-/** A permit TaskClient asked for before the start (`ClientResolvedTask.permits`): the task uses its answer. */
-export interface SubmitPermit {
-  limiterId: string;
-  seq: number;
-  reply: PermitReply;
-}
-
-/** The sequence number of a permit asked for at submit; the task's own requests count on from it. */
-export const SUBMIT_PERMIT_SEQ = 1;
-
-/**
- * `patched()` id of lazy release: a task that completes right after its schedule leaves a permit
- * granted without contention for the limiter to take back (no release round trip).
- */
-export const FLOW_LAZY_RELEASE_PATCH = 'tideway.flow-lazy-release';
 
 /** Sent by a task to give its permit back, or to withdraw a queued request (TTL, pause, cancel). */
 export interface PermitRelease {
   holder: string;
   seq: number;
 }
-
-/** A permit a limiter counts as held. */
-export interface HeldPermit {
-  holder: string;
-  seq: number;
-  at: number;
-  /** The holder was told to give it back when its schedule ends (granted under contention, or asked since). */
-  told?: boolean;
-  /** Granted at submit: the holder's workflow may not exist yet (see START_GRACE_MS). */
-  atSubmit?: true;
-}
-
-/**
- * A permit granted at submit is not taken back for a failed signal (its task may not have started
- * yet) until this long after the grant; a task that started later than half of it after the grant
- * asks again instead of trusting it, so no task runs on a permit its limiter took back.
- */
-export const START_GRACE_MS = 10_000;
-
-/**
- * Lazy release applies to limits of at least LAZY_MIN_LIMIT, while at most LAZY_SHARE of the limit
- * is held: tighter than that, every permit is given back at its end (a key that is often full must
- * not wait for its limiter to take permits back).
- */
-export const LAZY_MIN_LIMIT = 10;
-export const LAZY_SHARE = 0.5;
 
 /** What the limiter carries across continue-as-new, and its first run's input. */
 export interface FlowLimiterInput {
@@ -162,7 +88,7 @@ export interface FlowLimiterInput {
   key: string;
   limit: number;
   perMs?: number;
-  held?: HeldPermit[];
+  held?: { holder: string; seq: number; at: number }[];
   waiting?: { holder: string; seq: number; priority: number; at: number }[];
   /** Rate limiters: grant times still inside the window. */
   grants?: number[];
@@ -186,7 +112,6 @@ export const acquirePermitSignal = defineSignal<[PermitRequest]>('tideway.flow.a
 export const acquirePermitUpdate = defineUpdate<PermitReply, [PermitRequest]>('tideway.flow.acquireNow');
 export const releasePermitSignal = defineSignal<[PermitRelease]>('tideway.flow.release');
 export const permitAnswerSignal = defineSignal<[PermitAnswer]>('tideway.flow.answer');
-export const reclaimPermitSignal = defineSignal<[PermitReclaim]>('tideway.flow.reclaim');
 export const flowStateQuery = defineQuery<FlowLimiterState>('flowState');
 
 /** Human text of a wait, as `state.flow.waiting.reason` says it. */

@@ -45,7 +45,7 @@ import {
   type TaskStatus,
 } from '../config/names';
 import { SA_KEYS as SA, taskAttributePairs } from '../config/search-attributes';
-import { FLOW_PATCH, type SubmitPermit } from '../config/flow';
+import { FLOW_PATCH } from '../config/flow';
 import { flowPermits, type Permit } from './flow';
 
 const { resolveTask } = proxyLocalActivities<ControlActivities>({
@@ -81,11 +81,6 @@ export type ClientResolvedTask = Omit<ResolvedTask, 'input' | 'delayMs'> & {
    * Histories recorded before this flag existed lack it and replay through the upsert they made.
    */
   attributesAtStart?: true;
-  /**
-   * The concurrency permit TaskClient asked for at submit (config/flow.ts `SubmitPermit`): the task
-   * uses its answer instead of asking from the control worker, a local activity less.
-   */
-  permits?: { concurrency?: SubmitPermit };
 };
 
 const { admission } = proxySinks<TidewaySinks>();
@@ -284,7 +279,6 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   // a patch so histories recorded before it replay as they ran (they have no flow anyway).
   const flow = task.flow !== undefined && patched(FLOW_PATCH) ? task.flow : undefined;
   const permits = flow ? flowPermits(info.workflowId, app, state) : undefined;
-  const submitPermit = fromClient ? resolved.permits?.concurrency : undefined;
   let rateTaken = false;
   if (flow) {
     state.flow = {
@@ -439,22 +433,18 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
           priority: LANE_PRIORITY_KEY[lane],
           ...(ttlLeft !== undefined ? { timeoutMs: ttlLeft } : {}),
           abort: () => state.paused,
-          ...(submitPermit ? { atSubmit: submitPermit } : {}),
         });
         if (c.kind === 'timeout') return { kind: 'expired' };
         if (c.kind !== 'granted') continue;
         permit = c.permit;
       }
       let outcome: Outcome;
-      let succeeded = false;
       try {
         // The permit is held by this workflow across the schedule's retries: a pool dying mid-attempt
         // keeps it held (Temporal retries the attempt after the heartbeat timeout), never doubles it.
         outcome = await scheduleOnce(budget - used);
-        succeeded = outcome.kind === 'succeeded';
       } finally {
-        // A success completes the task: an uncontended permit is left for the limiter to take back.
-        if (permits && permit) await permits.release(permit, { completing: succeeded });
+        if (permits && permit) await permits.release(permit);
       }
       if (outcome.kind === 'held') continue;
       if (outcome.kind === 'not_started') {
