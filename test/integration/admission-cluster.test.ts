@@ -1,10 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 import { admissionRegistryQuery } from '../../config/messages';
 import { admissionRegistryId } from '../../config/names';
-import { freePort } from '../../temporal/dev-server';
-import { DEMO_CONFIG, testAddress, uniqueId, useStack, waitFor } from '../helpers/stack';
-import { caller, type Caller } from './api-helpers';
+import { uniqueId, useStack, waitFor } from '../helpers/stack';
+import { startApiProcess, type ApiProc } from './api-helpers';
 
 /**
  * A fixed lane admission budget holds across replicas: two API processes with TIDEWAY_ADMISSION
@@ -21,39 +18,8 @@ const KEY = 'admission-cluster-key';
 const BUDGET = 10;
 const TTL_MS = 3_000;
 
-interface ApiProc {
-  proc: ChildProcess;
-  call: Caller;
-  exited: Promise<void>;
-}
-
-async function startApi(): Promise<ApiProc> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, [join(__dirname, '..', '..', 'bin', 'tideway.js'), 'api'], {
-    env: {
-      ...process.env,
-      TIDEWAY_CONFIG: DEMO_CONFIG,
-      TEMPORAL_ADDRESS: testAddress(),
-      TIDEWAY_PORT: String(port),
-      TIDEWAY_API_KEYS: `default=${KEY}`,
-      TIDEWAY_LOG_LEVEL: 'warn',
-      TIDEWAY_ADMISSION: `low=${BUDGET}/s`,
-      TIDEWAY_ADMISSION_TTL: `${TTL_MS}ms`,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise<void>((res) => proc.once('exit', () => res()));
-  const call = caller(`http://127.0.0.1:${port}`);
-  await waitFor(
-    () =>
-      call('GET', '/healthz').then(
-        (r) => r.status === 200,
-        () => false,
-      ),
-    60_000,
-  );
-  return { proc, call, exited };
-}
+const startApi = (): Promise<ApiProc> =>
+  startApiProcess(KEY, { TIDEWAY_ADMISSION: `low=${BUDGET}/s`, TIDEWAY_ADMISSION_TTL: `${TTL_MS}ms` });
 
 interface AdmissionView {
   rates: { low?: number };

@@ -1,5 +1,9 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { ApiServer } from '../../api/http/server';
+import { freePort } from '../../temporal/dev-server';
+import { DEMO_CONFIG, testAddress, waitFor } from '../helpers/stack';
 
 /** A JSON answer from the API under test. */
 export interface Answer {
@@ -45,4 +49,42 @@ export function caller(base: string): Caller {
     }
     return { status: res.status, headers: res.headers, body: parsed, text };
   };
+}
+
+/** A `tideway api` process started by a test, and a caller of its HTTP API. */
+export interface ApiProc {
+  proc: ChildProcess;
+  call: Caller;
+  exited: Promise<void>;
+}
+
+/**
+ * Starts a real `tideway api` process for the demo project against the test's Temporal server on a
+ * free port (API key `default=<key>`, plus `env`), and waits until /healthz answers.
+ */
+export async function startApiProcess(key: string, env: Record<string, string> = {}): Promise<ApiProc> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [join(__dirname, '..', '..', 'bin', 'tideway.js'), 'api'], {
+    env: {
+      ...process.env,
+      TIDEWAY_CONFIG: DEMO_CONFIG,
+      TEMPORAL_ADDRESS: testAddress(),
+      TIDEWAY_PORT: String(port),
+      TIDEWAY_API_KEYS: `default=${key}`,
+      TIDEWAY_LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((res) => proc.once('exit', () => res()));
+  const call = caller(`http://127.0.0.1:${port}`);
+  await waitFor(
+    () =>
+      call('GET', '/healthz').then(
+        (r) => r.status === 200,
+        () => false,
+      ),
+    60_000,
+  );
+  return { proc, call, exited };
 }

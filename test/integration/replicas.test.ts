@@ -1,8 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { freePort } from '../../temporal/dev-server';
-import { DEMO_CONFIG, testAddress, uniqueId, useStack, waitFor } from '../helpers/stack';
-import { caller, type Caller } from './api-helpers';
+import { uniqueId, useStack, waitFor } from '../helpers/stack';
+import { startApiProcess, type ApiProc } from './api-helpers';
 
 jest.setTimeout(300_000);
 
@@ -10,37 +7,7 @@ jest.setTimeout(300_000);
 const stack = useStack({ pools: [['demo', 'normal']] });
 const KEY = 'replica-test-key';
 
-interface ApiProc {
-  proc: ChildProcess;
-  call: Caller;
-  exited: Promise<void>;
-}
-
-async function startApi(): Promise<ApiProc> {
-  const port = await freePort();
-  const proc = spawn(process.execPath, [join(__dirname, '..', '..', 'bin', 'tideway.js'), 'api'], {
-    env: {
-      ...process.env,
-      TIDEWAY_CONFIG: DEMO_CONFIG,
-      TEMPORAL_ADDRESS: testAddress(),
-      TIDEWAY_PORT: String(port),
-      TIDEWAY_API_KEYS: `default=${KEY}`,
-      TIDEWAY_LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise<void>((res) => proc.once('exit', () => res()));
-  const call = caller(`http://127.0.0.1:${port}`);
-  await waitFor(
-    () =>
-      call('GET', '/healthz').then(
-        (r) => r.status === 200,
-        () => false,
-      ),
-    60_000,
-  );
-  return { proc, call, exited };
-}
+const startApi = (): Promise<ApiProc> => startApiProcess(KEY);
 
 test('two control workers and two API replicas: every task runs exactly once, through a SIGKILL of one of each mid-traffic', async () => {
   const control2 = await stack.spawn({ role: 'control' });
