@@ -10,7 +10,8 @@ import { toFailure, type FailureDetail } from './classify';
 import { NonRetryableError } from './errors';
 import { attemptLogger, type TaskLogSink } from './task-log';
 import { taskTag } from './tag';
-import { createFlowActivities } from './flow';
+import { askLimiter, createFlowActivities, releaseAtLimiter } from './flow';
+import { SEQ_PER_SCHEDULE, type AttemptPermit, type PermitAttemptResult } from '../config/flow';
 
 /** What `runTask` passes to `executeTask` on the pool's queue. */
 export interface ExecuteRequest {
@@ -23,6 +24,8 @@ export interface ExecuteRequest {
   attemptOffset?: number;
   /** The caller's tag (submit option `tag`). */
   tag?: string;
+  /** A concurrency key's permit to take for the attempt (the result is then a `PermitAttemptResult`). */
+  permit?: AttemptPermit;
 }
 
 /** An attempt still running after this long is reported to the workflow as `running`. */
@@ -71,73 +74,138 @@ export function createPoolActivities(
           message: `pool for group ${group} has no handler for ${req.type}`,
         });
       }
-      // Attempts count across re-schedules (pause/resume, promotion, redrive), not per activity.
-      const attempt = (req.attemptOffset ?? 0) + ctx.info.attempt;
-      // Report `running` only for attempts that last: a handler done within the delay needs no extra
-      // workflow task (status goes queued → succeeded), which keeps short tasks fast and cheap.
-      const startedAt = Date.now();
-      let started: Promise<void> = Promise.resolve();
-      const startedTimer = setTimeout(() => {
-        started = notify(ctx, attemptStartedSignal, { attempt, at: startedAt });
-      }, STARTED_SIGNAL_DELAY_MS);
-      const taskCtx: TaskContext = {
-        taskId: req.taskId,
-        attempt,
-        lane: req.lane,
-        tenant: req.tenant,
-        signal: ctx.cancellationSignal,
-        heartbeat: (d) => ctx.heartbeat(d),
-        lastHeartbeat: ctx.info.heartbeatDetails,
-        log: attemptLogger(taskLogs, { ...identityOf(req), runId: ctx.info.workflowExecution?.runId, attempt }),
-        tag: taskTag(req.taskId, req.tag),
-      };
-      try {
-        const result = await handler(req.input, taskCtx);
-        clearTimeout(startedTimer);
-        const schema = batchType ? (task.def as { batch?: { shardOutput?: ZodLike } }).batch?.shardOutput : task.def.output;
-        const checked = schema?.safeParse(result);
-        if (batchType) {
-          const size = Buffer.byteLength(JSON.stringify(result ?? null));
-          if (size > SHARD_RESULT_MAX_BYTES) {
-            throw new NonRetryableError(`${req.type} returned ${size} bytes; a shard's result may be at most ${SHARD_RESULT_MAX_BYTES}`);
-          }
-        }
-        if (checked && !checked.success) {
-          // The handler's code is wrong, not the moment: another attempt would return the same.
-          throw new NonRetryableError(
-            `${req.type} returned a result that does not match its output schema: ${issuesText(checked.error?.issues ?? [])}`,
-          );
-        }
-        await started;
-        return result;
-      } catch (err) {
-        clearTimeout(startedTimer);
-        // Cancellation (or shutdown) aborted the handler: let the SDK report it as cancelled.
-        if (ctx.cancellationSignal.aborted) {
-          // A drain cut the attempt off: the SDK fails it as WorkerShutdown and Temporal retries it on
-          // another replica; tell the workflow too, so `lastError` says why the attempt ended.
-          if (ctx.cancellationDetails?.workerShutdown) {
-            await started;
-            await notify(ctx, attemptFailedSignal, {
-              attempt,
-              at: Date.now(),
-              error: { type: 'WorkerShutdown', class: 'retryable', message: 'the pool worker shut down before the attempt finished' },
-            });
-          }
-          throw err;
-        }
-        const failure = toFailure(task, err, attempt);
-        const cls = (failure.details?.[0] as FailureDetail).class; // classified once, in toFailure
-        await started;
-        await notify(ctx, attemptFailedSignal, {
-          attempt,
-          at: Date.now(),
-          error: { type: failure.type ?? 'Error', class: cls, message: failure.message },
-        });
-        throw failure;
-      }
+      if (req.permit) return runWithPermit(ctx, catalog.app, req.permit, req.taskId, () => runHandler(ctx, req, task, handler, batchType));
+      return runHandler(ctx, req, task, handler, batchType);
     },
   };
+
+  /** One attempt of the handler: reports it running and failed, checks its result. */
+  async function runHandler(
+    ctx: Context,
+    req: ExecuteRequest,
+    task: NonNullable<ReturnType<Catalog['get']>>,
+    handler: (input: unknown, ctx: TaskContext) => Promise<unknown>,
+    batchType: string | undefined,
+  ): Promise<unknown> {
+    // Attempts count across re-schedules (pause/resume, promotion, redrive), not per activity.
+    const attempt = (req.attemptOffset ?? 0) + ctx.info.attempt;
+    // Report `running` only for attempts that last: a handler done within the delay needs no extra
+    // workflow task (status goes queued → succeeded), which keeps short tasks fast and cheap.
+    const startedAt = Date.now();
+    let started: Promise<void> = Promise.resolve();
+    const startedTimer = setTimeout(() => {
+      started = notify(ctx, attemptStartedSignal, { attempt, at: startedAt });
+    }, STARTED_SIGNAL_DELAY_MS);
+    const taskCtx: TaskContext = {
+      taskId: req.taskId,
+      attempt,
+      lane: req.lane,
+      tenant: req.tenant,
+      signal: ctx.cancellationSignal,
+      heartbeat: (d) => ctx.heartbeat(d),
+      lastHeartbeat: ctx.info.heartbeatDetails,
+      log: attemptLogger(taskLogs, { ...identityOf(req), runId: ctx.info.workflowExecution?.runId, attempt }),
+      tag: taskTag(req.taskId, req.tag),
+    };
+    try {
+      const result = await handler(req.input, taskCtx);
+      clearTimeout(startedTimer);
+      const schema = batchType ? (task.def as { batch?: { shardOutput?: ZodLike } }).batch?.shardOutput : task.def.output;
+      const checked = schema?.safeParse(result);
+      if (batchType) {
+        const size = Buffer.byteLength(JSON.stringify(result ?? null));
+        if (size > SHARD_RESULT_MAX_BYTES) {
+          throw new NonRetryableError(`${req.type} returned ${size} bytes; a shard's result may be at most ${SHARD_RESULT_MAX_BYTES}`);
+        }
+      }
+      if (checked && !checked.success) {
+        // The handler's code is wrong, not the moment: another attempt would return the same.
+        throw new NonRetryableError(
+          `${req.type} returned a result that does not match its output schema: ${issuesText(checked.error?.issues ?? [])}`,
+        );
+      }
+      await started;
+      return result;
+    } catch (err) {
+      clearTimeout(startedTimer);
+      // Cancellation (or shutdown) aborted the handler: let the SDK report it as cancelled.
+      if (ctx.cancellationSignal.aborted) {
+        // A drain cut the attempt off: the SDK fails it as WorkerShutdown and Temporal retries it on
+        // another replica; tell the workflow too, so `lastError` says why the attempt ended.
+        if (ctx.cancellationDetails?.workerShutdown) {
+          await started;
+          await notify(ctx, attemptFailedSignal, {
+            attempt,
+            at: Date.now(),
+            error: { type: 'WorkerShutdown', class: 'retryable', message: 'the pool worker shut down before the attempt finished' },
+          });
+        }
+        throw err;
+      }
+      const failure = toFailure(task, err, attempt);
+      const cls = (failure.details?.[0] as FailureDetail).class; // classified once, in toFailure
+      await started;
+      await notify(ctx, attemptFailedSignal, {
+        attempt,
+        at: Date.now(),
+        error: { type: failure.type ?? 'Error', class: cls, message: failure.message },
+      });
+      throw failure;
+    }
+  }
+}
+
+/**
+ * Takes the attempt's concurrency permit in this process (an update to the key's limiter, answered
+ * in the call), runs the attempt, and gives the permit back by signal: no workflow task of the
+ * task's own. A full key leaves the request queued at the limiter and returns without running; the
+ * workflow waits for the grant and schedules again with the permit held. A process that dies
+ * holding a permit loses it to the next attempt (a higher seq of the same task replaces it), or to
+ * the workflow's release when no attempt follows.
+ */
+async function runWithPermit(
+  ctx: Context,
+  app: string | undefined,
+  p: AttemptPermit,
+  holder: string,
+  run: () => Promise<unknown>,
+): Promise<PermitAttemptResult> {
+  let seq: number;
+  if (p.heldSeq !== undefined && ctx.info.attempt === 1) seq = p.heldSeq;
+  else {
+    seq = p.schedule * SEQ_PER_SCHEDULE + ctx.info.attempt;
+    const reply = await askLimiter(
+      ctx.client,
+      app,
+      {
+        limiterId: p.limiterId,
+        kind: 'concurrency',
+        type: p.type,
+        key: p.key,
+        request: { holder, seq, priority: p.priority, limit: p.limit },
+      },
+      ctx.log,
+    );
+    if (reply?.outcome !== 'granted') return { permit: 'queued', seq, ...(reply ? { reply } : {}) };
+  }
+  const release = async (): Promise<boolean> => {
+    try {
+      await releaseAtLimiter(ctx.client, { limiterId: p.limiterId, holder, seq });
+      return true;
+    } catch (err) {
+      // The workflow releases it instead (it does whenever an attempt did not say it released).
+      ctx.log.warn('permit release not sent; the workflow will send it', { limiterId: p.limiterId, error: String(err) });
+      return false;
+    }
+  };
+  let result: unknown;
+  try {
+    result = await run();
+  } catch (err) {
+    await release(); // before the next attempt asks again (or the key's next task gets the permit)
+    throw err;
+  }
+  return { permit: 'ran', result, released: await release() };
 }
 
 /** The fields of a request that name a task in its log lines. */

@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
-import { WithStartWorkflowOperation, WorkflowNotFoundError } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Logger } from '@temporalio/common';
 import type { Catalog } from '../config/catalog-schema';
 import {
   FLOW_LIMITER_WORKFLOW,
@@ -37,76 +38,92 @@ const MAX_UPDATES_PER_LIMITER = 4;
 /** How long the update may take before the request goes by signal instead (it normally takes milliseconds). */
 const UPDATE_DEADLINE_MS = 5_000;
 
-/**
- * The control worker's flow activities (local: no extra queue hop). A workflow can neither update
- * nor signal-with-start another workflow, so these do it for `runTask`.
- *
- * `requestFlowPermit` sends the request as an update-with-start to the (kind, type, key) limiter
- * (started on the flow queue if none runs): the limiter answers in the same call, so a task whose
- * permit is free goes on in the same workflow task. When the update cannot be used (this process
- * already has MAX_UPDATES_PER_LIMITER open on that limiter, or the update failed: the limiter was
- * closing, the server refused it), the same request goes by signal-with-start and the answer comes
- * by signal; it returns `undefined` then. A request sent twice is answered alike (same holder and
- * seq), so the fallback never takes two permits.
- */
-export function createFlowActivities(catalog: Catalog) {
-  const openUpdates = new Map<string, number>();
-  const start = (call: FlowPermitCall): FlowLimiterInput => ({
+/** Updates open per limiter in this process (shared by the control worker's and a pool's activities). */
+const openUpdates = new Map<string, number>();
+
+function limiterStart(call: FlowPermitCall): FlowLimiterInput {
+  return {
     kind: call.kind,
     type: call.type,
     key: call.key,
     limit: call.request.limit,
     ...(call.request.perMs !== undefined ? { perMs: call.request.perMs } : {}),
+  };
+}
+
+/**
+ * Sends a permit request as an update-with-start to the (kind, type, key) limiter (started on the
+ * flow queue if none runs): the limiter answers in the same call. When the update cannot be used
+ * (this process already has MAX_UPDATES_PER_LIMITER open on that limiter, or the update failed: the
+ * limiter was closing, the server refused it), the same request goes by signal-with-start and the
+ * answer comes to the holder by signal; it returns `undefined` then. A request sent twice is
+ * answered alike (same holder and seq), so the fallback never takes two permits.
+ */
+export async function askLimiter(
+  client: Client,
+  app: string | undefined,
+  call: FlowPermitCall,
+  log: Logger,
+): Promise<PermitReply | undefined> {
+  const taskQueue = flowTaskQueue(app);
+  const open = openUpdates.get(call.limiterId) ?? 0;
+  if (open < MAX_UPDATES_PER_LIMITER) {
+    openUpdates.set(call.limiterId, open + 1);
+    try {
+      // A deadline, so a refusal the client would retry with backoff (another process's updates
+      // filled the server's cap) soon falls back to the signal instead of stalling the task.
+      return await client.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>
+        client.workflow.executeUpdateWithStart(acquirePermitUpdate, {
+          args: [call.request],
+          updateId: `${call.request.holder}#${call.request.seq}`,
+          startWorkflowOperation: new WithStartWorkflowOperation(FLOW_LIMITER_WORKFLOW, {
+            workflowId: call.limiterId,
+            taskQueue,
+            args: [limiterStart(call)],
+            workflowIdConflictPolicy: 'USE_EXISTING',
+          }),
+        }),
+      );
+    } catch (err) {
+      log.info('permit update not used; asking by signal', { limiterId: call.limiterId, error: String(err) });
+    } finally {
+      const left = (openUpdates.get(call.limiterId) ?? 1) - 1;
+      if (left > 0) openUpdates.set(call.limiterId, left);
+      else openUpdates.delete(call.limiterId);
+    }
+  }
+  await client.workflow.signalWithStart(FLOW_LIMITER_WORKFLOW, {
+    workflowId: call.limiterId,
+    taskQueue,
+    args: [limiterStart(call)],
+    signal: acquirePermitSignal,
+    signalArgs: [call.request],
   });
+  return undefined;
+}
+
+/** Gives a permit back (or withdraws a request). A limiter that is gone holds nothing any more. */
+export async function releaseAtLimiter(client: Client, call: FlowReleaseCall): Promise<void> {
+  try {
+    await client.workflow.getHandle(call.limiterId).signal(releasePermitSignal, { holder: call.holder, seq: call.seq });
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
+}
+
+/**
+ * The control worker's flow activities (local: no extra queue hop). A workflow can neither update
+ * nor signal-with-start another workflow, so these do it for `runTask` (see `askLimiter`).
+ */
+export function createFlowActivities(catalog: Catalog) {
   return {
     async requestFlowPermit(call: FlowPermitCall): Promise<PermitReply | undefined> {
-      const client = Context.current().client;
-      const taskQueue = flowTaskQueue(catalog.app);
-      const open = openUpdates.get(call.limiterId) ?? 0;
-      if (open < MAX_UPDATES_PER_LIMITER) {
-        openUpdates.set(call.limiterId, open + 1);
-        try {
-          // A deadline, so a refusal the client would retry with backoff (another process's updates
-          // filled the server's cap) soon falls back to the signal instead of stalling the task.
-          return await client.connection.withDeadline(Date.now() + UPDATE_DEADLINE_MS, () =>
-            client.workflow.executeUpdateWithStart(acquirePermitUpdate, {
-              args: [call.request],
-              updateId: `${call.request.holder}#${call.request.seq}`,
-              startWorkflowOperation: new WithStartWorkflowOperation(FLOW_LIMITER_WORKFLOW, {
-                workflowId: call.limiterId,
-                taskQueue,
-                args: [start(call)],
-                workflowIdConflictPolicy: 'USE_EXISTING',
-              }),
-            }),
-          );
-        } catch (err) {
-          Context.current().log.info('permit update not used; asking by signal', { limiterId: call.limiterId, error: String(err) });
-        } finally {
-          const left = (openUpdates.get(call.limiterId) ?? 1) - 1;
-          if (left > 0) openUpdates.set(call.limiterId, left);
-          else openUpdates.delete(call.limiterId);
-        }
-      }
-      await client.workflow.signalWithStart(FLOW_LIMITER_WORKFLOW, {
-        workflowId: call.limiterId,
-        taskQueue,
-        args: [start(call)],
-        signal: acquirePermitSignal,
-        signalArgs: [call.request],
-      });
-      return undefined;
+      const ctx = Context.current();
+      return askLimiter(ctx.client, catalog.app, call, ctx.log);
     },
 
     async releaseFlowPermit(call: FlowReleaseCall): Promise<void> {
-      try {
-        await Context.current()
-          .client.workflow.getHandle(call.limiterId)
-          .signal(releasePermitSignal, { holder: call.holder, seq: call.seq });
-      } catch (err) {
-        // The limiter is gone (idle, completed): nothing is held there any more.
-        if (!(err instanceof WorkflowNotFoundError)) throw err;
-      }
+      await releaseAtLimiter(Context.current().client, call);
     },
   };
 }

@@ -27,6 +27,36 @@ export const FLOW_RELEASE_PATCH = 'tideway.flow-release-local';
 /** `patched()` id of `runTask`'s flow-control steps (histories recorded before it replay without them). */
 export const FLOW_PATCH = 'tideway.flow-keys';
 
+/**
+ * `patched()` id of the concurrency permit taken by `executeTask` itself (an update from the pool
+ * process before the handler, a release signal after it) instead of by the workflow's two local
+ * activities around the schedule. Histories recorded before replay the local activities.
+ */
+export const FLOW_PERMIT_IN_ACTIVITY_PATCH = 'tideway.flow-permit-in-activity';
+
+/** Seqs of one activity schedule: `scheduleSeq * SEQ_PER_SCHEDULE + attempt` (ascending across schedules). */
+export const SEQ_PER_SCHEDULE = 1_000_000;
+
+/** The concurrency permit `executeTask` takes for its attempt (runTask passes it with the request). */
+export interface AttemptPermit {
+  limiterId: string;
+  type: string;
+  key: string;
+  limit: number;
+  priority: number;
+  /** This schedule's number: attempt n asks with seq `schedule * SEQ_PER_SCHEDULE + n`. */
+  schedule: number;
+  /** A permit the workflow already holds (granted while it waited): attempt 1 uses it as is. */
+  heldSeq?: number;
+}
+
+/** What `executeTask` returns when it was given a permit to take. */
+export type PermitAttemptResult =
+  /** The handler ran; `released` is false when the release could not be sent (the workflow sends it). */
+  | { permit: 'ran'; result: unknown; released: boolean }
+  /** The key was full: the request waits at the limiter (`reply` absent: it went by signal). */
+  | { permit: 'queued'; seq: number; reply?: PermitReply };
+
 export const FLOW_KINDS = ['concurrency', 'rate'] as const;
 export type FlowKind = (typeof FLOW_KINDS)[number];
 

@@ -49,6 +49,16 @@ export interface AcquireOptions {
  * grant signal while `state.flow.waiting` says why, and gives permits back. Every give-up path
  * (timeout, pause, cancel) withdraws the request, so a limiter never grants to a task that left.
  */
+/** What `awaitGrant` needs: the request it waits on, and the acquire options it was sent with. */
+export interface WaitOptions extends Pick<AcquireOptions, 'kind' | 'key' | 'perMs' | 'timeoutMs' | 'abort'> {
+  limiterId: string;
+  seq: number;
+  /** The answer that came back in the call, if it did. */
+  direct?: PermitReply;
+  /** When the request was sent (the TTL counts from then). */
+  askedAt?: number;
+}
+
 export function flowPermits(taskId: string, app: string | undefined, state: TaskState) {
   // The latest answer per request; a grant is never overwritten (signals may arrive out of order).
   const answers = new Map<string, PermitReply>();
@@ -72,30 +82,20 @@ export function flowPermits(taskId: string, app: string | undefined, state: Task
     );
   };
 
-  const acquire = async (o: AcquireOptions): Promise<AcquireOutcome> => {
-    const limiterId = flowLimiterId(o.kind, o.type, o.key, app);
-    seq += 1;
-    const permit = { limiterId, seq };
-    const askedAt = Date.now();
+  /**
+   * Waits for the answer to request `seq` (sent by `acquire`, or by `executeTask` for a permit taken
+   * in the attempt), then for its grant while `state.flow.waiting` says why. Gives up at the TTL or
+   * a pause, and withdraws the request on every give-up path (also a cancel).
+   */
+  const awaitGrant = async (o: WaitOptions): Promise<AcquireOutcome> => {
+    const { limiterId, seq: s } = o;
+    const permit = { limiterId, seq: s };
+    const token = `${limiterId}#${s}`;
+    const askedAt = o.askedAt ?? Date.now();
     try {
-      const direct = await requestFlowPermit({
-        limiterId,
-        kind: o.kind,
-        type: o.type,
-        key: o.key,
-        request: {
-          holder: taskId,
-          seq,
-          priority: o.priority,
-          limit: o.limit,
-          ...(o.perMs !== undefined ? { perMs: o.perMs } : {}),
-          ...(o.mode !== undefined ? { mode: o.mode } : {}),
-        },
-      });
-      const token = `${limiterId}#${seq}`;
       // Answered in the call (the update path): the same as the first signal answer would be. A
       // grant by signal that came first is never overwritten.
-      if (direct && answers.get(token)?.outcome !== 'granted') answers.set(token, direct);
+      if (o.direct && answers.get(token)?.outcome !== 'granted') answers.set(token, o.direct);
       const grantedNow = () => answers.get(token)?.outcome === 'granted';
       const first = answers.has(token)
         ? true
@@ -130,10 +130,10 @@ export function flowPermits(taskId: string, app: string | undefined, state: Task
       await release(permit);
       return ok ? { kind: 'aborted' } : { kind: 'timeout' };
     } catch (err) {
-      await release(permit); // cancelled while asking or waiting: withdraw
+      await release(permit); // cancelled while waiting: withdraw
       throw err;
     } finally {
-      answers.delete(`${limiterId}#${seq}`);
+      answers.delete(token);
       if (state.flow?.waiting) {
         const { waiting: _w, ...rest } = state.flow;
         state.flow = rest;
@@ -141,5 +141,38 @@ export function flowPermits(taskId: string, app: string | undefined, state: Task
     }
   };
 
-  return { acquire, release };
+  const acquire = async (o: AcquireOptions): Promise<AcquireOutcome> => {
+    const limiterId = flowLimiterId(o.kind, o.type, o.key, app);
+    seq += 1;
+    const askedAt = Date.now();
+    let direct: PermitReply | undefined;
+    try {
+      direct = await requestFlowPermit({
+        limiterId,
+        kind: o.kind,
+        type: o.type,
+        key: o.key,
+        request: {
+          holder: taskId,
+          seq,
+          priority: o.priority,
+          limit: o.limit,
+          ...(o.perMs !== undefined ? { perMs: o.perMs } : {}),
+          ...(o.mode !== undefined ? { mode: o.mode } : {}),
+        },
+      });
+    } catch (err) {
+      await release({ limiterId, seq }); // cancelled while asking: withdraw
+      throw err;
+    }
+    return awaitGrant({ ...o, limiterId, seq, askedAt, ...(direct ? { direct } : {}) });
+  };
+
+  /** A new schedule number for a permit taken in the attempt (its seqs stay above every earlier one). */
+  const nextSchedule = (): number => {
+    seq += 1;
+    return seq;
+  };
+
+  return { acquire, awaitGrant, release, nextSchedule };
 }

@@ -45,7 +45,15 @@ import {
   type TaskStatus,
 } from '../config/names';
 import { SA_KEYS as SA, taskAttributePairs } from '../config/search-attributes';
-import { FLOW_PATCH } from '../config/flow';
+import {
+  FLOW_PATCH,
+  FLOW_PERMIT_IN_ACTIVITY_PATCH,
+  SEQ_PER_SCHEDULE,
+  flowLimiterId,
+  type AttemptPermit,
+  type PermitAttemptResult,
+  type PermitReply,
+} from '../config/flow';
 import { flowPermits, type Permit } from './flow';
 
 const { resolveTask } = proxyLocalActivities<ControlActivities>({
@@ -62,7 +70,9 @@ function iso(ms: number): string {
 
 /** How one schedule of `executeTask` ended. */
 type Outcome =
-  | { kind: 'succeeded'; result: unknown }
+  /** `released` false: the attempt took a permit and could not give it back (the workflow does). */
+  | { kind: 'succeeded'; result: unknown; released?: boolean }
+  | { kind: 'permit_queued'; seq: number; reply?: PermitReply } // the key was full: no attempt ran
   | { kind: 'failed'; error: TaskError }
   | { kind: 'held' } // cancelled by us because the task was paused
   | { kind: 'not_started'; lane: Lane } // schedule-to-start timeout: TTL or promotion
@@ -279,6 +289,10 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   // a patch so histories recorded before it replay as they ran (they have no flow anyway).
   const flow = task.flow !== undefined && patched(FLOW_PATCH) ? task.flow : undefined;
   const permits = flow ? flowPermits(info.workflowId, app, state) : undefined;
+  // Asked where the first concurrency permit is needed, so histories recorded before replay the
+  // workflow's own local activities there.
+  let inActivity: boolean | undefined;
+  const permitInActivity = (): boolean => (inActivity ??= patched(FLOW_PERMIT_IN_ACTIVITY_PATCH));
   let rateTaken = false;
   if (flow) {
     state.flow = {
@@ -323,7 +337,7 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   };
 
   /** Schedules `executeTask` once under the retry policy; resolves with how that schedule ended. */
-  const scheduleOnce = async (maxAttempts: number): Promise<Outcome> => {
+  const scheduleOnce = async (maxAttempts: number, permit?: AttemptPermit): Promise<Outcome> => {
     const timeouts: number[] = [];
     if (deadline !== undefined && state.attempts === 0) timeouts.push(Math.max(1, deadline - Date.now()));
     const promoteTo = LANE_UP[lane];
@@ -360,12 +374,15 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
           attemptOffset: state.attempts,
           // Only when set, so tasks without a tag schedule exactly what they always did.
           ...(task.tag !== undefined ? { tag: task.tag } : {}),
+          ...(permit ? { permit } : {}),
         }),
       );
+      const ran = permit ? (result as PermitAttemptResult) : undefined;
+      if (ran?.permit === 'queued') return { kind: 'permit_queued', seq: ran.seq, ...(ran.reply ? { reply: ran.reply } : {}) };
       // Started reports come only for attempts past STARTED_SIGNAL_DELAY_MS and failures always
       // report, so an unreported success is the attempt after the last one counted.
       if (!attemptRunning) state.attempts += 1;
-      return { kind: 'succeeded', result };
+      return ran ? { kind: 'succeeded', result: ran.result, released: ran.released } : { kind: 'succeeded', result };
     } catch (err) {
       if (held && isCancellation(err) && !CancellationScope.current().consideredCancelled) return { kind: 'held' };
       if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === 'SCHEDULE_TO_START') {
@@ -383,7 +400,15 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
   const runAttempts = async (budget: number): Promise<Outcome | { kind: 'expired' }> => {
     rateTaken = false;
     const firstAttempt = state.attempts;
+    // A concurrency permit granted while the task waited, for the next schedule's first attempt.
+    let heldSeq: number | undefined;
+    const concurrencyLimiter = flow?.concurrency ? flowLimiterId('concurrency', task.type, flow.concurrency.key, app) : '';
     for (;;) {
+      if (state.paused && heldSeq !== undefined && permits) {
+        // A paused task holds no permit: it asks again after the resume.
+        await permits.release({ limiterId: concurrencyLimiter, seq: heldSeq });
+        heldSeq = undefined;
+      }
       if (state.paused) {
         setStatus('paused');
         const remaining = deadline !== undefined && state.attempts === 0 ? deadline - Date.now() : undefined;
@@ -424,7 +449,21 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
         rateTaken = true; // one rate permit per task (and per redrive), not per attempt
       }
       let permit: Permit | undefined;
-      if (permits && flow?.concurrency) {
+      let attemptPermit: AttemptPermit | undefined;
+      if (permits && flow?.concurrency && permitInActivity()) {
+        // The attempt takes the permit itself (activities/execute.ts): a free key costs this
+        // workflow no step at all; a full one comes back as `permit_queued` and is waited on below.
+        attemptPermit = {
+          limiterId: concurrencyLimiter,
+          type: task.type,
+          key: flow.concurrency.key,
+          limit: flow.concurrency.limit,
+          priority: LANE_PRIORITY_KEY[lane],
+          schedule: permits.nextSchedule(),
+          ...(heldSeq !== undefined ? { heldSeq } : {}),
+        };
+        heldSeq = undefined;
+      } else if (permits && flow?.concurrency) {
         const c = await permits.acquire({
           kind: 'concurrency',
           type: task.type,
@@ -438,13 +477,35 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
         if (c.kind !== 'granted') continue;
         permit = c.permit;
       }
-      let outcome: Outcome;
+      let outcome: Outcome | undefined;
       try {
         // The permit is held by this workflow across the schedule's retries: a pool dying mid-attempt
         // keeps it held (Temporal retries the attempt after the heartbeat timeout), never doubles it.
-        outcome = await scheduleOnce(budget - used);
+        outcome = await scheduleOnce(budget - used, attemptPermit);
       } finally {
         if (permits && permit) await permits.release(permit);
+        // An attempt gives its permit back itself; whatever else ended the schedule (a failure for
+        // good, a pool that died holding it, a pause, a cancel, a release that was not sent), every
+        // permit of this schedule (and the one it started with) goes back here.
+        const gaveBack = outcome?.kind === 'succeeded' && outcome.released === true;
+        if (permits && attemptPermit && !gaveBack && outcome?.kind !== 'permit_queued') {
+          await permits.release({ limiterId: attemptPermit.limiterId, seq: (attemptPermit.schedule + 1) * SEQ_PER_SCHEDULE - 1 });
+        }
+      }
+      if (outcome.kind === 'permit_queued' && permits && flow?.concurrency) {
+        const left = deadline !== undefined && state.attempts === 0 ? deadline - Date.now() : undefined;
+        const g = await permits.awaitGrant({
+          kind: 'concurrency',
+          key: flow.concurrency.key,
+          limiterId: concurrencyLimiter,
+          seq: outcome.seq,
+          ...(outcome.reply ? { direct: outcome.reply } : {}),
+          ...(left !== undefined ? { timeoutMs: Math.max(1, left) } : {}),
+          abort: () => state.paused,
+        });
+        if (g.kind === 'timeout') return { kind: 'expired' };
+        if (g.kind === 'granted') heldSeq = outcome.seq;
+        continue;
       }
       if (outcome.kind === 'held') continue;
       if (outcome.kind === 'not_started') {
