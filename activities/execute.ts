@@ -11,6 +11,7 @@ import { NonRetryableError } from './errors';
 import { attemptLogger, type TaskLogSink } from './task-log';
 import { taskTag } from './tag';
 import { askLimiter, createFlowActivities, releaseAtLimiter } from './flow';
+import { PermitLeases } from './flow-lease';
 import { SEQ_PER_SCHEDULE, type AttemptPermit, type PermitAttemptResult } from '../config/flow';
 
 /** What `runTask` passes to `executeTask` on the pool's queue. */
@@ -52,6 +53,7 @@ export function createPoolActivities(
   taskLogs: TaskLogSink = {},
 ) {
   const batches = createBatchActivities(catalog, group, handlers, taskLogs);
+  const leases = new PermitLeases(catalog.app);
   return {
     ...batches,
     async executeTask(req: ExecuteRequest): Promise<unknown> {
@@ -74,7 +76,8 @@ export function createPoolActivities(
           message: `pool for group ${group} has no handler for ${req.type}`,
         });
       }
-      if (req.permit) return runWithPermit(ctx, catalog.app, req.permit, req.taskId, () => runHandler(ctx, req, task, handler, batchType));
+      if (req.permit)
+        return runWithPermit(ctx, catalog.app, leases, req.permit, req.taskId, () => runHandler(ctx, req, task, handler, batchType));
       return runHandler(ctx, req, task, handler, batchType);
     },
   };
@@ -166,10 +169,19 @@ export function createPoolActivities(
 async function runWithPermit(
   ctx: Context,
   app: string | undefined,
+  leases: PermitLeases,
   p: AttemptPermit,
   holder: string,
   run: () => Promise<unknown>,
 ): Promise<PermitAttemptResult> {
+  if ((p.heldSeq === undefined || ctx.info.attempt > 1) && leases.take(ctx.client, p, ctx.info.heartbeatTimeoutMs)) {
+    // A permit of this process's lease on the key: no round trip at all.
+    try {
+      return { permit: 'ran', result: await run(), released: true };
+    } finally {
+      leases.give(p.limiterId);
+    }
+  }
   let seq: number;
   if (p.heldSeq !== undefined && ctx.info.attempt === 1) seq = p.heldSeq;
   else {

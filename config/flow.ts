@@ -120,6 +120,8 @@ export interface FlowLimiterInput {
   perMs?: number;
   held?: { holder: string; seq: number; at: number }[];
   waiting?: { holder: string; seq: number; priority: number; at: number }[];
+  /** Concurrency limiters: pool processes' leases (`until` in epoch ms). */
+  leases?: { holder: string; count: number; until: number }[];
   /** Rate limiters: grant times still inside the window. */
   grants?: number[];
 }
@@ -135,11 +137,35 @@ export interface FlowLimiterState {
   running: number;
   holders: string[];
   waiting: number;
+  /** Permits pool processes hold as leases (counted in `running`; some may be idle). */
+  leased?: number;
 }
+
+/**
+ * A pool process's lease on a concurrency key: up to `want` permits it hands to its own attempts
+ * with no round trip each, renewed every third of `ttlMs` (the limiter drops a lease not renewed in
+ * time). `using` is how many of them run now: a renewal never takes those back.
+ */
+export interface LeaseRequest {
+  /** The process's lease ID (`lease:<host>:<pid>:<nonce>`), unique per process. */
+  holder: string;
+  want: number;
+  using: number;
+  ttlMs: number;
+  limit: number;
+}
+export interface LeaseReply {
+  /** Permits the lease holds now (0: none; ask per attempt). */
+  count: number;
+}
+
+/** A lease is at most this share of a key's limit (1/4), so small limits keep exact per-task order. */
+export const LEASE_SHARE = 4;
 
 export const acquirePermitSignal = defineSignal<[PermitRequest]>('tideway.flow.acquire');
 /** The same request as an update: the answer (granted, queued, dropped) comes back in the call. */
 export const acquirePermitUpdate = defineUpdate<PermitReply, [PermitRequest]>('tideway.flow.acquireNow');
+export const leasePermitsUpdate = defineUpdate<LeaseReply, [LeaseRequest]>('tideway.flow.lease');
 export const releasePermitSignal = defineSignal<[PermitRelease]>('tideway.flow.release');
 export const permitAnswerSignal = defineSignal<[PermitAnswer]>('tideway.flow.answer');
 export const flowStateQuery = defineQuery<FlowLimiterState>('flowState');

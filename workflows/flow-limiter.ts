@@ -11,6 +11,8 @@ import {
   acquirePermitSignal,
   acquirePermitUpdate,
   flowStateQuery,
+  LEASE_SHARE,
+  leasePermitsUpdate,
   permitAnswerSignal,
   releasePermitSignal,
   type FlowLimiterInput,
@@ -51,6 +53,17 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
   let perMs = input.perMs;
   const held = new Map<string, { holder: string; seq: number; at: number }>();
   for (const h of input.held ?? []) held.set(h.holder, h);
+  // Pool processes' leases: permits counted as held until their `until` passes without a renewal.
+  const leases = new Map<string, { holder: string; count: number; until: number }>();
+  for (const l of input.leases ?? []) leases.set(l.holder, l);
+  const leased = (): number => {
+    let n = 0;
+    for (const l of leases.values()) n += l.count;
+    return n;
+  };
+  const dropExpired = (): void => {
+    for (const [h, l] of leases) if (l.until <= Date.now()) leases.delete(h);
+  };
   const waiting = [...(input.waiting ?? [])];
   let grants = [...(input.grants ?? [])];
   let dirty = true;
@@ -65,7 +78,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
   const nextPacedAt = (): number => lastGrant() + (perMs ?? 0) / limit;
   const hasRoom = (): boolean => running() < limit && (kind === 'concurrency' || !paced || Date.now() >= nextPacedAt());
   const running = (): number => {
-    if (kind === 'concurrency') return held.size;
+    if (kind === 'concurrency') return held.size + leased();
     const from = windowStart();
     grants = grants.filter((t) => t > from);
     return grants.length;
@@ -107,7 +120,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
     paced = req.mode !== 'drop';
     // A retried request (the asking activity ran twice) gets the same answer again.
     const mine = held.get(req.holder);
-    if (mine && mine.seq === req.seq) return { outcome: 'granted', running: held.size, limit };
+    if (mine && mine.seq === req.seq) return { outcome: 'granted', running: running(), limit };
     const queuedAt = waiting.findIndex((w) => w.holder === req.holder && w.seq === req.seq);
     if (queuedAt >= 0) return { outcome: 'queued', position: queuedAt + 1, running: running(), limit };
     // An older permit of the same task (a release that never arrived) is replaced, never doubled.
@@ -148,6 +161,36 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
       },
     },
   );
+  // A pool process's lease: grows while the key has room and nobody waits (at most 1/LEASE_SHARE of
+  // the limit per process), shrinks to what it uses once tasks wait, and never takes back a permit
+  // in use. A process that stops renewing loses the lease at `until` (it died: so did its attempts).
+  setHandler(
+    leasePermitsUpdate,
+    (req) => {
+      dirty = true;
+      updates += 1;
+      limit = req.limit;
+      dropExpired();
+      const cur = leases.get(req.holder)?.count ?? 0;
+      const keep = Math.min(cur, req.using);
+      const others = held.size + leased() - cur;
+      const grow = waiting.length > 0 ? 0 : Math.min(req.want, Math.floor(limit / LEASE_SHARE), limit - others);
+      const count = Math.max(keep, grow, 0);
+      if (count === 0) leases.delete(req.holder);
+      else leases.set(req.holder, { holder: req.holder, count, until: Date.now() + req.ttlMs });
+      return { count };
+    },
+    {
+      validator: (req) => {
+        const ok =
+          typeof req?.holder === 'string' &&
+          [req.want, req.using, req.ttlMs, req.limit].every((n) => Number.isInteger(n) && n >= 0) &&
+          req.limit >= 1 &&
+          kind === 'concurrency';
+        if (!ok) throw new Error('bad lease request: holder, want, using, ttlMs and a limit ≥ 1 are required (concurrency keys only)');
+      },
+    },
+  );
   setHandler(releasePermitSignal, ({ holder, seq }) => {
     dirty = true;
     const h = held.get(holder);
@@ -164,8 +207,10 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
     running: running(),
     holders: [...held.keys()],
     waiting: waiting.length,
+    ...(leases.size > 0 ? { leased: leased() } : {}),
   }));
 
+  let probeAt: number | undefined;
   for (;;) {
     if (dirty) {
       dirty = false;
@@ -173,7 +218,11 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
     }
     const info = workflowInfo();
     if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS || updates > MAX_UPDATES_PER_RUN) break;
-    const idle = held.size === 0 && waiting.length === 0 && running() === 0 && inflight.size === 0;
+    dropExpired();
+    const idle = held.size === 0 && leases.size === 0 && waiting.length === 0 && running() === 0 && inflight.size === 0;
+    // Wake when the next lease would expire (its permits go to the waiting, or the limiter idles).
+    let leaseEnds: number | undefined;
+    for (const l of leases.values()) leaseEnds = Math.min(leaseEnds ?? Infinity, Math.max(1, l.until - Date.now() + 1));
     // A rate limiter wakes when its oldest grant leaves the window (a waiter may go, or it may idle).
     let windowMoves: number | undefined;
     if (kind === 'rate' && grants.length > 0) {
@@ -181,11 +230,19 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
       const at = waiting.length > 0 && paced && running() < limit ? nextPacedAt() : oldestLeaves;
       windowMoves = Math.max(1, Math.ceil(at - Date.now()) + 1);
     }
-    const full = kind === 'concurrency' && waiting.length > 0 && held.size >= limit;
-    const timeout = windowMoves ?? (idle ? IDLE_MS : full ? PROBE_MS : undefined);
+    const full = kind === 'concurrency' && waiting.length > 0 && running() >= limit;
+    // Probes run every PROBE_MS while full, however often requests and renewals wake the loop.
+    if (!full) probeAt = undefined;
+    else probeAt ??= Date.now() + PROBE_MS;
+    const base = windowMoves ?? (idle ? IDLE_MS : probeAt !== undefined ? Math.max(1, probeAt - Date.now()) : undefined);
+    const timeout = leaseEnds === undefined ? base : Math.min(base ?? Infinity, leaseEnds);
     const woke = timeout === undefined ? (await condition(() => dirty), true) : await condition(() => dirty, timeout);
-    if (!woke && full) for (const h of held.values()) notify(h.holder, h.seq, { outcome: 'granted', running: held.size, limit });
-    if (!woke && idle && windowMoves === undefined) {
+    const leaseWake = !woke && leaseEnds !== undefined && timeout === leaseEnds && leaseEnds !== base;
+    if (probeAt !== undefined && Date.now() >= probeAt) {
+      probeAt = undefined;
+      for (const h of held.values()) notify(h.holder, h.seq, { outcome: 'granted', running: running(), limit });
+    }
+    if (!woke && idle && windowMoves === undefined && !leaseWake) {
       // Nothing happened for IDLE_MS: complete (the next request starts a fresh run).
       await condition(allHandlersFinished);
       if (!dirty) return;
@@ -205,6 +262,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
     ...(perMs !== undefined ? { perMs } : {}),
     held: [...held.values()],
     waiting,
+    ...(leases.size > 0 ? { leases: [...leases.values()] } : {}),
     grants: kind === 'rate' ? grants.filter((t) => t > windowStart()) : [],
   });
 }
