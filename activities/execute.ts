@@ -175,9 +175,10 @@ async function runWithPermit(
   run: () => Promise<unknown>,
 ): Promise<PermitAttemptResult> {
   if ((p.heldSeq === undefined || ctx.info.attempt > 1) && leases.take(ctx.client, p, ctx.info.heartbeatTimeoutMs)) {
-    // A permit of this process's lease on the key: no round trip at all.
+    // A permit of this process's lease on the key: no round trip at all. A retry's earlier attempt
+    // may have held a permit of its own (its process died with it): the workflow sends that back.
     try {
-      return { permit: 'ran', result: await run(), released: true };
+      return { permit: 'ran', result: await run(), released: ctx.info.attempt === 1 };
     } finally {
       leases.give(p.limiterId);
     }
@@ -198,7 +199,7 @@ async function runWithPermit(
       },
       ctx.log,
     );
-    if (reply?.outcome !== 'granted') return { permit: 'queued', seq, ...(reply ? { reply } : {}) };
+    if (reply?.outcome !== 'granted') return { permit: 'queued', seq, attempt: ctx.info.attempt, ...(reply ? { reply } : {}) };
   }
   const release = async (): Promise<boolean> => {
     try {

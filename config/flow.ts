@@ -54,8 +54,11 @@ export interface AttemptPermit {
 export type PermitAttemptResult =
   /** The handler ran; `released` is false when the release could not be sent (the workflow sends it). */
   | { permit: 'ran'; result: unknown; released: boolean }
-  /** The key was full: the request waits at the limiter (`reply` absent: it went by signal). */
-  | { permit: 'queued'; seq: number; reply?: PermitReply };
+  /**
+   * The key was full: the request waits at the limiter (`reply` absent: it went by signal).
+   * `attempt` is the schedule's attempt that asked (the ones before it ran, perhaps on a dead pool).
+   */
+  | { permit: 'queued'; seq: number; reply?: PermitReply; attempt: number };
 
 export const FLOW_KINDS = ['concurrency', 'rate'] as const;
 export type FlowKind = (typeof FLOW_KINDS)[number];

@@ -357,6 +357,7 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
       // The Web UI's line for this schedule of the handler (its retries are attempts of it).
       summary: `${task.type} on ${lane} lane, tenant ${task.tenant}${state.attempts > 0 ? `, from attempt ${state.attempts + 1}` : ''}`,
     });
+    const offset = state.attempts;
     const scope = new CancellationScope();
     let held = false;
     holdCurrent = () => {
@@ -378,7 +379,12 @@ export async function runTask(envelope: TaskEnvelope, resolved?: ClientResolvedT
         }),
       );
       const ran = permit ? (result as PermitAttemptResult) : undefined;
-      if (ran?.permit === 'queued') return { kind: 'permit_queued', seq: ran.seq, ...(ran.reply ? { reply: ran.reply } : {}) };
+      if (ran?.permit === 'queued') {
+        // The schedule's attempts before the one that asked did run (a pool may have died under one
+        // before it reported): the next schedule numbers its attempts after them.
+        state.attempts = Math.max(state.attempts, offset + ran.attempt - 1);
+        return { kind: 'permit_queued', seq: ran.seq, ...(ran.reply ? { reply: ran.reply } : {}) };
+      }
       // Started reports come only for attempts past STARTED_SIGNAL_DELAY_MS and failures always
       // report, so an unreported success is the attempt after the last one counted.
       if (!attemptRunning) state.attempts += 1;

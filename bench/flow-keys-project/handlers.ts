@@ -8,4 +8,4 @@ async function work(input: { key: string; ms: number }): Promise<{ key: string }
   return { key: input.key };
 }
 
-export default defineHandlers(catalog, { 'flowbench.keyed': work, 'flowbench.plain': work });
+export default defineHandlers(catalog, { 'flowbench.keyed': work, 'flowbench.tight': work, 'flowbench.plain': work });

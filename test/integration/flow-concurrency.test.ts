@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TaskClient } from '../../api/task-client';
 import { catalog } from '../fixtures/projects/flow-keys/catalog';
-import { flowLimiterId, flowStateQuery, permitAnswerSignal } from '../../config/flow';
+import { acquirePermitUpdate, flowLimiterId, flowStateQuery, leasePermitsUpdate, permitAnswerSignal } from '../../config/flow';
 import { flowTaskQueue } from '../../config/names';
 import { expectNoLeakedWorkers, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
 
@@ -124,6 +124,77 @@ it('3 keys × 20 tasks with limit 2 across 2 replicas: never more than 2 of a ke
   expect(peak(all)).toBeGreaterThan(2);
   // …and both replicas took attempts.
   expect(new Set(all.map((i) => i.pid)).size).toBe(2);
+});
+
+/** Updates a limiter accepted in its current run, by name. */
+async function acceptedUpdates(limiterId: string, name: string): Promise<number> {
+  const events = (await stack.temporal.workflow.getHandle(limiterId).fetchHistory()).events ?? [];
+  return events.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest?.input?.name === name).length;
+}
+
+/** Runs two tasks of `key` so both replicas ask for a lease, then waits until the limiter shows one. */
+async function warmLeases(key: string): Promise<string> {
+  const limiterId = flowLimiterId('concurrency', 'flow.wide', key, 'flowtest');
+  const warm = Array.from({ length: 4 }, (_, i) => `${key}-warm-${i}`);
+  await Promise.all(warm.map((id) => client.submit('flow.wide', { key, ms: 300 }, { taskId: id })));
+  await Promise.all(warm.map((id) => client.result(id, 'flow.wide')));
+  await waitFor(
+    async () => ((await stack.temporal.workflow.getHandle(limiterId).query(flowStateQuery)).leased ?? 0) > 0 || undefined,
+    20_000,
+    'a lease',
+  );
+  return limiterId;
+}
+
+it('limit 8 with leases: attempts take leased permits with no update each, never more than 8 of a key at once', async () => {
+  const key = `wide-${uniqueId('fl')}`;
+  const limiterId = await warmLeases(key);
+  const ids = Array.from({ length: 40 }, (_, i) => `${key}-${i}`);
+  await Promise.all(ids.map((id) => client.submit('flow.wide', { key, ms: 300 }, { taskId: id })));
+  await Promise.all(ids.map((id) => client.result(id, 'flow.wide')));
+  const all = intervals(new Set(ids));
+  expect(all).toHaveLength(40);
+  expect(peak(all)).toBeLessThanOrEqual(8);
+  expect(peak(all)).toBeGreaterThan(2); // the limit, not a lease's share, bounds the key
+  // Some attempts ran on a lease: fewer per-attempt updates than attempts (4 warm-up + 40).
+  const perAttempt = await acceptedUpdates(limiterId, acquirePermitUpdate.name);
+  expect(perAttempt).toBeLessThan(44 - 4);
+  expect(await acceptedUpdates(limiterId, leasePermitsUpdate.name)).toBeGreaterThan(0);
+});
+
+it('a replica killed while holding a lease: its lease runs out, its attempts are retried after the heartbeat timeout, never over the limit', async () => {
+  const key = `widek-${uniqueId('fl')}`;
+  const limiterId = await warmLeases(key);
+  const ids = Array.from({ length: 16 }, (_, i) => `${key}-${i}`);
+  await Promise.all(ids.map((id) => client.submit('flow.wide', { key, ms: 3_000 }, { taskId: id })));
+  const pools = stack.workers.filter((w) => w.role.role === 'pool');
+  const victim = await waitFor(
+    () => {
+      const open = lines().filter((l) => ids.includes(l.taskId) && l.phase === 'start');
+      return pools.find((p) => open.filter((l) => l.pid === p.pid).length >= 2);
+    },
+    30_000,
+    'a replica running attempts',
+  );
+  const heldByVictim = lines().filter((l) => ids.includes(l.taskId) && l.phase === 'start' && l.pid === victim.pid);
+  const killedAt = Date.now();
+  expect(await victim.kill()).toBe('SIGKILL');
+  await Promise.all(ids.map((id) => client.result(id, 'flow.wide')));
+  const all = intervals(new Set(ids), new Map([[victim.pid, killedAt]]));
+  expect(peak(all)).toBeLessThanOrEqual(8);
+  for (const id of ids) expect(peak(all.filter((i) => i.taskId === id))).toBe(1);
+  for (const lost of heldByVictim.filter((l) => !lines().some((e) => e.phase === 'end' && e.taskId === l.taskId && e.pid === l.pid))) {
+    const next = all.find((i) => i.taskId === lost.taskId && i.attempt > lost.attempt);
+    expect(next).toBeDefined();
+    expect(next!.start - killedAt).toBeLessThan(15_000);
+  }
+  // The dead process's lease ran out: the limiter holds nothing once all is done.
+  await waitFor(
+    async () => ((await stack.temporal.workflow.getHandle(limiterId).query(flowStateQuery)).running === 0 ? true : undefined),
+    30_000,
+    'leases gone',
+  );
+  await stack.spawn(victim.role); // two replicas again, for the tests below
 });
 
 it('a replica killed while holding permits: its attempts are retried after the heartbeat timeout, never twice at once, never over the limit', async () => {
