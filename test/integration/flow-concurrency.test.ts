@@ -241,8 +241,10 @@ it('a free permit comes back in the update: the task gets no answer signal, the 
     e.workflowExecutionSignaledEventAttributes ? [e.workflowExecutionSignaledEventAttributes.signalName] : [],
   );
   expect(signals).not.toContain(permitAnswerSignal.name);
-  // The release went by local activity, not by a signal-external command.
+  // The attempt took and released the permit itself: the task's workflow ran no local activity for
+  // it and sent no signal-external command.
   expect(events.some((e) => e.signalExternalWorkflowExecutionInitiatedEventAttributes)).toBe(false);
+  expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(0);
   const limiter = stack.temporal.workflow.getHandle(flowLimiterId('concurrency', 'flow.serial', key, 'flowtest'));
   expect((await limiter.describe()).taskQueue).toBe(flowTaskQueue('flowtest'));
   const limiterEvents = (await limiter.fetchHistory()).events ?? [];
