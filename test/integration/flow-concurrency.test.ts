@@ -126,6 +126,36 @@ it('3 keys × 20 tasks with limit 2 across 2 replicas: never more than 2 of a ke
   expect(new Set(all.map((i) => i.pid)).size).toBe(2);
 });
 
+/** Waits until some pool replica runs at least two attempts of `ids`, then SIGKILLs it. */
+async function killBusyReplica(ids: string[]) {
+  const pools = stack.workers.filter((w) => w.role.role === 'pool');
+  const victim = await waitFor(
+    () => {
+      const open = lines().filter((l) => ids.includes(l.taskId) && l.phase === 'start');
+      return pools.find((p) => open.filter((l) => l.pid === p.pid).length >= 2);
+    },
+    30_000,
+    'a replica running attempts',
+  );
+  const heldByVictim = lines().filter((l) => ids.includes(l.taskId) && l.phase === 'start' && l.pid === victim.pid);
+  const killedAt = Date.now();
+  expect(await victim.kill()).toBe('SIGKILL');
+  return { victim, heldByVictim, killedAt };
+}
+
+/**
+ * Each attempt lost with the killed replica ran again on another one, once the heartbeat timeout
+ * (3s) and the retry interval (1s) passed, with room for a loaded machine.
+ */
+function expectLostAttemptsRetried(all: Interval[], heldByVictim: Line[], victimPid: number, killedAt: number): void {
+  for (const lost of heldByVictim.filter((l) => !lines().some((e) => e.phase === 'end' && e.taskId === l.taskId && e.pid === l.pid))) {
+    const next = all.find((i) => i.taskId === lost.taskId && i.attempt > lost.attempt);
+    expect(next).toBeDefined();
+    expect(next!.pid).not.toBe(victimPid);
+    expect(next!.start - killedAt).toBeLessThan(15_000);
+  }
+}
+
 /** Updates a limiter accepted in its current run, by name. */
 async function acceptedUpdates(limiterId: string, name: string): Promise<number> {
   const events = (await stack.temporal.workflow.getHandle(limiterId).fetchHistory()).events ?? [];
@@ -167,27 +197,12 @@ it('a replica killed while holding a lease: its lease runs out, its attempts are
   const limiterId = await warmLeases(key);
   const ids = Array.from({ length: 16 }, (_, i) => `${key}-${i}`);
   await Promise.all(ids.map((id) => client.submit('flow.wide', { key, ms: 3_000 }, { taskId: id })));
-  const pools = stack.workers.filter((w) => w.role.role === 'pool');
-  const victim = await waitFor(
-    () => {
-      const open = lines().filter((l) => ids.includes(l.taskId) && l.phase === 'start');
-      return pools.find((p) => open.filter((l) => l.pid === p.pid).length >= 2);
-    },
-    30_000,
-    'a replica running attempts',
-  );
-  const heldByVictim = lines().filter((l) => ids.includes(l.taskId) && l.phase === 'start' && l.pid === victim.pid);
-  const killedAt = Date.now();
-  expect(await victim.kill()).toBe('SIGKILL');
+  const { victim, heldByVictim, killedAt } = await killBusyReplica(ids);
   await Promise.all(ids.map((id) => client.result(id, 'flow.wide')));
   const all = intervals(new Set(ids), new Map([[victim.pid, killedAt]]));
   expect(peak(all)).toBeLessThanOrEqual(8);
   for (const id of ids) expect(peak(all.filter((i) => i.taskId === id))).toBe(1);
-  for (const lost of heldByVictim.filter((l) => !lines().some((e) => e.phase === 'end' && e.taskId === l.taskId && e.pid === l.pid))) {
-    const next = all.find((i) => i.taskId === lost.taskId && i.attempt > lost.attempt);
-    expect(next).toBeDefined();
-    expect(next!.start - killedAt).toBeLessThan(15_000);
-  }
+  expectLostAttemptsRetried(all, heldByVictim, victim.pid, killedAt);
   // The dead process's lease ran out: the limiter holds nothing once all is done.
   await waitFor(
     async () => ((await stack.temporal.workflow.getHandle(limiterId).query(flowStateQuery)).running === 0 ? true : undefined),
@@ -202,33 +217,14 @@ it('a replica killed while holding permits: its attempts are retried after the h
   const keys = ['acme', 'globex', 'initech'].map((k) => `${k}-${run}`);
   const ids = keys.flatMap((key) => Array.from({ length: 4 }, (_, i) => `${key}-${i}`));
   await Promise.all(ids.map((id) => client.submit('flow.serial', { key: id.slice(0, id.lastIndexOf('-')), ms: 4_000 }, { taskId: id })));
-  const pools = stack.workers.filter((w) => w.role.role === 'pool');
-  // Wait until some replica runs at least two attempts, then SIGKILL it.
-  const victim = await waitFor(
-    () => {
-      const open = lines().filter((l) => ids.includes(l.taskId) && l.phase === 'start');
-      return pools.find((p) => open.filter((l) => l.pid === p.pid).length >= 2);
-    },
-    30_000,
-    'a replica running attempts',
-  );
-  const heldByVictim = lines().filter((l) => ids.includes(l.taskId) && l.phase === 'start' && l.pid === victim.pid);
-  const killedAt = Date.now();
-  expect(await victim.kill()).toBe('SIGKILL');
+  const { victim, heldByVictim, killedAt } = await killBusyReplica(ids);
 
   await Promise.all(ids.map((id) => client.result(id, 'flow.serial')));
   const all = intervals(new Set(ids), new Map([[victim.pid, killedAt]]));
   for (const key of keys) expect(peak(all.filter((i) => i.key === key))).toBeLessThanOrEqual(2);
   // Nothing ran twice at once: each task's attempts never overlap.
   for (const id of ids) expect(peak(all.filter((i) => i.taskId === id))).toBe(1);
-  // Each attempt lost with the replica ran again once the heartbeat timeout (3s) and the retry
-  // interval (1s) passed, with room for a loaded machine, on the surviving replica.
-  for (const lost of heldByVictim.filter((l) => !lines().some((e) => e.phase === 'end' && e.taskId === l.taskId && e.pid === l.pid))) {
-    const next = all.find((i) => i.taskId === lost.taskId && i.attempt > lost.attempt);
-    expect(next).toBeDefined();
-    expect(next!.pid).not.toBe(victim.pid);
-    expect(next!.start - killedAt).toBeLessThan(15_000);
-  }
+  expectLostAttemptsRetried(all, heldByVictim, victim.pid, killedAt);
 });
 
 it('a free permit comes back in the update: the task gets no answer signal, the limiter runs on the flow queue', async () => {
