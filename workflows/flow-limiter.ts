@@ -123,8 +123,11 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
     if (mine && mine.seq === req.seq) return { outcome: 'granted', running: running(), limit };
     const queuedAt = waiting.findIndex((w) => w.holder === req.holder && w.seq === req.seq);
     if (queuedAt >= 0) return { outcome: 'queued', position: queuedAt + 1, running: running(), limit };
-    // An older permit of the same task (a release that never arrived) is replaced, never doubled.
+    // An older permit of the same task (a release that never arrived) is replaced, never doubled;
+    // so is an older queued request (an attempt that died after asking): left queued, its grant
+    // would go to a task no longer waiting for it, and such permits can fill the key for good.
     if (mine) held.delete(req.holder);
+    for (let i = waiting.length - 1; i >= 0; i--) if (waiting[i]!.holder === req.holder && waiting[i]!.seq < req.seq) waiting.splice(i, 1);
     const now = running();
     if (waiting.length === 0 && hasRoom()) {
       if (kind === 'concurrency') held.set(req.holder, { holder: req.holder, seq: req.seq, at: Date.now() });

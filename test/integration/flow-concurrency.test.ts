@@ -2,7 +2,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TaskClient } from '../../api/task-client';
 import { catalog } from '../fixtures/projects/flow-keys/catalog';
-import { acquirePermitUpdate, flowLimiterId, flowStateQuery, leasePermitsUpdate, permitAnswerSignal } from '../../config/flow';
+import { WithStartWorkflowOperation } from '@temporalio/client';
+import {
+  FLOW_LIMITER_WORKFLOW,
+  acquirePermitUpdate,
+  flowLimiterId,
+  flowStateQuery,
+  leasePermitsUpdate,
+  permitAnswerSignal,
+  releasePermitSignal,
+} from '../../config/flow';
 import { flowTaskQueue } from '../../config/names';
 import { expectNoLeakedWorkers, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
 
@@ -225,6 +234,31 @@ it('a replica killed while holding permits: its attempts are retried after the h
   // Nothing ran twice at once: each task's attempts never overlap.
   for (const id of ids) expect(peak(all.filter((i) => i.taskId === id))).toBe(1);
   expectLostAttemptsRetried(all, heldByVictim, victim.pid, killedAt);
+});
+
+it("a task's newer request replaces its older queued one, so an attempt that died after asking leaves no permit behind", async () => {
+  const key = `orphan-${uniqueId('fo')}`;
+  const limiterId = flowLimiterId('concurrency', 'flow.serial', key, 'flowtest');
+  const ask = (holder: string, seq: number) =>
+    stack.temporal.workflow.executeUpdateWithStart(acquirePermitUpdate, {
+      args: [{ holder, seq, priority: 2, limit: 1 }],
+      startWorkflowOperation: new WithStartWorkflowOperation(FLOW_LIMITER_WORKFLOW, {
+        workflowId: limiterId,
+        taskQueue: flowTaskQueue('flowtest'),
+        args: [{ kind: 'concurrency', type: 'flow.serial', key, limit: 1 }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      }),
+    });
+  expect((await ask(`${key}-a`, 1)).outcome).toBe('granted');
+  expect((await ask(`${key}-w`, 1)).outcome).toBe('queued'); // its attempt dies here
+  expect((await ask(`${key}-w`, 2)).outcome).toBe('queued'); // the retry asks again
+  const limiter = stack.temporal.workflow.getHandle(limiterId);
+  expect((await limiter.query(flowStateQuery)).waiting).toBe(1);
+  await limiter.signal(releasePermitSignal, { holder: `${key}-a`, seq: 1 });
+  await waitFor(async () => (await limiter.query(flowStateQuery)).holders.includes(`${key}-w`) || undefined, 10_000, 'the grant');
+  // The retry's request holds the permit: its release frees the key.
+  await limiter.signal(releasePermitSignal, { holder: `${key}-w`, seq: 2 });
+  await waitFor(async () => ((await limiter.query(flowStateQuery)).running === 0 ? true : undefined), 10_000, 'the key free');
 });
 
 it('a free permit comes back in the update: the task gets no answer signal, the limiter runs on the flow queue', async () => {
