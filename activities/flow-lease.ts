@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
-import { FLOW_LIMITER_WORKFLOW, LEASE_SHARE, leasePermitsUpdate, type AttemptPermit } from '../config/flow';
+import { FLOW_LIMITER_WORKFLOW, leaseCap, leasePermitsUpdate, type AttemptPermit } from '../config/flow';
 import { flowTaskQueue } from '../config/names';
 
 /** Permits a process asks to lease per key (the limiter grants at most 1/LEASE_SHARE of the limit). */
@@ -23,7 +23,6 @@ interface Lease {
   ttlMs: number;
   lastUsed: number;
   renewing: boolean;
-  timer?: NodeJS.Timeout;
 }
 
 /**
@@ -52,7 +51,7 @@ export class PermitLeases {
    * (the attempt asks the limiter itself) and asks for a lease in the background.
    */
   take(client: Client, p: AttemptPermit, heartbeatMs: number | undefined): boolean {
-    if (Math.floor(p.limit / LEASE_SHARE) < 1) return false; // too small a limit to lease
+    if (leaseCap(p.limit) < 1) return false; // too small a limit to lease
     this.client ??= client;
     const now = Date.now();
     let lease = this.leases.get(p.limiterId);
@@ -115,7 +114,6 @@ export class PermitLeases {
       this.leases.delete(lease.limiterId);
       return;
     }
-    lease.timer = setTimeout(() => void this.renew(lease), lease.ttlMs / 3);
-    lease.timer.unref();
+    setTimeout(() => void this.renew(lease), lease.ttlMs / 3).unref();
   }
 }

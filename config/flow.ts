@@ -164,6 +164,8 @@ export interface LeaseReply {
 
 /** A lease is at most this share of a key's limit (1/4), so small limits keep exact per-task order. */
 export const LEASE_SHARE = 4;
+/** Most permits one lease may hold on a key of `limit` (0: the key is never leased). */
+export const leaseCap = (limit: number): number => Math.floor(limit / LEASE_SHARE);
 
 export const acquirePermitSignal = defineSignal<[PermitRequest]>('tideway.flow.acquire');
 /** The same request as an update: the answer (granted, queued, dropped) comes back in the call. */

@@ -11,7 +11,7 @@ import {
   acquirePermitSignal,
   acquirePermitUpdate,
   flowStateQuery,
-  LEASE_SHARE,
+  leaseCap,
   leasePermitsUpdate,
   permitAnswerSignal,
   releasePermitSignal,
@@ -177,7 +177,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
       const cur = leases.get(req.holder)?.count ?? 0;
       const keep = Math.min(cur, req.using);
       const others = held.size + leased() - cur;
-      const grow = waiting.length > 0 ? 0 : Math.min(req.want, Math.floor(limit / LEASE_SHARE), limit - others);
+      const grow = waiting.length > 0 ? 0 : Math.min(req.want, leaseCap(limit), limit - others);
       const count = Math.max(keep, grow, 0);
       if (count === 0) leases.delete(req.holder);
       else leases.set(req.holder, { holder: req.holder, count, until: Date.now() + req.ttlMs });
