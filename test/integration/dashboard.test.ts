@@ -13,6 +13,7 @@ import { Scaler } from '../../scaler/scaler';
 import { defaultSignals } from '../../scaler/signals';
 import { CHROMIUM, ensureChromium } from '../helpers/chromium';
 import { expectNoLeakedWorkers, startStack, uniqueId, waitFor, type Stack } from '../helpers/stack';
+import { teardown } from '../helpers/teardown';
 import { listen, type Caller } from './api-helpers';
 
 /**
@@ -61,13 +62,15 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await api?.close();
-  await apiClient?.close();
-  await scaler?.stop();
-  await stack?.stop();
+  await teardown([
+    ['close the browser', () => browser?.close()],
+    ['close the API server', () => api?.close()],
+    ["close the API's client", () => apiClient?.close()],
+    ['stop the scaler', () => scaler?.stop()],
+    ['stop the stack', () => stack?.stop()],
+  ]);
   expectNoLeakedWorkers();
-}, 60_000);
+}, 120_000);
 
 /** The page's value of one pool field (`data-value`, the JSON the page got). */
 async function pageTable(): Promise<Record<string, Record<string, unknown>>> {
