@@ -159,6 +159,22 @@ export function createPoolActivities(
 }
 
 /**
+ * Heartbeats while `wait` runs: the limiter's answer may take up to its update deadline (seconds,
+ * on a busy server), longer than a short heartbeat timeout. It sends the attempt's last details
+ * again, so a retry still resumes from them.
+ */
+async function beating<T>(ctx: Context, wait: () => Promise<T>): Promise<T> {
+  const timeout = ctx.info.heartbeatTimeoutMs;
+  if (!timeout) return wait();
+  const timer = setInterval(() => ctx.heartbeat(ctx.info.heartbeatDetails), Math.max(200, Math.floor(timeout / 3)));
+  try {
+    return await wait();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
  * Takes the attempt's concurrency permit in this process (an update to the key's limiter, answered
  * in the call), runs the attempt, and gives the permit back by signal: no workflow task of the
  * task's own. A full key leaves the request queued at the limiter and returns without running; the
@@ -187,18 +203,14 @@ async function runWithPermit(
   if (p.heldSeq !== undefined && ctx.info.attempt === 1) seq = p.heldSeq;
   else {
     seq = p.schedule * SEQ_PER_SCHEDULE + ctx.info.attempt;
-    const reply = await askLimiter(
-      ctx.client,
-      app,
-      {
-        limiterId: p.limiterId,
-        kind: 'concurrency',
-        type: p.type,
-        key: p.key,
-        request: { holder, seq, priority: p.priority, limit: p.limit },
-      },
-      ctx.log,
-    );
+    const ask = {
+      limiterId: p.limiterId,
+      kind: 'concurrency' as const,
+      type: p.type,
+      key: p.key,
+      request: { holder, seq, priority: p.priority, limit: p.limit },
+    };
+    const reply = await beating(ctx, () => askLimiter(ctx.client, app, ask, ctx.log));
     if (reply?.outcome !== 'granted') return { permit: 'queued', seq, attempt: ctx.info.attempt, ...(reply ? { reply } : {}) };
   }
   const release = async (): Promise<boolean> => {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { Runtime } from '@temporalio/worker';
-import { FLOW_LIMITER_WORKFLOW, leaseCap, leasePermitsUpdate, type AttemptPermit } from '../config/flow';
-import { flowTaskQueue } from '../config/names';
+import { leaseCap, leasePermitsUpdate, type AttemptPermit } from '../config/flow';
+import { startLimiter } from './flow';
 
 /** Permits a process asks to lease per key (the limiter grants at most 1/LEASE_SHARE of the limit). */
 const LEASE_WANT = 16;
@@ -94,11 +94,11 @@ export class PermitLeases {
       const reply = await client.connection.withDeadline(sentAt + lease.ttlMs / 2, () =>
         client.workflow.executeUpdateWithStart(leasePermitsUpdate, {
           args: [{ holder: this.id, want: idle ? 0 : LEASE_WANT, using: lease.using, ttlMs: lease.ttlMs, limit: lease.permit.limit }],
-          startWorkflowOperation: new WithStartWorkflowOperation(FLOW_LIMITER_WORKFLOW, {
-            workflowId: lease.limiterId,
-            taskQueue: flowTaskQueue(this.app),
-            args: [{ kind: 'concurrency', type: lease.permit.type, key: lease.permit.key, limit: lease.permit.limit }],
-            workflowIdConflictPolicy: 'USE_EXISTING',
+          startWorkflowOperation: startLimiter(this.app, lease.limiterId, {
+            kind: 'concurrency',
+            type: lease.permit.type,
+            key: lease.permit.key,
+            limit: lease.permit.limit,
           }),
         }),
       );

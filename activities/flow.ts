@@ -52,6 +52,20 @@ function limiterStart(call: FlowPermitCall): FlowLimiterInput {
 }
 
 /**
+ * The start half of an update-with-start on a limiter: started on the app's flow queue if none runs,
+ * joined if one does. The ask (`askLimiter`) and the lease renewal (`PermitLeases`) share it, so a
+ * limiter is started the same way whoever reaches it first.
+ */
+export function startLimiter(app: string | undefined, limiterId: string, input: FlowLimiterInput) {
+  return new WithStartWorkflowOperation(FLOW_LIMITER_WORKFLOW, {
+    workflowId: limiterId,
+    taskQueue: flowTaskQueue(app),
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+}
+
+/**
  * Sends a permit request as an update-with-start to the (kind, type, key) limiter (started on the
  * flow queue if none runs): the limiter answers in the same call. When the update cannot be used
  * (this process already has MAX_UPDATES_PER_LIMITER open on that limiter, or the update failed: the
@@ -65,7 +79,6 @@ export async function askLimiter(
   call: FlowPermitCall,
   log: Logger,
 ): Promise<PermitReply | undefined> {
-  const taskQueue = flowTaskQueue(app);
   const open = openUpdates.get(call.limiterId) ?? 0;
   if (open < MAX_UPDATES_PER_LIMITER) {
     openUpdates.set(call.limiterId, open + 1);
@@ -76,12 +89,7 @@ export async function askLimiter(
         client.workflow.executeUpdateWithStart(acquirePermitUpdate, {
           args: [call.request],
           updateId: `${call.request.holder}#${call.request.seq}`,
-          startWorkflowOperation: new WithStartWorkflowOperation(FLOW_LIMITER_WORKFLOW, {
-            workflowId: call.limiterId,
-            taskQueue,
-            args: [limiterStart(call)],
-            workflowIdConflictPolicy: 'USE_EXISTING',
-          }),
+          startWorkflowOperation: startLimiter(app, call.limiterId, limiterStart(call)),
         }),
       );
     } catch (err) {
@@ -94,7 +102,7 @@ export async function askLimiter(
   }
   await client.workflow.signalWithStart(FLOW_LIMITER_WORKFLOW, {
     workflowId: call.limiterId,
-    taskQueue,
+    taskQueue: flowTaskQueue(app),
     args: [limiterStart(call)],
     signal: acquirePermitSignal,
     signalArgs: [call.request],
