@@ -1,8 +1,8 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { TidewayError } from '../config/errors';
+import { buildOnce } from './build-once';
 
 /** The Temporal CLI release Tideway builds when none is found. */
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
@@ -70,30 +70,23 @@ export async function findOrBuildTemporalCli(opts: FindCliOptions): Promise<stri
   }
 
   mkdirSync(binDir, { recursive: true });
-  const lock = join(opts.cacheDir, 'build.lock');
-  const started = Date.now();
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (isExecutable(cached)) return cached;
-      if (Date.now() - started > 20 * 60_000) throw new TemporalCliUnavailableError(`gave up waiting for the build lock ${lock}`);
-      if (Date.now() - started < 1_000) say(`Another process is building the Temporal CLI; waiting (lock ${lock})...`);
-      await sleep(2_000);
-    }
-  }
-  try {
-    if (isExecutable(cached)) return cached;
-    say(`Building the Temporal CLI (${TEMPORAL_CLI_MODULE}) with ${goVersion(go)} into ${binDir}.`);
-    say('This happens once per machine and takes about 4-8 minutes on 2 cores; later starts reuse it.');
-    await goInstall(go, [TEMPORAL_CLI_MODULE], binDir, say);
-    if (!isExecutable(cached)) throw new TemporalCliUnavailableError(`go install finished but ${cached} is missing`);
-    say(`Temporal CLI built in ${Math.round((Date.now() - started) / 1000)}s: ${cached}`);
-    return cached;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  return buildOnce({
+    lock: join(opts.cacheDir, 'build.lock'),
+    what: 'the Temporal CLI',
+    giveUpMs: 20 * 60_000,
+    fail: (message) => new TemporalCliUnavailableError(message),
+    say,
+    built: () => (isExecutable(cached) ? cached : undefined),
+    build: async () => {
+      const started = Date.now();
+      say(`Building the Temporal CLI (${TEMPORAL_CLI_MODULE}) with ${goVersion(go)} into ${binDir}.`);
+      say('This happens once per machine and takes about 4-8 minutes on 2 cores; later starts reuse it.');
+      await goInstall(go, [TEMPORAL_CLI_MODULE], binDir, say);
+      if (!isExecutable(cached)) throw new TemporalCliUnavailableError(`go install finished but ${cached} is missing`);
+      say(`Temporal CLI built in ${Math.round((Date.now() - started) / 1000)}s: ${cached}`);
+      return cached;
+    },
+  });
 }
 
 export function goVersion(go: string): string {

@@ -1,7 +1,7 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { TidewayError } from '../config/errors';
+import { buildOnce } from './build-once';
 import { goInstall, goVersion, isExecutable, onPath } from './cli-binary';
 
 /** The standalone Temporal server release the postgres profile builds (same server as the CLI 1.5.1 embeds). */
@@ -46,28 +46,21 @@ export async function findOrBuildTemporalServer(opts: {
     );
   }
   mkdirSync(binDir, { recursive: true });
-  const lock = join(opts.cacheDir, 'server-build.lock');
-  const started = Date.now();
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (ready()) return bins;
-      if (Date.now() - started > 30 * 60_000) throw new TemporalServerUnavailableError(`gave up waiting for the build lock ${lock}`);
-      if (Date.now() - started < 1_000) say(`Another process is building the Temporal server; waiting (lock ${lock})...`);
-      await sleep(2_000);
-    }
-  }
-  try {
-    if (ready()) return bins;
-    say(`Building the Temporal server ${TEMPORAL_SERVER_VERSION} and its schema tool with ${goVersion(go)} into ${binDir}.`);
-    say('This happens once per machine (about 4-10 minutes on 2 cores); later starts reuse it.');
-    await goInstall(go, MODULES, binDir, say);
-    if (!ready()) throw new TemporalServerUnavailableError(`go install finished but ${bins.server} or ${bins.sqlTool} is missing`);
-    say(`Temporal server built in ${Math.round((Date.now() - started) / 1000)}s.`);
-    return bins;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  return buildOnce({
+    lock: join(opts.cacheDir, 'server-build.lock'),
+    what: 'the Temporal server',
+    giveUpMs: 30 * 60_000,
+    fail: (message) => new TemporalServerUnavailableError(message),
+    say,
+    built: () => (ready() ? bins : undefined),
+    build: async () => {
+      const started = Date.now();
+      say(`Building the Temporal server ${TEMPORAL_SERVER_VERSION} and its schema tool with ${goVersion(go)} into ${binDir}.`);
+      say('This happens once per machine (about 4-10 minutes on 2 cores); later starts reuse it.');
+      await goInstall(go, MODULES, binDir, say);
+      if (!ready()) throw new TemporalServerUnavailableError(`go install finished but ${bins.server} or ${bins.sqlTool} is missing`);
+      say(`Temporal server built in ${Math.round((Date.now() - started) / 1000)}s.`);
+      return bins;
+    },
+  });
 }
