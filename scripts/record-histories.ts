@@ -5,8 +5,19 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { TaskClient } from '../api/task-client';
 import { catalog } from '../examples/demo/catalog';
+import { catalog as flowCatalog } from '../test/fixtures/projects/flow/catalog';
+import { catalog as keysCatalog } from '../test/fixtures/projects/flow-keys/catalog';
+import { keyIdOf } from '../config/debounce';
+import { flowLimiterId, flowStateQuery, permitAnswerSignal } from '../config/flow';
 import { redriveSignal } from '../config/messages';
-import { CONTROL_TASK_QUEUE, RUN_TASK_WORKFLOW, bulkChunkWorkflowId, shardTaskId } from '../config/names';
+import {
+  CONTROL_TASK_QUEUE,
+  RUN_TASK_WORKFLOW,
+  admissionRegistryId,
+  bulkChunkWorkflowId,
+  debounceWorkflowId,
+  shardTaskId,
+} from '../config/names';
 import { loadSettings } from '../config/settings';
 import { findOrBuildTemporalCli, startDevServer } from '../temporal';
 import { spawnWorker } from '../workers/supervisor';
@@ -18,6 +29,11 @@ import { spawnWorker } from '../workers/supervisor';
  *   RECORD_GENERATION=v5 npm run record:histories
  * RECORD_ONLY=bulk records only the cases whose names start with one of its comma-separated prefixes.
  * The batch cases (RECORD_ONLY=batch) run demo.yield on the normal lane: this script starts no low pool.
+ * The flow cases (RECORD_ONLY=flow, first recorded as v8) run the flow fixture projects' types
+ * (test/fixtures/projects/flow-keys: concurrency keys, rate limits; flow: debounce, onConflict) on
+ * their own control and pool workers, started only when a flow case is selected; they also record
+ * the long-lived flowLimiter and admissionRegistry workflows' histories while still open:
+ *   RECORD_GENERATION=v8 RECORD_ONLY=flow npm run record:histories
  */
 async function main(): Promise<void> {
   const out = join(__dirname, '..', '..', 'test', 'fixtures', 'histories');
@@ -36,6 +52,16 @@ async function main(): Promise<void> {
     spawnWorker({ role: 'pool', group: 'demo', lane: 'normal' }, { config, address: server.address }),
     spawnWorker({ role: 'pool', group: 'demo', lane: 'high' }, { config, address: server.address }),
   ];
+  const only = process.env.RECORD_ONLY?.split(',').filter(Boolean);
+  const selected = (name: string) => !only || only.some((o) => name.startsWith(o));
+  // The flow fixture projects' workers: their apps (`flowtest`, `flow`) have their own control and pool queues.
+  const fixtures = join(__dirname, '..', '..', 'test', 'fixtures', 'projects');
+  if (selected('flow')) {
+    for (const project of ['flow-keys', 'flow']) {
+      const opts = { config: join(fixtures, project, 'tideway.config.ts'), address: server.address, logFile: join(dir, `${project}.log`) };
+      workers.push(spawnWorker({ role: 'control' }, opts), spawnWorker({ role: 'pool', group: 'flow', lane: 'normal' }, opts));
+    }
+  }
   await Promise.all(workers.map((w) => w.ready));
   const connection = await Connection.connect({ address: server.address });
   const temporal = new Client({ connection });
@@ -48,9 +74,32 @@ async function main(): Promise<void> {
     throw new Error(`${id} never reached ${status}`);
   };
   const settle = (p: Promise<unknown>) => p.catch(() => undefined);
+  const keys = new TaskClient({ client: temporal, catalog: keysCatalog, admission: { kind: 'off' } });
+  const flows = new TaskClient({ client: temporal, catalog: flowCatalog, admission: { kind: 'off' } });
+  const waitUntil = async (check: () => Promise<boolean>, what: string) => {
+    for (let i = 0; i < 300; i++) {
+      if (await check().catch(() => false)) return; // e.g. a limiter not started yet
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`never: ${what}`);
+  };
+  /**
+   * Fails the recording when a flow case did not take the path it is named for: a task that waited
+   * for its permit got its grant by signal; one granted at once got none.
+   */
+  const expectAnswerSignals = async (id: string, waited: boolean) => {
+    const events = (await temporal.workflow.getHandle(id).fetchHistory()).events ?? [];
+    const n = events.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === permitAnswerSignal.name).length;
+    if (waited ? n === 0 : n > 0)
+      throw new Error(`${id}: ${n} permit answer signal(s): it ${waited ? 'never waited' : 'waited'} for its permit`);
+  };
+  const serialLimiter = flowLimiterId('concurrency', 'flow.serial', 'rec-serial', keysCatalog.app);
+  const rateLimiter = flowLimiterId('rate', 'flow.rated', 'rec-rated', keysCatalog.app);
+  let debouncedRun = ''; // set by flow-debounce-collector
 
-  // A case may answer the workflow ID to record when it is not the case's name (a bulk's chunk).
-  const cases: Record<string, () => Promise<void | string>> = {
+  // A case may answer the workflow ID to record when it is not the case's name (a bulk's chunk),
+  // with a run ID when the run to record is not the latest (a run replaced by a newer one).
+  const cases: Record<string, () => Promise<void | string | { workflowId: string; runId: string }>> = {
     succeeded: async () => {
       await c.submit('demo.echo', { a: 1 }, { taskId: 'succeeded', tenant: 'acme' });
       await c.result('succeeded');
@@ -200,12 +249,99 @@ async function main(): Promise<void> {
       await settle(c.result('batch-fail-fast'));
       await c.discard(shardTaskId('batch-fail-fast', 1)).catch(() => undefined);
     },
+    // Concurrency key (flow.serial, limit 2, the permit taken in the attempt): two slow tasks fill
+    // the key; this one ran at once (its attempt's update was granted, no workflow step for it).
+    'flow-keyed-ran': async () => {
+      const slow = ['flow-keyed-ran', 'flow-keyed-other'];
+      await Promise.all(slow.map((id) => keys.submit('flow.serial', { key: 'rec-serial', ms: 2_500 }, { taskId: id })));
+      await waitUntil(async () => (await temporal.workflow.getHandle(serialLimiter).query(flowStateQuery)).running === 2, 'the key full');
+      // The key is full: this one's attempt comes back `permit_queued`, the workflow awaits the grant, then runs.
+      await keys.submit('flow.serial', { key: 'rec-serial', ms: 100 }, { taskId: 'flow-keyed-queued' });
+      await Promise.all(slow.map((id) => keys.result(id, 'flow.serial')));
+      await expectAnswerSignals('flow-keyed-ran', false);
+    },
+    'flow-keyed-queued': async () => {
+      await keys.result('flow-keyed-queued', 'flow.serial');
+      await expectAnswerSignals('flow-keyed-queued', true);
+    },
+    // The key's limiter (open: it idles 60 s before completing): three updates, a grant by signal, three releases.
+    'flow-limiter-concurrency': async () => serialLimiter,
+    // A key with pool leases (flow.wide, limit 8: a process leases up to 2): the lease update path.
+    'flow-limiter-leased': async () => {
+      const id = flowLimiterId('concurrency', 'flow.wide', 'rec-wide', keysCatalog.app);
+      const warm = Array.from({ length: 4 }, (_, i) => `flow-wide-${i}`);
+      await Promise.all(warm.map((t) => keys.submit('flow.wide', { key: 'rec-wide', ms: 300 }, { taskId: t })));
+      await Promise.all(warm.map((t) => keys.result(t, 'flow.wide')));
+      await waitUntil(async () => ((await temporal.workflow.getHandle(id).query(flowStateQuery)).leased ?? 0) > 0, 'a lease');
+      return id;
+    },
+    // Rate limit, mode queue (60/min, paced one a second): the first is granted in the call, the
+    // second waits about a second for its grant by signal.
+    'flow-rate-granted': async () => {
+      await keys.submit('flow.rated', { key: 'rec-rated', ms: 50 }, { taskId: 'flow-rate-granted' });
+      await waitUntil(async () => (await temporal.workflow.getHandle(rateLimiter).query(flowStateQuery)).running === 1, 'the first grant');
+      await keys.submit('flow.rated', { key: 'rec-rated', ms: 50 }, { taskId: 'flow-rate-queued' });
+      await keys.result('flow-rate-granted', 'flow.rated');
+      await expectAnswerSignals('flow-rate-granted', false);
+    },
+    'flow-rate-queued': async () => {
+      await keys.result('flow-rate-queued', 'flow.rated');
+      await expectAnswerSignals('flow-rate-queued', true);
+    },
+    'flow-limiter-rate': async () => rateLimiter,
+    // Rate limit, mode drop (5/min per tenant): the sixth task of the minute ends throttled_dropped.
+    'flow-rate-dropped': async () => {
+      for (let i = 0; i < 5; i++) await keys.submit('flow.dropped', { key: 'x', ms: 10 }, { taskId: `flow-drop-${i}`, tenant: 'rec-drop' });
+      for (let i = 0; i < 5; i++) await keys.result(`flow-drop-${i}`, 'flow.dropped');
+      await keys.submit('flow.dropped', { key: 'x', ms: 10 }, { taskId: 'flow-rate-dropped', tenant: 'rec-drop' });
+      await settle(keys.result('flow-rate-dropped', 'flow.dropped'));
+      const status = (await keys.get('flow-rate-dropped')).status;
+      if (status !== 'throttled_dropped') throw new Error(`flow-rate-dropped ended ${status}`);
+    },
+    // Debounce (flow.notify, 3 s of quiet): three submits collapse into one window; its collector…
+    'flow-debounce-collector': async () => {
+      let taskId = '';
+      for (let n = 1; n <= 3; n++) {
+        taskId = (await flows.submit('flow.notify', { user: 'rec-user', n })).taskId;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await flows.result(taskId, 'flow.notify');
+      const collector = debounceWorkflowId('default', 'flow.notify', keyIdOf('rec-user'));
+      await waitUntil(async () => (await temporal.workflow.getHandle(collector).describe()).status.name === 'COMPLETED', 'the collector');
+      debouncedRun = taskId;
+      return collector;
+    },
+    // …and the one run it started (a runTask with the last input).
+    'flow-debounce-run': async () => debouncedRun,
+    // onConflict replace_queued (flow.sync, singletonKey): the delayed task a newer submit replaced
+    // (cancelled in its start delay). The other modes and dedupeFor act in the client only (start
+    // policies, a cancel): their runs' histories are the plain ones above (succeeded, cancelled-running).
+    'flow-conflict-replaced': async () => {
+      const queued = await flows.submit('flow.sync', { account: 'rec-acct', ms: 0, v: 'old' }, { delay: '1m' });
+      const runId = (await flows.handle(queued.taskId).describe()).runId;
+      await flows.submit('flow.sync', { account: 'rec-acct', ms: 0, v: 'new' });
+      await flows.result(queued.taskId, 'flow.sync');
+      return { workflowId: queued.taskId, runId };
+    },
+    // The admission registry (open: it runs for good): a client with a fixed normal-lane budget
+    // (cluster scope) checks in at its first paced submit and leaves at close.
+    'flow-admission-registry': async () => {
+      const budgeted = new TaskClient({
+        client: temporal,
+        catalog: keysCatalog,
+        admission: { kind: 'fixed', spec: { normal: { perSecond: 10, burst: 10 } }, memberTtlMs: 3_000 },
+      });
+      await budgeted.submit('flow.plain', { key: 'x', ms: 0 }, { taskId: 'flow-admitted' });
+      await budgeted.result('flow-admitted', 'flow.plain');
+      await budgeted.close();
+      return admissionRegistryId(keysCatalog.app);
+    },
   };
-  const only = process.env.RECORD_ONLY?.split(',').filter(Boolean);
   for (const [name, run] of Object.entries(cases)) {
-    if (only && !only.some((o) => name.startsWith(o))) continue;
-    const id = (await run()) ?? name;
-    const history = await temporal.workflow.getHandle(id).fetchHistory();
+    if (!selected(name)) continue;
+    const ran = (await run()) ?? name;
+    const { workflowId: id, runId } = typeof ran === 'string' ? { workflowId: ran, runId: undefined } : ran;
+    const history = await temporal.workflow.getHandle(id, runId).fetchHistory();
     // Binary protobuf: independent of the JSON mapping of whichever protobufjs copy loads it.
     // RECORD_GENERATION names a new set (e.g. `v2`) so older histories stay and keep being replayed.
     const gen = process.env.RECORD_GENERATION ? `.${process.env.RECORD_GENERATION}` : '';
