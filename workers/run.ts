@@ -86,7 +86,7 @@ export async function runControl(project: Project): Promise<void> {
   const callbacks = await createCallbackWorker({ connection, namespace, catalog, dataConverter, callbacks: settings.callbacks });
   const intake = await createIntakeWorker({ connection, namespace, catalog, dataConverter, pacer });
   const redrive = await createRedriveWorker({ connection, namespace, catalog, dataConverter });
-  const flow = await createFlowWorker({ connection, namespace, catalog, dataConverter, tracing });
+  const flow = await createFlowWorker({ connection, namespace, catalog, dataConverter });
   const running = Promise.all([worker.run(), callbacks.run(), intake.run(), redrive.run(), flow.run()]);
   await syncSchedules(client, catalog, log);
   await checkRouting(clientConnection, namespace, version?.buildId, promote, log, controlDeployment(catalog.app));
