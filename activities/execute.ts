@@ -12,6 +12,7 @@ import { attemptLogger, type TaskLogSink } from './task-log';
 import { taskTag } from './tag';
 import { askLimiter, createFlowActivities, releaseAtLimiter } from './flow';
 import { PermitLeases } from './flow-lease';
+import { heartbeatWhile } from './heartbeat';
 import { SEQ_PER_SCHEDULE, type AttemptPermit, type PermitAttemptResult } from '../config/flow';
 
 /** What `runTask` passes to `executeTask` on the pool's queue. */
@@ -159,22 +160,6 @@ export function createPoolActivities(
 }
 
 /**
- * Heartbeats while `wait` runs: the limiter's answer may take up to its update deadline (seconds,
- * on a busy server), longer than a short heartbeat timeout. It sends the attempt's last details
- * again, so a retry still resumes from them.
- */
-async function beating<T>(ctx: Context, wait: () => Promise<T>): Promise<T> {
-  const timeout = ctx.info.heartbeatTimeoutMs;
-  if (!timeout) return wait();
-  const timer = setInterval(() => ctx.heartbeat(ctx.info.heartbeatDetails), Math.max(200, Math.floor(timeout / 3)));
-  try {
-    return await wait();
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-/**
  * Takes the attempt's concurrency permit in this process (an update to the key's limiter, answered
  * in the call), runs the attempt, and gives the permit back by signal: no workflow task of the
  * task's own. A full key leaves the request queued at the limiter and returns without running; the
@@ -210,7 +195,12 @@ async function runWithPermit(
       key: p.key,
       request: { holder, seq, priority: p.priority, limit: p.limit },
     };
-    const reply = await beating(ctx, () => askLimiter(ctx.client, app, ask, ctx.log));
+    // The limiter's answer may take up to its update deadline (seconds, on a busy server), longer
+    // than a short heartbeat timeout.
+    const timeout = ctx.info.heartbeatTimeoutMs;
+    const reply = timeout
+      ? await heartbeatWhile(ctx, Math.max(200, Math.floor(timeout / 3)), () => askLimiter(ctx.client, app, ask, ctx.log))
+      : await askLimiter(ctx.client, app, ask, ctx.log);
     if (reply?.outcome !== 'granted') return { permit: 'queued', seq, attempt: ctx.info.attempt, ...(reply ? { reply } : {}) };
   }
   const release = async (): Promise<boolean> => {

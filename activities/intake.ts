@@ -6,6 +6,7 @@ import { resolveEnvelope } from '../config/envelope';
 import type { IntakeItem, SliceInput, SliceResult } from '../config/bulk';
 import type { Lane } from '../config/names';
 import { taskStartOptions } from '../api/start-task';
+import { heartbeatWhile } from './heartbeat';
 
 /**
  * What paces the intake's starts: the control process's admission gate (admission/), seen through
@@ -49,8 +50,7 @@ export function createIntakeActivities(opts: IntakeActivityOptions) {
       let infraError: unknown;
       let dispatched = 0;
       // Heartbeats only say the slice is alive: a retry re-checks every item, so it needs no progress.
-      const heartbeat = setInterval(() => ctx.heartbeat(), 1_000);
-      try {
+      await heartbeatWhile(ctx, 1_000, async () => {
         const running = new Set<Promise<void>>();
         for (const [i, item] of input.items.entries()) {
           if (Date.now() >= deadline && i > 0) break;
@@ -71,9 +71,7 @@ export function createIntakeActivities(opts: IntakeActivityOptions) {
           if (running.size >= inFlight) await Promise.race(running);
         }
         await Promise.all(running);
-      } finally {
-        clearInterval(heartbeat);
-      }
+      });
       if (infraError !== undefined) throw infraError;
       const result: SliceResult = { processed: dispatched, started: 0, duplicate: 0, failed: 0, failures: [] };
       for (const [i, o] of outcome.entries()) {

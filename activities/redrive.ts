@@ -5,6 +5,7 @@ import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-wor
 import { redriveSignal } from '../config/messages';
 import { RUN_TASK_WORKFLOW } from '../config/names';
 import { SA_KEYS } from '../config/search-attributes';
+import { heartbeatWhile } from './heartbeat';
 
 /** What `runBatch` asks of `redriveShard`: one failed shard of the batch being redriven. */
 export interface RedriveShardRequest {
@@ -72,13 +73,13 @@ export function createRedriveActivities() {
         }
         first();
       });
-      const beat = setInterval(() => ctx.heartbeat(), REDRIVE_HEARTBEAT_MS);
       try {
-        const all = Promise.all(waits);
-        await Promise.race([firstSettled, all, ctx.cancelled]);
-        await Promise.race([new Promise((r) => setTimeout(r, AWAIT_SHARDS_LINGER_MS)), all, ctx.cancelled]);
+        await heartbeatWhile(ctx, REDRIVE_HEARTBEAT_MS, async () => {
+          const all = Promise.all(waits);
+          await Promise.race([firstSettled, all, ctx.cancelled]);
+          await Promise.race([new Promise((r) => setTimeout(r, AWAIT_SHARDS_LINGER_MS)), all, ctx.cancelled]);
+        });
       } finally {
-        clearInterval(beat);
         ctx.cancellationSignal.removeEventListener('abort', stop);
         abort.abort(); // the shards still open stop being polled; the next call asks again
       }
@@ -151,10 +152,11 @@ export function createRedriveActivities() {
         // A retention ending meanwhile makes this throw; the retry finds the shard closed and restarts it.
         await handle.signal(redriveSignal, {});
       }
-      const beat = setInterval(() => ctx.heartbeat(), REDRIVE_HEARTBEAT_MS);
       try {
         // Aborted with the activity (the batch heard the shard dead-letter again, or was cancelled).
-        const result: unknown = await client.withAbortSignal(ctx.cancellationSignal, () => handle.result());
+        const result: unknown = await heartbeatWhile(ctx, REDRIVE_HEARTBEAT_MS, () =>
+          client.withAbortSignal(ctx.cancellationSignal, () => handle.result()),
+        );
         return { kind: 'succeeded', result };
       } catch (err) {
         if (err instanceof WorkflowFailedError) {
@@ -165,8 +167,6 @@ export function createRedriveActivities() {
           });
         }
         throw err;
-      } finally {
-        clearInterval(beat);
       }
     },
   };
