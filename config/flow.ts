@@ -34,6 +34,14 @@ export const FLOW_PATCH = 'tideway.flow-keys';
  */
 export const FLOW_PERMIT_IN_ACTIVITY_PATCH = 'tideway.flow-permit-in-activity';
 
+/**
+ * `patched()` id of a `queue`-mode rate limiter that paces on a fixed schedule of slots, one every
+ * `per / limit`, granting every slot already due when it wakes. Without it a limiter granted one
+ * permit per wake-up, and since the server fires timers at about one-second granularity, a limit
+ * above 60/min was held to about 60/min. Histories recorded before pace from the last grant.
+ */
+export const RATE_SCHEDULE_PATCH = 'tideway.rate-schedule';
+
 /** Seqs of one activity schedule: `scheduleSeq * SEQ_PER_SCHEDULE + attempt` (ascending across schedules). */
 export const SEQ_PER_SCHEDULE = 1_000_000;
 

@@ -34,6 +34,10 @@ import { spawnWorker } from '../workers/supervisor';
  * their own control and pool workers, started only when a flow case is selected; they also record
  * the long-lived flowLimiter and admissionRegistry workflows' histories while still open:
  *   RECORD_GENERATION=v8 RECORD_ONLY=flow npm run record:histories
+ * v9 holds the rate limiter paced on its schedule (patch tideway.rate-schedule) and a debounce
+ * window closed by maxWait:
+ *   RECORD_GENERATION=v9 RECORD_ONLY=flow-rate,flow-limiter-rate,flow-debounce-stream npm run record:histories
+ * (keep flow-limiter-rate.v9 and flow-debounce-stream.v9; the rate tasks' own v9 histories repeat v8's)
  */
 async function main(): Promise<void> {
   const out = join(__dirname, '..', '..', 'test', 'fixtures', 'histories');
@@ -56,7 +60,8 @@ async function main(): Promise<void> {
   const selected = (name: string) => !only || only.some((o) => name.startsWith(o));
   // The flow fixture projects' workers: their apps (`flowtest`, `flow`) have their own control and pool queues.
   const fixtures = join(__dirname, '..', '..', 'test', 'fixtures', 'projects');
-  if (selected('flow')) {
+  // Any flow case selected (`RECORD_ONLY=flow` or a narrower `flow-rate,flow-debounce-stream`).
+  if (!only || only.some((o) => o.startsWith('flow') || 'flow'.startsWith(o))) {
     for (const project of ['flow-keys', 'flow']) {
       const opts = { config: join(fixtures, project, 'tideway.config.ts'), address: server.address, logFile: join(dir, `${project}.log`) };
       workers.push(spawnWorker({ role: 'control' }, opts), spawnWorker({ role: 'pool', group: 'flow', lane: 'normal' }, opts));
@@ -313,6 +318,24 @@ async function main(): Promise<void> {
     },
     // …and the one run it started (a runTask with the last input).
     'flow-debounce-run': async () => debouncedRun,
+    // Debounce with collect under a continuous stream (flow.digest: 3 s quiet, 10 s maxWait): a
+    // submit every 500 ms for 12 s, so the first window closes by maxWait, with every input.
+    'flow-debounce-stream': async () => {
+      const collector = debounceWorkflowId('default', 'flow.digest', keyIdOf('rec-stream'));
+      let last = (await flows.submit('flow.digest', { user: 'rec-stream', n: 0 })).taskId;
+      const firstRun = (await temporal.workflow.getHandle(collector).describe()).runId;
+      const t0 = Date.now();
+      for (let n = 1; Date.now() - t0 < 12_000; n++) {
+        last = (await flows.submit('flow.digest', { user: 'rec-stream', n })).taskId;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await flows.result(last, 'flow.digest');
+      const first = await temporal.workflow.getHandle(collector, firstRun).result();
+      // A window closed by maxWait holds about 20 submits; one closed by quiet would hold them all.
+      if (!(first.submits >= 15 && first.submits <= 22))
+        throw new Error(`flow-debounce-stream: first window held ${first.submits} submits`);
+      return { workflowId: collector, runId: firstRun };
+    },
     // onConflict replace_queued (flow.sync, singletonKey): the delayed task a newer submit replaced
     // (cancelled in its start delay). The other modes and dedupeFor act in the client only (start
     // policies, a cancel): their runs' histories are the plain ones above (succeeded, cancelled-running).

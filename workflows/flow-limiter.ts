@@ -4,6 +4,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -14,6 +15,7 @@ import {
   leaseCap,
   leasePermitsUpdate,
   permitAnswerSignal,
+  RATE_SCHEDULE_PATCH,
   releasePermitSignal,
   type FlowLimiterInput,
   type PermitReply,
@@ -27,6 +29,11 @@ const IDLE_MS = 60_000;
  * which a live task ignores): a holder that is gone (terminated) fails the signal and loses its permit.
  */
 const PROBE_MS = 30_000;
+/**
+ * How far behind its schedule a paced limiter may catch up in one wake-up (timers fire about a
+ * second late at worst): it bounds the burst after a late wake-up to this much of the limit.
+ */
+const CATCH_UP_MS = 2_000;
 /** Continue as new before the history grows long (each grant and release is a few events). */
 const MAX_HISTORY_EVENTS = 4_000;
 
@@ -71,11 +78,22 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
   let updates = 0;
 
   const windowStart = (): number => Date.now() - (perMs ?? 0);
-  // Rate limiters in `queue` mode pace their grants evenly (one per perMs/limit: 120 tasks at 60/min
+  // Rate limiters in `queue` mode pace their grants (one slot per perMs/limit: 120 tasks at 60/min
   // take 2 minutes); in `drop` mode a burst up to `limit` passes and the rest of the window drops.
   let paced = true;
   const lastGrant = (): number => grants[grants.length - 1] ?? Number.NEGATIVE_INFINITY;
-  const nextPacedAt = (): number => lastGrant() + (perMs ?? 0) / limit;
+  const spacing = (): number => (perMs ?? 0) / limit;
+  // Paced on a schedule: `slot` is when the next grant is due. A direct grant (nobody waiting)
+  // restarts the schedule from now; a queued one keeps to it, so a wake-up that comes late (timers
+  // fire at about 1 s granularity) grants every slot already due, up to CATCH_UP_MS of them.
+  const onSchedule = kind === 'rate' && patched(RATE_SCHEDULE_PATCH);
+  let slot: number | undefined;
+  const nextPacedAt = (): number => (onSchedule && slot !== undefined ? slot : lastGrant() + spacing());
+  const grant = (queued: boolean): void => {
+    const now = Date.now();
+    if (onSchedule) slot = Math.max(nextPacedAt(), queued ? now - CATCH_UP_MS : now) + spacing();
+    grants.push(now);
+  };
   const hasRoom = (): boolean => running() < limit && (kind === 'concurrency' || !paced || Date.now() >= nextPacedAt());
   const running = (): number => {
     if (kind === 'concurrency') return held.size + leased();
@@ -109,7 +127,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
       }
       const [w] = waiting.splice(best, 1);
       if (kind === 'concurrency') held.set(w!.holder, { holder: w!.holder, seq: w!.seq, at: Date.now() });
-      else grants.push(Date.now());
+      else grant(true);
       notify(w!.holder, w!.seq, { outcome: 'granted', running: running(), limit });
     }
   };
@@ -131,7 +149,7 @@ export async function flowLimiter(input: FlowLimiterInput): Promise<void> {
     const now = running();
     if (waiting.length === 0 && hasRoom()) {
       if (kind === 'concurrency') held.set(req.holder, { holder: req.holder, seq: req.seq, at: Date.now() });
-      else grants.push(Date.now());
+      else grant(false);
       return { outcome: 'granted', running: now + 1, limit };
     }
     if (kind === 'rate' && req.mode === 'drop') return { outcome: 'dropped', running: now, limit };

@@ -93,14 +93,16 @@ test('there are recorded histories for the flow-control paths', () => {
     'flow-limiter-leased', // a limiter serving pool leases
     'flow-rate-granted',
     'flow-rate-queued',
-    'flow-limiter-rate',
+    'flow-limiter-rate', // v8 paced from the last grant, v9 on its schedule (patch tideway.rate-schedule)
     'flow-rate-dropped', // throttled_dropped
     'flow-debounce-collector', // debounceTask
     'flow-debounce-run',
+    'flow-debounce-stream', // collect, a window closed by maxWait
     'flow-conflict-replaced', // replace_queued: cancelled in its start delay
     'flow-admission-registry', // the open admissionRegistry
   ];
   for (const name of flow) expect(files.filter((f) => f.startsWith(`${name}.`))).not.toEqual([]);
+  expect(files).toContain('flow-limiter-rate.v9.binpb');
   const types = new Set(histories().map((h) => h.type));
   for (const type of ['runTask', 'runBatch', 'bulkIntake', 'debounceTask', 'flowLimiter', 'admissionRegistry'])
     expect(types).toContain(type);
