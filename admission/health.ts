@@ -114,6 +114,9 @@ export class HealthMonitor {
   private lastUsed = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
+  // A poll's calls outlive close() otherwise, and a call still retrying when its connection closes
+  // throws from a timer ("Channel has been shut down"), in whatever runs next.
+  private inFlight: Promise<void> | undefined;
   private closed = false;
   private controlAge: number | undefined;
   private highAge: number | undefined;
@@ -154,16 +157,18 @@ export class HealthMonitor {
     };
   }
 
-  close(): void {
+  /** Stops polling; resolves once a poll in flight has ended, so the caller may close the connection. */
+  async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    await this.inFlight;
   }
 
   private schedule(ms: number): void {
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.poll();
+      this.inFlight = this.poll();
     }, ms);
     // Never what keeps a process alive: a pending acquire holds its own timer.
     this.timer.unref();

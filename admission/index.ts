@@ -294,12 +294,12 @@ class AdaptiveGate implements AdmissionGate {
     };
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.health.close();
     this.gate.close();
+    await this.health.close();
   }
 
   private touch(): void {
