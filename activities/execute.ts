@@ -198,9 +198,8 @@ async function runWithPermit(
     // The limiter's answer may take up to its update deadline (seconds, on a busy server), longer
     // than a short heartbeat timeout.
     const timeout = ctx.info.heartbeatTimeoutMs;
-    const reply = timeout
-      ? await heartbeatWhile(ctx, Math.max(200, Math.floor(timeout / 3)), () => askLimiter(ctx.client, app, ask, ctx.log))
-      : await askLimiter(ctx.client, app, ask, ctx.log);
+    const asking = () => askLimiter(ctx.client, app, ask, ctx.log);
+    const reply = timeout ? await heartbeatWhile(ctx, Math.max(200, Math.floor(timeout / 3)), asking) : await asking();
     if (reply?.outcome !== 'granted') return { permit: 'queued', seq, attempt: ctx.info.attempt, ...(reply ? { reply } : {}) };
   }
   const release = async (): Promise<boolean> => {

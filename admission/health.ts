@@ -113,9 +113,8 @@ export interface HealthMonitorOptions {
 export class HealthMonitor {
   private lastUsed = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | undefined;
-  private polling = false;
-  // A poll's calls outlive close() otherwise, and a call still retrying when its connection closes
-  // throws from a timer ("Channel has been shut down"), in whatever runs next.
+  // The poll running now, awaited by close(): its calls would outlive close() otherwise, and a call
+  // still retrying when its connection closes throws from a timer ("Channel has been shut down").
   private inFlight: Promise<void> | undefined;
   private closed = false;
   private controlAge: number | undefined;
@@ -131,7 +130,7 @@ export class HealthMonitor {
   /** Marks the gate in use: polling runs (or restarts) until `idleMs` after the last touch. */
   touch(): void {
     this.lastUsed = this.now();
-    if (!this.timer && !this.polling && !this.closed && this.opts.client) this.schedule(0);
+    if (!this.timer && !this.inFlight && !this.closed && this.opts.client) this.schedule(0);
   }
 
   observeStart(ms: number): void {
@@ -168,7 +167,10 @@ export class HealthMonitor {
   private schedule(ms: number): void {
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.inFlight = this.poll();
+      const polling: Promise<void> = this.poll().finally(() => {
+        if (this.inFlight === polling) this.inFlight = undefined;
+      });
+      this.inFlight = polling;
     }, ms);
     // Never what keeps a process alive: a pending acquire holds its own timer.
     this.timer.unref();
@@ -177,7 +179,6 @@ export class HealthMonitor {
   private async poll(): Promise<void> {
     const client = this.opts.client;
     if (!client || this.closed) return;
-    this.polling = true;
     try {
       const [control, ...high] = await Promise.all([
         this.opts.controlQueue ? describeQueueStats(client, this.opts.controlQueue, 'workflow') : undefined,
@@ -194,8 +195,6 @@ export class HealthMonitor {
       if (this.statsError === undefined)
         this.opts.log?.warn({ err: message }, 'admission: cannot read queue stats; only start latencies count until they are back');
       this.statsError = message;
-    } finally {
-      this.polling = false;
     }
     if (!this.closed && this.now() - this.lastUsed < this.opts.idleMs) this.schedule(this.opts.pollMs);
   }
